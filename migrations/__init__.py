@@ -1,0 +1,1 @@
+"""The numbered SQL migrations, shipped in the wheel as `sweepq.migrations`."""

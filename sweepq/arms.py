@@ -1,0 +1,145 @@
+"""Arms: the routing strategies a sweep compares, and the registry that names them.
+
+An arm is a function `arm(task, client) -> str`: it gets the task (a
+`bbh.Task`, gold answer included) and a client, makes model calls through the
+client, and returns the output text to score. The client counts and journals
+every call, so an arm never deals with retries, replay or cost.
+
+    def my_arm(task: Task, client: ArmClient) -> str:
+        return client.call("haiku", task.prompt, system=PERSONA_A)
+
+Register custom arms with an entry point in the group `sweepq.arms`
+(`my-arm = "mypkg.arms:my_arm"`), or put them in a module's `ARMS` dict and
+pass `--arms-module mypkg.arms`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from .bbh import Task, extract_answer, score
+from .errors import SweepqError
+
+PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
+             "check each step, and end with a final line of the form 'Answer: X'.")
+PERSONA_B = ("You are a pragmatic problem solver. Go straight for the most likely answer with "
+             "brief reasoning, and end with a final line of the form 'Answer: X'.")
+JUDGE_SYSTEM = "You compare two answers to the same question. Reply with YES or NO only."
+ENTRY_POINT_GROUP = "sweepq.arms"
+
+
+class ArmClient(Protocol):
+    """What an arm may do: call a model (by alias or id) alone or several at once."""
+
+    def call(self, model: str, prompt: str, *, system: str | None = None,
+             max_tokens: int = 1024) -> str: ...
+
+    def call_many(self, requests: Sequence[tuple[str, str, str | None]],
+                  max_tokens: int = 1024) -> list[str]: ...
+
+
+Arm = Callable[[Task, ArmClient], str]
+
+
+def haiku_only(task: Task, client: ArmClient) -> str:
+    """One cheap call."""
+    return client.call("haiku", task.prompt, system=PERSONA_A)
+
+
+def sonnet_only(task: Task, client: ArmClient) -> str:
+    """One strong call."""
+    return client.call("sonnet", task.prompt, system=PERSONA_A)
+
+
+def _two_cheap(task: Task, client: ArmClient) -> tuple[str, str]:
+    a, b = client.call_many([("haiku", task.prompt, PERSONA_A), ("haiku", task.prompt, PERSONA_B)])
+    return a, b
+
+
+def echo_lexical(task: Task, client: ArmClient) -> str:
+    """Two cheap personas; escalate to sonnet when their answers differ.
+
+    When neither answer parses, identical (whitespace-normalised) texts count
+    as agreement.
+    """
+    a, b = _two_cheap(task, client)
+    answer_a, answer_b = extract_answer(a, task), extract_answer(b, task)
+    if answer_a is None and answer_b is None:
+        agree = _normalise(a) == _normalise(b)
+    else:
+        agree = answer_a == answer_b
+    return a if agree else sonnet_only(task, client)
+
+
+def echo_judge(task: Task, client: ArmClient) -> str:
+    """Two cheap personas and a cheap judge; escalate unless the judge says YES."""
+    a, b = _two_cheap(task, client)
+    verdict = client.call("haiku", judge_prompt(task, a, b), system=JUDGE_SYSTEM, max_tokens=16)
+    return a if verdict.strip().upper().startswith("YES") else sonnet_only(task, client)
+
+
+def echo_oracle(task: Task, client: ArmClient) -> str:
+    """Two cheap personas scored against the gold: the ceiling for any agreement signal.
+
+    Not deployable (it reads the answer key); it bounds what an agreement
+    signal could achieve.
+    """
+    a, b = _two_cheap(task, client)
+    for output in (a, b):
+        if score(output, task)[0]:
+            return output
+    return sonnet_only(task, client)
+
+
+def judge_prompt(task: Task, a: str, b: str) -> str:
+    return (f"Question:\n{task.prompt}\n\n<response_a>\n{a}\n</response_a>\n\n"
+            f"<response_b>\n{b}\n</response_b>\n\n"
+            "Do both responses pick the same final choice? Answer YES or NO.")
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+BUILTIN: dict[str, Arm] = {
+    "haiku-only": haiku_only,
+    "sonnet-only": sonnet_only,
+    "echo-lexical": echo_lexical,
+    "echo-judge": echo_judge,
+    "echo-oracle": echo_oracle,
+}
+
+
+def registry(module: str | None = None) -> dict[str, Arm]:
+    """Built-in arms, then entry points of group `sweepq.arms`, then `module.ARMS`."""
+    arms = dict(BUILTIN)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        arms[entry.name] = entry.load()
+    if module:
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError as exc:
+            raise SweepqError(f"cannot import --arms-module {module}: {exc}") from None
+        extra = getattr(loaded, "ARMS", None)
+        if not isinstance(extra, dict):
+            raise SweepqError(f"--arms-module {module} has no ARMS dict (name -> function)")
+        arms.update(extra)
+    return arms
+
+
+def validate(names: Sequence[str], module: str | None = None) -> dict[str, Arm]:
+    """The arms named, or an error listing the known ones."""
+    if not names:
+        raise SweepqError("no arms given: pass --arms a,b")
+    known = registry(module)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SweepqError(f"unknown arm {', '.join(unknown)}: known arms are "
+                          f"{', '.join(sorted(known))}")
+    if len(set(names)) != len(names):
+        raise SweepqError("an arm is listed twice in --arms")
+    return {name: known[name] for name in names}

@@ -1,0 +1,147 @@
+"""Opening a sweepq database: pragmas, migrations, and refusing what we can't read.
+
+Migrations are the numbered files in `migrations/` (shipped in the wheel as the
+package `sweepq.migrations`). `PRAGMA user_version` records how many have been
+applied; each is applied in its own transaction together with the version bump.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+from .errors import SweepqError
+
+DEFAULT_PATH = "sweepq.db"
+BUSY_TIMEOUT_MS = 30_000
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) for every migration, in order."""
+    found = []
+    for entry in importlib.resources.files("sweepq.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [number for number, _, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations are not numbered 0001..{len(found):04d}: {numbers}")
+    return found
+
+
+def schema_version() -> int:
+    """The schema version this sweepq writes: the number of the last migration."""
+    return len(migrations())
+
+
+def default_path() -> str:
+    return os.environ.get("SWEEPQ_DB") or DEFAULT_PATH
+
+
+def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create: bool = True,
+            migrate: bool = True) -> sqlite3.Connection:
+    """Open (and by default create and migrate) a sweepq database.
+
+    The connection is in autocommit mode (`isolation_level=None`): every write
+    transaction is an explicit, short `BEGIN IMMEDIATE … COMMIT` in queue.py,
+    never an implicit one left open by the sqlite3 module.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        raise SweepqError(f"no database at {path}: run `sweepq enqueue` first or pass --db PATH")
+    if not path.exists():
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise SweepqError(f"cannot create database {path}: folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise SweepqError(f"cannot create database {path}: folder {parent} is not writable")
+    elif path.is_dir():
+        raise SweepqError(f"{path} is a folder, not a database file: pass --db FILE")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise SweepqError(f"{path} is not a sweepq database ({exc}): pass --db with another file") \
+            from None
+    latest = schema_version()
+    if version > latest:
+        conn.close()
+        raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "
+                          f"understands ({latest}): upgrade sweepq")
+    if version and not _is_sweepq(conn):
+        conn.close()
+        raise SweepqError(f"{path} is an SQLite database but not a sweepq one: pass --db "
+                          "with another file")
+    if version == 0 and _has_tables(conn):
+        conn.close()
+        raise SweepqError(f"{path} is an SQLite database of something else: pass --db "
+                          "with another file")
+    try:
+        _pragmas(conn, synchronous)
+        if migrate and version < latest:
+            _migrate(conn, version)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise SweepqError(f"cannot open {path}: {exc}") from None
+    return conn
+
+
+def _pragmas(conn: sqlite3.Connection, synchronous: str) -> None:
+    if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise SweepqError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+
+
+def _is_sweepq(conn: sqlite3.Connection) -> bool:
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return {"sweeps", "jobs", "results"} <= names
+
+
+def _migrate(conn: sqlite3.Connection, current: int) -> None:
+    """Apply each pending migration atomically with its version bump.
+
+    The version is read again inside the write transaction, so two processes
+    opening a new database at once apply each migration exactly once.
+    """
+    for number, _name, sql in migrations():
+        if number <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < number:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (sqlite3 runs one per execute)."""
+    statements, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise RuntimeError(f"migration ends in an incomplete statement: {pending.strip()[:60]}")
+    return statements

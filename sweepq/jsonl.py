@@ -1,0 +1,197 @@
+"""The historical JSONL format: a `_meta` line, then one row per (task_id, arm).
+
+Every line is `json.dumps(obj)` with default separators plus a newline; row
+keys are task_id, arm, passed, detail, wall_seconds, sub_calls and, when the
+sweep names its benchmark, benchmark. Files from before the `_meta` line had
+neither it nor the benchmark key; `sweeps.has_meta` and a NULL benchmark
+remember that, so import then export reproduces any such file byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import SweepqError
+from .queue import Queue, Sweep
+
+EXPORT_BATCH = 5_000
+ROW_KEYS = ("task_id", "arm", "passed", "detail", "wall_seconds", "sub_calls")
+_ORDERS = {"completion": "r.completion_seq", "canonical": "j.position"}
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    sweep: str
+    rows: int
+    new: int
+
+
+# -- export -------------------------------------------------------------------
+
+def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
+           include_errors: bool = False) -> int:
+    """Write the sweep's results in the historical format; return the row count.
+
+    Streams: rows are fetched and written EXPORT_BATCH at a time. `error`
+    jobs are left out unless asked for; then they are written as the old
+    runner did (passed false, detail = the error), after the results in
+    completion order, or in their place in canonical order.
+    """
+    if order not in _ORDERS:
+        raise SweepqError(f"unknown order {order!r}: use completion or canonical")
+    if sweep.has_meta:
+        out.write(json.dumps(sweep.meta()) + "\n")
+    with_benchmark = sweep.benchmark is not None
+    written = 0
+    for batch in _rows(queue, sweep.name, order, include_errors):
+        lines = []
+        for task_id, arm, passed, detail, wall, sub_calls in batch:
+            row = {"task_id": task_id, "arm": arm, "passed": bool(passed), "detail": detail,
+                   "wall_seconds": wall, "sub_calls": sub_calls}
+            if with_benchmark:
+                row["benchmark"] = sweep.benchmark
+            lines.append(json.dumps(row) + "\n")
+        out.write("".join(lines))
+        written += len(lines)
+    return written
+
+
+def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterator[list]:
+    done = ("SELECT j.task_id, j.arm, r.passed, r.detail, r.wall_seconds, r.sub_calls"
+            " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = :sweep")
+    errors = ("SELECT task_id, arm, 0, coalesce(last_error, 'error'), NULL,"
+              " (SELECT count(*) FROM calls WHERE calls.job_id = jobs.job_id"
+              "  AND calls.error_class IS NULL)"
+              " FROM jobs WHERE sweep = :sweep AND state = 'error'")
+    if order == "completion":
+        queries = [done + " ORDER BY r.completion_seq"]
+        if include_errors:
+            queries.append(errors + " ORDER BY position")
+    else:
+        sql = done.replace("j.task_id, j.arm", "j.position, j.task_id, j.arm")
+        if include_errors:
+            sql += " UNION ALL " + errors.replace("SELECT task_id", "SELECT position, task_id")
+        queries = [f"SELECT task_id, arm, passed, detail, wall_seconds, sub_calls FROM ({sql})"
+                   " ORDER BY position"]
+    conn = queue.conn
+    for sql in queries:
+        cursor = conn.execute(sql, {"sweep": sweep})
+        while batch := cursor.fetchmany(EXPORT_BATCH):
+            yield batch
+
+
+@contextmanager
+def open_output(path: str) -> Iterator[IO[str]]:
+    """`-` is stdout; a path in a missing folder is a user mistake, said before writing."""
+    if path == "-":
+        yield sys.stdout
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise SweepqError(f"cannot write {path}: folder {target.parent} does not exist")
+    try:
+        handle = target.open("w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise SweepqError(f"cannot write {path}: {exc.strerror}") from None
+    with handle:
+        yield handle
+
+
+# -- import -------------------------------------------------------------------
+
+def import_file(queue: Queue, path: str | Path, sweep_name: str | None = None) -> ImportReport:
+    """Read a historical file into a sweep with its results, all in one transaction.
+
+    The file's line order becomes the completion order. A malformed line is an
+    error naming its number, and nothing is imported. Importing the same file
+    again adds nothing.
+    """
+    path = Path(path)
+    meta, rows = _parse(path)
+    name = sweep_name or path.stem
+    sweep = _sweep_for(name, meta, rows)
+    now = queue.clock()
+    # Arms the rows use beyond the _meta list sort after it; the _meta list stays as written.
+    all_arms = list(dict.fromkeys([*sweep.arms, *(row["arm"] for row in rows)]))
+    arm_index = {arm: i for i, arm in enumerate(all_arms)}
+    task_index: dict[str, int] = {}
+    new = 0
+    with queue.write() as conn:
+        queue.create_sweep(conn, sweep)
+        for row in rows:
+            t = task_index.setdefault(row["task_id"], len(task_index))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
+                " attempts, created_at, finished_at) VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
+                (name, row["task_id"], row["arm"], t * len(all_arms) + arm_index[row["arm"]],
+                 now, now))
+            if cursor.rowcount == 0:
+                continue
+            new += 1
+            conn.execute(
+                "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls,"
+                " completed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (cursor.lastrowid, int(row["passed"]), row["detail"], row["wall_seconds"],
+                 row["sub_calls"], now))
+    return ImportReport(sweep=name, rows=len(rows), new=new)
+
+
+def _parse(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SweepqError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepqError(f"cannot read {path}: {exc}") from None
+    meta, rows = None, []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SweepqError(f"{path}:{number}: not JSON ({exc.msg}): nothing imported") \
+                from None
+        if not isinstance(obj, dict):
+            raise SweepqError(f"{path}:{number}: expected a JSON object: nothing imported")
+        if obj.get("_meta") is True:
+            if meta is not None or rows:
+                raise SweepqError(f"{path}:{number}: a _meta line must come first and only "
+                                  "once: nothing imported")
+            meta = obj
+            continue
+        _check_row(obj, path, number)
+        rows.append(obj)
+    if not rows:
+        raise SweepqError(f"{path} has no result rows: nothing imported")
+    return meta, rows
+
+
+def _check_row(row: dict[str, Any], path: Path, number: int) -> None:
+    missing = [key for key in ROW_KEYS if key not in row]
+    if missing:
+        raise SweepqError(f"{path}:{number}: row lacks {', '.join(missing)}: nothing imported")
+    ok = (isinstance(row["task_id"], str) and isinstance(row["arm"], str)
+          and isinstance(row["passed"], bool) and isinstance(row["detail"], str)
+          and (row["wall_seconds"] is None or isinstance(row["wall_seconds"], int | float))
+          and isinstance(row["sub_calls"], int) and not isinstance(row["sub_calls"], bool))
+    if not ok:
+        raise SweepqError(f"{path}:{number}: a field has the wrong type (passed must be true or "
+                          "false, sub_calls an integer): nothing imported")
+
+
+def _sweep_for(name: str, meta: dict[str, Any] | None, rows: list[dict[str, Any]]) -> Sweep:
+    seen_arms = list(dict.fromkeys(row["arm"] for row in rows))
+    if meta is None:
+        benchmarks = {row.get("benchmark") for row in rows}
+        return Sweep(name=name, arms=seen_arms, benchmark=benchmarks.pop()
+                     if len(benchmarks) == 1 else None, has_meta=False)
+    return Sweep(name=name, arms=list(meta.get("arms") or seen_arms), benchmark=meta.get("benchmark"),
+                 subtasks=list(meta.get("subtasks") or []),
+                 n_per_subtask=meta.get("n_per_subtask"), start=meta.get("start") or 0)

@@ -1,0 +1,299 @@
+"""The model client: backends that make one call, and the per-job client arms use.
+
+Backends: the real `anthropic` SDK (honours ANTHROPIC_API_KEY and
+ANTHROPIC_BASE_URL; SDK retries off, sweepq owns retry policy) and the Claude
+CLI (`claude --print`, for subscription users).
+
+`JobClient` is what an arm sees. It resolves model aliases with the sweep's
+model map, serves calls already journaled by an earlier attempt of the same
+job (replay: a retried job never pays twice for a call that succeeded),
+retries transient failures with backoff inside the attempt, journals every
+call, and adds up calls, tokens and cost for the result row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from .errors import Failure, ModelCallError, SweepqError, classify, classify_cli
+from .queue import Call, Job, Queue
+
+# Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
+DEFAULT_MODELS: dict[str, str] = {
+    "haiku": "claude-haiku-4-5",
+    "sonnet": "claude-sonnet-4-5",
+    "opus": "claude-opus-4-5",
+}
+
+# USD per million tokens: (input, output, cache write, cache read). Edit here.
+PRICES: dict[str, tuple[float, float, float, float]] = {
+    "claude-haiku-4-5": (1.00, 5.00, 1.25, 0.10),
+    "claude-sonnet-4-5": (3.00, 15.00, 3.75, 0.30),
+    "claude-sonnet-4": (3.00, 15.00, 3.75, 0.30),
+    "claude-opus-4-5": (5.00, 25.00, 6.25, 0.50),
+    "claude-opus-4-1": (15.00, 75.00, 18.75, 1.50),
+    "claude-3-5-haiku": (0.80, 4.00, 1.00, 0.08),
+}
+
+DEFAULT_TIMEOUT = 120.0
+TRANSIENT_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One successful model call."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None     # set by backends that report it (the CLI)
+
+
+class Backend(Protocol):
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply: ...
+
+
+def price(model: str, reply: Reply) -> float | None:
+    """USD for a call from its real token counts; None for a model with no price."""
+    if reply.cost_usd is not None:
+        return reply.cost_usd
+    rates = PRICES.get(model) or next(
+        (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
+    if rates is None:
+        return None
+    tokens = (reply.input_tokens, reply.output_tokens, reply.cache_write_tokens,
+              reply.cache_read_tokens)
+    return sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1_000_000
+
+
+def parse_model_map(pairs: Sequence[str]) -> dict[str, str]:
+    """`["haiku=claude-haiku-4-5", ...]` → the full alias map with defaults filled in."""
+    models = dict(DEFAULT_MODELS)
+    for pair in pairs:
+        alias, sep, model_id = pair.partition("=")
+        if not sep or not alias.strip() or not model_id.strip():
+            raise SweepqError(f"--model {pair!r} is not ALIAS=MODEL_ID (e.g. "
+                              "haiku=claude-haiku-4-5)")
+        models[alias.strip()] = model_id.strip()
+    return models
+
+
+class AnthropicBackend:
+    """The real SDK. One client per process: its HTTP connection pool is shared by threads."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64):
+        import anthropic
+        import httpx2 as httpx
+
+        if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+            raise SweepqError("ANTHROPIC_API_KEY is not set: export it (or use --backend "
+                              "claude-cli for a subscription)")
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
+        self.client = anthropic.Anthropic(
+            max_retries=0, timeout=timeout,
+            http_client=anthropic.DefaultHttpxClient(limits=limits))
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        kwargs = {"system": system} if system else {}
+        message = self.client.messages.create(
+            model=model, max_tokens=max_tokens,
+            messages=[{"role": "user", "content": prompt}], **kwargs)
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        return Reply(text=text, input_tokens=usage.input_tokens,
+                     output_tokens=usage.output_tokens,
+                     cache_read_tokens=usage.cache_read_input_tokens or 0,
+                     cache_write_tokens=usage.cache_creation_input_tokens or 0)
+
+
+class ClaudeCliBackend:
+    """`claude --print` for subscription users; the prompt goes on stdin.
+
+    `--setting-sources ""` keeps the user's project settings (CLAUDE.md,
+    hooks) out of benchmark answers.
+    """
+
+    def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT):
+        found = shutil.which(binary)
+        if found is None:
+            raise SweepqError(f"Claude CLI {binary!r} not found: install it or pass "
+                              "--claude-bin PATH")
+        self.binary, self.timeout = found, timeout
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        argv = [self.binary, "--print", "--setting-sources", "", "--model", model,
+                "--output-format", "json"]
+        if system:
+            argv += ["--system-prompt", system]
+        done = subprocess.run(argv, input=prompt, capture_output=True, text=True,
+                              timeout=self.timeout, check=False)
+        failure = classify_cli(done.returncode, done.stdout, done.stderr)
+        if failure is not None:
+            raise ModelCallError(failure)
+        data = json.loads(done.stdout)
+        usage = data.get("usage") or {}
+        return Reply(text=data.get("result", ""),
+                     input_tokens=usage.get("input_tokens", 0),
+                     output_tokens=usage.get("output_tokens", 0),
+                     cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+                     cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
+                     cost_usd=data.get("total_cost_usd"))
+
+
+class CallFailed(Exception):
+    """A model call failed for good within this attempt; the worker decides what follows."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -> str:
+    canonical = json.dumps([model, system, prompt, max_tokens], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Usage:
+    """What a job's calls added up to."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = 0.0
+    models: list[str] = field(default_factory=list)
+
+    def add(self, model: str, reply: Reply, cost: float | None) -> None:
+        self.calls += 1
+        self.input_tokens += reply.input_tokens
+        self.output_tokens += reply.output_tokens
+        self.cache_read_tokens += reply.cache_read_tokens
+        self.cache_write_tokens += reply.cache_write_tokens
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+        if model not in self.models:
+            self.models.append(model)
+
+
+class JobClient:
+    """The client an arm gets for one attempt of one job."""
+
+    def __init__(self, queue: Queue, job: Job, backend: Backend, models: dict[str, str],
+                 sleep: Callable[[float], None] = time.sleep):
+        self.queue, self.job, self.backend, self.models = queue, job, backend, models
+        self.usage = Usage()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_index = 0
+        self._replay: dict[str, deque[Call]] = defaultdict(deque)
+        for call in queue.journal(job.job_id):
+            self._replay[call.request_hash].append(call)
+
+    def call(self, model: str, prompt: str, *, system: str | None = None,
+             max_tokens: int = 1024) -> str:
+        return self._call(self._take_index(), model, prompt, system, max_tokens)
+
+    def call_many(self, requests: Sequence[tuple[str, str, str | None]],
+                  max_tokens: int = 1024) -> list[str]:
+        """Several calls at once (threads), results in request order.
+
+        Indices are taken in request order before any call starts, so the
+        journal's order does not depend on which call returns first.
+        """
+        indices = [self._take_index() for _ in requests]
+        results: list[str | BaseException | None] = [None] * len(requests)
+
+        def run(i: int) -> None:
+            model, prompt, system = requests[i]
+            try:
+                results[i] = self._call(indices[i], model, prompt, system, max_tokens)
+            except BaseException as exc:  # re-raised below, in the arm's thread
+                results[i] = exc
+
+        threads = [threading.Thread(target=run, args=(i,), daemon=True)
+                   for i in range(1, len(requests))]
+        for thread in threads:
+            thread.start()
+        run(0)
+        for thread in threads:
+            thread.join()
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [str(outcome) for outcome in results]
+
+    def _take_index(self) -> int:
+        with self._lock:
+            self._next_index += 1
+            return self._next_index - 1
+
+    def _call(self, index: int, alias: str, prompt: str, system: str | None,
+              max_tokens: int) -> str:
+        model = self.models.get(alias, alias)
+        digest = request_hash(model, system, prompt, max_tokens)
+        with self._lock:
+            replayed = self._replay[digest].popleft() if self._replay[digest] else None
+        if replayed is not None:
+            reply = Reply(replayed.response_text or "", replayed.input_tokens or 0,
+                          replayed.output_tokens or 0, replayed.cache_read_tokens or 0,
+                          replayed.cache_write_tokens or 0)
+            with self._lock:
+                self.usage.add(model, reply, replayed.cost_usd)
+            return reply.text
+        reply, latency = self._send_with_retries(index, model, digest, system, prompt,
+                                                 max_tokens)
+        cost = price(model, reply)
+        self.queue.record_call(Call(
+            job_id=self.job.job_id, attempt=self.job.attempts, call_index=index, model=model,
+            request_hash=digest, response_text=reply.text, input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens, cache_read_tokens=reply.cache_read_tokens,
+            cache_write_tokens=reply.cache_write_tokens, cost_usd=cost,
+            latency_seconds=latency))
+        with self._lock:
+            self.usage.add(model, reply, cost)
+        return reply.text
+
+    def _send_with_retries(self, index: int, model: str, digest: str, system: str | None,
+                           prompt: str, max_tokens: int) -> tuple[Reply, float]:
+        """Send, retrying transient failures with jittered exponential backoff.
+
+        Exhaustion, rate limits and fatal errors are not retried here: they
+        concern the whole queue, and the worker pauses or stops it.
+        """
+        def attempt() -> tuple[Reply, float]:
+            started = time.monotonic()
+            try:
+                reply = self.backend.send(model, system, prompt, max_tokens)
+            except Exception as exc:
+                failure = exc.failure if isinstance(exc, ModelCallError) else classify(exc)
+                self.queue.record_call(Call(
+                    job_id=self.job.job_id, attempt=self.job.attempts, call_index=index,
+                    model=model, request_hash=digest, response_text=None,
+                    latency_seconds=time.monotonic() - started, error_class=failure.kind,
+                    error=failure.message))
+                raise CallFailed(failure) from exc
+            return reply, time.monotonic() - started
+
+        retrying = Retrying(
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, CallFailed) and exc.failure.kind == "transient"),
+            stop=stop_after_attempt(TRANSIENT_TRIES),
+            wait=wait_random_exponential(multiplier=0.5, max=8),
+            sleep=self._sleep, reraise=True)
+        return retrying(attempt)

@@ -1,0 +1,480 @@
+"""The queue: every state change of a job, each one short write transaction.
+
+A job moves `pending → running → done`. A failed attempt goes back to
+`pending` with `available_at` pushed out, and after `max_attempts` to `error`.
+A `running` job whose lease has expired is claimable again. A pause stops all
+claims in every process until its `resume_at`; it never changes job states.
+
+No method here holds a transaction open across a model call: the worker
+claims, calls the model with no transaction open, then completes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import db
+from .errors import SweepqError
+
+ENQUEUE_BATCH = 10_000
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+LOCKED_RETRIES = 50
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A named experiment. Its fields are those of the historical `_meta` line."""
+
+    name: str
+    arms: list[str]
+    benchmark: str | None = "bbh"
+    subtasks: list[str] = field(default_factory=list)
+    n_per_subtask: int | None = None
+    start: int = 0
+    models: dict[str, str] = field(default_factory=dict)
+    dataset: str | None = None
+    has_meta: bool = True
+
+    def meta(self) -> dict[str, Any]:
+        """The historical `_meta` line, keys in their historical order."""
+        return {"_meta": True, "benchmark": self.benchmark, "subtasks": self.subtasks,
+                "n_per_subtask": self.n_per_subtask, "start": self.start, "arms": self.arms}
+
+    def settings(self) -> tuple:
+        """What must match for a second enqueue to be the same sweep."""
+        return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
+                self.models, self.dataset)
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: int
+    sweep: str
+    task_id: str
+    arm: str
+    task: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    lease_owner: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a done job produced; the first four fields are the historical row."""
+
+    passed: bool
+    detail: str
+    wall_seconds: float | None
+    sub_calls: int
+    output: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    models: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    pause_id: int
+    resume_at: float | None
+    reason: str
+    message: str | None
+    set_by: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One journaled model call."""
+
+    job_id: int
+    attempt: int
+    call_index: int
+    model: str
+    request_hash: str
+    response_text: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_seconds: float | None = None
+    error_class: str | None = None
+    error: str | None = None
+
+
+_CLAIM = """
+UPDATE jobs
+SET state = 'running', lease_owner = :worker, lease_expires_at = :now + :lease,
+    attempts = attempts + 1, started_at = :now
+WHERE job_id = (
+    SELECT job_id FROM jobs INDEXED BY jobs_claimable
+    WHERE sweep = :sweep AND state IN ('pending', 'running')
+      AND ((state = 'pending' AND available_at <= :now)
+           OR (state = 'running' AND lease_expires_at <= :now))
+    ORDER BY position
+    LIMIT 1)
+  AND NOT EXISTS (SELECT 1 FROM pauses
+                  WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > :now))
+RETURNING job_id, sweep, task_id, arm, task, attempts, max_attempts, lease_owner
+"""
+
+
+class Queue:
+    """A sweepq database, shared by the threads of one process.
+
+    One connection and one lock per process: SQLite serialises writers anyway,
+    and a lock is fairer to threads than SQLite's busy handler.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time):
+        self.conn = conn
+        self.clock = clock
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | None = None, *, synchronous: str = "NORMAL",
+             create: bool = True) -> Queue:
+        return cls(db.connect(path or db.default_path(), synchronous=synchronous, create=create))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short `BEGIN IMMEDIATE` transaction, retried while the database is locked.
+
+        A `database is locked` that escapes the busy timeout is contention, not
+        a failure of the job: wait a little and take the lock again.
+        """
+        with self._lock:
+            for attempt in range(LOCKED_RETRIES):
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.1))
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    def read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- sweeps -------------------------------------------------------------
+
+    def sweep(self, name: str) -> Sweep | None:
+        rows = self.read("SELECT * FROM sweeps WHERE sweep = ?", (name,))
+        return _sweep_from_row(rows[0]) if rows else None
+
+    def sweep_names(self) -> list[str]:
+        return [r["sweep"] for r in self.read("SELECT sweep FROM sweeps ORDER BY created_at")]
+
+    def resolve_sweep(self, name: str | None) -> Sweep:
+        """The named sweep, or the only one when no name is given."""
+        if name is not None:
+            found = self.sweep(name)
+            if found is None:
+                known = ", ".join(self.sweep_names()) or "none yet"
+                raise SweepqError(f"no sweep named {name!r} (sweeps here: {known})")
+            return found
+        names = self.sweep_names()
+        if len(names) == 1:
+            return self.sweep(names[0])  # type: ignore[return-value]
+        if not names:
+            raise SweepqError("the database has no sweeps yet: run `sweepq enqueue` first")
+        raise SweepqError(f"the database has {len(names)} sweeps ({', '.join(names)}): "
+                          "pass --sweep NAME")
+
+    def create_sweep(self, conn: sqlite3.Connection, sweep: Sweep) -> bool:
+        """Insert the sweep inside the caller's transaction; False if it already exists.
+
+        An existing sweep with other settings is a mistake, not a resume.
+        """
+        row = conn.execute("SELECT * FROM sweeps WHERE sweep = ?", (sweep.name,)).fetchone()
+        if row is not None:
+            names = [d[0] for d in conn.execute("SELECT * FROM sweeps LIMIT 0").description]
+            existing = _sweep_from_row(dict(zip(names, row, strict=True)))
+            if existing.settings() != sweep.settings():
+                raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
+                                  "(arms, subtasks, n, start, models or dataset): "
+                                  "choose another --sweep name")
+            return False
+        conn.execute(
+            "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
+            " dataset, has_meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
+             sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
+             int(sweep.has_meta), self.clock()))
+        return True
+
+    # -- enqueue ------------------------------------------------------------
+
+    def enqueue(self, sweep: Sweep, tasks: Iterable[tuple[str, dict[str, Any]]],
+                max_attempts: int = 3) -> int:
+        """Add every (task, arm) of the sweep as a pending job; return how many were new.
+
+        `tasks` is (task_id, payload) in canonical order. Idempotent: jobs
+        already present are left as they are. Streams in batches of
+        ENQUEUE_BATCH rows, one transaction each; the sweep row goes in with
+        the first batch, so a failure before it leaves the database untouched.
+        """
+        if not sweep.arms:
+            raise SweepqError("no arms given: pass --arms a,b")
+        if max_attempts < 1:
+            raise SweepqError("--max-attempts must be at least 1")
+        now = self.clock()
+        new, batch, created = 0, [], False
+        n_arms = len(sweep.arms)
+        for task_index, (task_id, payload) in enumerate(tasks):
+            task_json = json.dumps(payload, ensure_ascii=False)
+            for arm_index, arm in enumerate(sweep.arms):
+                batch.append((sweep.name, task_id, arm, task_index * n_arms + arm_index,
+                              task_json, max_attempts, now))
+            if len(batch) >= ENQUEUE_BATCH:
+                new += self._insert_jobs(sweep, batch, first=not created)
+                created, batch = True, []
+        if batch or not created:
+            new += self._insert_jobs(sweep, batch, first=not created)
+        return new
+
+    def _insert_jobs(self, sweep: Sweep, rows: list[tuple], first: bool) -> int:
+        with self.write() as conn:
+            if first:
+                self.create_sweep(conn, sweep)
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, max_attempts,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            return conn.total_changes - before
+
+    # -- the job life cycle -------------------------------------------------
+
+    def claim(self, sweep: str, worker: str, lease_seconds: float = 120.0) -> Job | None:
+        """Lease the lowest-position claimable job of the sweep, or None.
+
+        Claimable: pending and available, or running with an expired lease.
+        Nothing is claimable while a pause is active.
+        """
+        with self.write() as conn:
+            row = conn.execute(_CLAIM, {"sweep": sweep, "worker": worker,
+                                        "lease": lease_seconds, "now": self.clock()}).fetchone()
+        if row is None:
+            return None
+        job_id, sweep_name, task_id, arm, task, attempts, max_attempts, owner = row
+        return Job(job_id, sweep_name, task_id, arm, json.loads(task), attempts, max_attempts,
+                   owner)
+
+    def heartbeat(self, job_id: int, worker: str, lease_seconds: float = 120.0) -> bool:
+        """Extend our lease; False when the job is no longer ours."""
+        with self.write() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET lease_expires_at = ? "
+                "WHERE job_id = ? AND state = 'running' AND lease_owner = ?",
+                (self.clock() + lease_seconds, job_id, worker))
+            return cursor.rowcount == 1
+
+    def complete(self, job_id: int, worker: str, result: Result) -> bool:
+        """Write the result and mark the job done, only if we still hold its lease.
+
+        A worker whose lease was taken over must not write: returns False and
+        changes nothing. Holding the lease after it expired, while nobody else
+        claimed the job, still counts as holding it.
+        """
+        now = self.clock()
+        with self.write() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
+                " finished_at = ?, last_error = NULL"
+                " WHERE job_id = ? AND state = 'running' AND lease_owner = ?",
+                (now, job_id, worker))
+            if cursor.rowcount != 1:
+                return False
+            conn.execute(
+                "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
+                " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+                " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, int(result.passed), result.detail, result.wall_seconds,
+                 result.sub_calls, result.output, result.input_tokens, result.output_tokens,
+                 result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
+                 None if result.models is None else json.dumps(result.models), now))
+            return True
+
+    def fail(self, job_id: int, worker: str, message: str, kind: str = "transient",
+             final: bool = False) -> str | None:
+        """Count a failed attempt: back to pending with backoff, or `error` when spent.
+
+        `final` sends the job straight to `error` (a fatal error for this job).
+        Returns the new state, or None when the job was no longer ours.
+        """
+        now = self.clock()
+        with self.write() as conn:
+            row = conn.execute(
+                "SELECT attempts, max_attempts FROM jobs"
+                " WHERE job_id = ? AND state = 'running' AND lease_owner = ?",
+                (job_id, worker)).fetchone()
+            if row is None:
+                return None
+            attempts, max_attempts = row
+            state = "error" if final or attempts >= max_attempts else "pending"
+            conn.execute(
+                "UPDATE jobs SET state = ?, lease_owner = NULL, lease_expires_at = NULL,"
+                " available_at = ?, finished_at = ?, last_error = ?,"
+                " errors = json_insert(errors, '$[#]', json_object("
+                "   'at', ?, 'attempt', attempts, 'kind', ?, 'message', ?))"
+                " WHERE job_id = ?",
+                (state, now + backoff_seconds(attempts), now if state == "error" else None,
+                 message, now, kind, message, job_id))
+            return state
+
+    def release(self, job_id: int, worker: str, kind: str | None = None,
+                message: str | None = None) -> bool:
+        """Give a job back without counting the attempt (a pause, or a clean shutdown)."""
+        now = self.clock()
+        trail = ("errors" if message is None else
+                 "json_insert(errors, '$[#]', json_object('at', :now, 'attempt', attempts,"
+                 " 'kind', :kind, 'message', :message))")
+        with self.write() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+                f" attempts = max(attempts - 1, 0), errors = {trail}"
+                " WHERE job_id = :job AND state = 'running' AND lease_owner = :worker",
+                {"now": now, "kind": kind, "message": message, "job": job_id, "worker": worker})
+            return cursor.rowcount == 1
+
+    def retry(self, sweep: str) -> int:
+        """Move the sweep's `error` jobs back to pending with fresh attempts."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
+                " finished_at = NULL WHERE sweep = ? AND state = 'error'", (sweep,)).rowcount
+
+    def set_max_attempts(self, sweep: str, max_attempts: int) -> int:
+        """Change the attempts allowed for the sweep's unfinished jobs."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET max_attempts = ? WHERE sweep = ?"
+                " AND state IN ('pending', 'running')", (max_attempts, sweep)).rowcount
+
+    # -- pauses -------------------------------------------------------------
+
+    def pause(self, resume_at: float | None, reason: str, message: str | None = None,
+              set_by: str = "user") -> Pause:
+        """Pause every worker until `resume_at` (None: until `resume`).
+
+        A longer pause wins: a shorter one is recorded but never shortens the
+        active pause. Returns the pause now in force.
+        """
+        now = self.clock()
+        with self.write() as conn:
+            # Pauses that ran out are closed here, so the claim's check stays tiny.
+            conn.execute("UPDATE pauses SET cleared_at = resume_at"
+                         " WHERE cleared_at IS NULL AND resume_at <= ?", (now,))
+            conn.execute("INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (resume_at, reason, message, set_by, now))
+        active = self.active_pause()
+        assert active is not None
+        return active
+
+    def resume(self) -> int:
+        """Clear every active pause; return how many were cleared."""
+        now = self.clock()
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE pauses SET cleared_at = ? WHERE cleared_at IS NULL"
+                " AND (resume_at IS NULL OR resume_at > ?)", (now, now)).rowcount
+
+    def active_pause(self) -> Pause | None:
+        """The pause in force now: the one that ends last (no end beats any end)."""
+        rows = self.read(
+            "SELECT pause_id, resume_at, reason, message, set_by FROM pauses"
+            " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
+            " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(),))
+        return Pause(**rows[0]) if rows else None
+
+    # -- the call journal ---------------------------------------------------
+
+    def record_call(self, call: Call) -> None:
+        """Journal one model call, committed before the arm goes on."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
+                " response_text, input_tokens, output_tokens, cache_read_tokens,"
+                " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
+                 call.response_text, call.input_tokens, call.output_tokens,
+                 call.cache_read_tokens, call.cache_write_tokens, call.cost_usd,
+                 call.latency_seconds, call.error_class, call.error, self.clock()))
+
+    def journal(self, job_id: int) -> list[Call]:
+        """The job's successful calls, oldest first: what a retry can replay."""
+        rows = self.read(
+            "SELECT job_id, attempt, call_index, model, request_hash, response_text,"
+            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+            " latency_seconds, error_class, error FROM calls"
+            " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
+        return [Call(**row) for row in rows]
+
+    # -- counts -------------------------------------------------------------
+
+    def counts(self, sweep: str) -> dict[str, int]:
+        """Jobs per state (all four states present)."""
+        counts = {"pending": 0, "running": 0, "done": 0, "error": 0}
+        for row in self.read("SELECT state, count(*) AS n FROM jobs WHERE sweep = ?"
+                             " GROUP BY state", (sweep,)):
+            counts[row["state"]] = row["n"]
+        return counts
+
+    def unfinished(self, sweep: str) -> int:
+        """Jobs still pending or running."""
+        return self.read("SELECT count(*) AS n FROM jobs INDEXED BY jobs_claimable"
+                         " WHERE sweep = ? AND state IN ('pending', 'running')",
+                         (sweep,))[0]["n"]
+
+    def next_available_at(self, sweep: str) -> float | None:
+        """When the earliest pending job becomes claimable (for a worker with nothing to do)."""
+        rows = self.read(
+            "SELECT min(CASE state WHEN 'pending' THEN available_at ELSE lease_expires_at END)"
+            " AS at FROM jobs INDEXED BY jobs_claimable"
+            " WHERE sweep = ? AND state IN ('pending', 'running')", (sweep,))
+        return rows[0]["at"]
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter before attempt `attempts + 1` may run."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sweep_from_row(row: dict[str, Any]) -> Sweep:
+    return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
+                 subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
+                 start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
+                 has_meta=bool(row["has_meta"]))

@@ -1,0 +1,237 @@
+"""The worker: threads that claim a job, run its arm, score it and commit the result.
+
+One process runs N threads (model calls overlap in threads; SQLite serialises
+writers, so more processes add robustness, not throughput). Any number of
+processes may work on one database. Each thread loops:
+
+    claim (short transaction) → run the arm (model calls, no transaction open)
+    → score → complete (short transaction, only if the lease is still ours)
+
+A heartbeat thread extends the leases of the jobs in flight. A failure is
+never a result: it is classified, and either pauses the whole queue
+(exhausted, rate-limited), counts an attempt (transient), errors the job, or
+stops the run (fatal). SIGINT/SIGTERM stop claiming, let in-flight jobs
+finish for a grace period, then release the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .arms import Arm
+from .bbh import Task, score
+from .errors import Failure
+from .models import Backend, CallFailed, JobClient
+from .queue import Job, Pause, Queue, Result, Sweep
+
+EXIT_OK = 0
+EXIT_FATAL = 2
+EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
+IDLE_POLL_SECONDS = 0.5
+PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
+
+
+@dataclass
+class WorkerConfig:
+    concurrency: int = 8
+    lease_seconds: float = 120.0
+    max_wait: float | None = None       # exit 75 rather than wait out a longer pause
+    grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass
+class Tally:
+    """What this process did, for the progress bar and the closing line."""
+
+    done: int = 0
+    passed: int = 0
+    failed_attempts: int = 0
+    released: int = 0
+    lost_leases: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    message: str
+    tally: Tally
+
+
+class Worker:
+    def __init__(self, queue: Queue, sweep: Sweep, arms: dict[str, Arm], backend: Backend,
+                 config: WorkerConfig | None = None):
+        self.queue, self.sweep, self.arms, self.backend = queue, sweep, arms, backend
+        self.config = config or WorkerConfig()
+        self.tally = Tally()
+        self.stopping = threading.Event()       # stop claiming
+        self._finished = threading.Event()      # all threads have returned
+        self._abandoned = threading.Event()     # in-flight jobs released after a signal
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, str] = {}    # job_id -> lease owner
+        self._exit: tuple[int, str] | None = None
+
+    # -- running --------------------------------------------------------------
+
+    def run(self, on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.5) -> Outcome:
+        """Work until the sweep has nothing pending or running, or until stopped."""
+        threads = [threading.Thread(target=self._loop, args=(f"{self.config.worker_name}:{i}",),
+                                    name=f"sweepq-worker-{i}", daemon=True)
+                   for i in range(self.config.concurrency)]
+        heartbeat = threading.Thread(target=self._heartbeat, name="sweepq-heartbeat",
+                                     daemon=True)
+        for thread in [*threads, heartbeat]:
+            thread.start()
+        while any(t.is_alive() for t in threads) and not self._abandoned.is_set():
+            if on_tick is not None:
+                on_tick()
+            for t in threads:
+                t.join(timeout=tick_seconds / len(threads))
+        self._finished.set()
+        if on_tick is not None:
+            on_tick()
+        code, message = self._exit or (EXIT_OK, "")
+        return Outcome(code, message, self.tally)
+
+    def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop claiming; release what is still in flight after the grace period."""
+        if self.stopping.is_set():
+            grace_seconds = 0           # a second signal: release now
+        self.stopping.set()
+        self._set_exit(EXIT_OK, "stopped by signal")
+        grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        threading.Thread(target=self._release_after, args=(grace,), daemon=True).start()
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def _release_after(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self._in_flight:
+            time.sleep(0.05)
+        with self._lock:
+            stranded = dict(self._in_flight)
+        for job_id, owner in stranded.items():
+            if self.queue.release(job_id, owner):
+                self.tally.released += 1
+        with self._lock:
+            self._in_flight.clear()
+        # Threads blocked in a model call are daemons; their late complete() is refused.
+        self._abandoned.set()
+
+    # -- one thread -----------------------------------------------------------
+
+    def _loop(self, owner: str) -> None:
+        while not self.stopping.is_set():
+            job = self.queue.claim(self.sweep.name, owner, self.config.lease_seconds)
+            if job is None:
+                if not self._wait_for_work():
+                    return
+                continue
+            with self._lock:
+                self._in_flight[job.job_id] = owner
+            try:
+                self._run_job(job, owner)
+            finally:
+                with self._lock:
+                    self._in_flight.pop(job.job_id, None)
+
+    def _wait_for_work(self) -> bool:
+        """Nothing claimable: wait out a pause or a backoff. False when this thread should end."""
+        pause = self.queue.active_pause()
+        if pause is not None:
+            return self._wait_out(pause)
+        if self.queue.unfinished(self.sweep.name) == 0:
+            return False
+        next_at = self.queue.next_available_at(self.sweep.name)
+        delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
+        self.stopping.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
+        return True
+
+    def _wait_out(self, pause: Pause) -> bool:
+        """Sleep until the pause ends (waking to notice `sweepq resume`), or give up."""
+        if pause.resume_at is None:
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}): {pause.message or ''}"
+                           " — fix the cause, then run `sweepq resume`".replace(":  —", " —"))
+            self.stopping.set()
+            return False
+        remaining = pause.resume_at - self.queue.clock()
+        if self.config.max_wait is not None and remaining > self.config.max_wait:
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}) for {remaining:.0f}s, "
+                           f"longer than --max-wait; run `sweepq work` again after it ends")
+            self.stopping.set()
+            return False
+        self.stopping.wait(min(max(remaining, 0.0), PAUSE_POLL_SECONDS))
+        return True
+
+    def _run_job(self, job: Job, owner: str) -> None:
+        client = JobClient(self.queue, job, self.backend, self.sweep.models)
+        started = time.monotonic()
+        try:
+            task = Task.from_payload(job.task)
+            output = self.arms[job.arm](task, client)
+        except CallFailed as exc:
+            self._on_failure(job, owner, exc.failure)
+            return
+        except Exception as exc:  # a bug in an arm: count the attempt, keep the message
+            self.tally.failed_attempts += 1
+            self.queue.fail(job.job_id, owner, f"arm {job.arm} raised "
+                            f"{type(exc).__name__}: {exc}"[:500])
+            return
+        wall = time.monotonic() - started
+        try:
+            passed, detail = score(output, task)
+        except Exception as exc:  # as the old runner did: a scorer crash is a failed result
+            passed, detail = False, f"scorer {type(exc).__name__}: {exc}"[:500]
+        usage = client.usage
+        result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=usage.calls,
+                        output=output, input_tokens=usage.input_tokens,
+                        output_tokens=usage.output_tokens,
+                        cache_read_tokens=usage.cache_read_tokens,
+                        cache_write_tokens=usage.cache_write_tokens, cost_usd=usage.cost_usd,
+                        models=usage.models)
+        if self.queue.complete(job.job_id, owner, result):
+            with self._lock:
+                self.tally.done += 1
+                self.tally.passed += passed
+        else:
+            self.tally.lost_leases += 1
+
+    def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
+        """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
+        if failure.kind in ("exhausted", "rate_limited"):
+            self.queue.pause(failure.resume_at, failure.kind, failure.message, set_by=owner)
+            self.queue.release(job.job_id, owner, failure.kind, failure.message)
+            self.tally.released += 1
+        elif failure.kind == "fatal" and failure.scope == "run":
+            self.queue.pause(None, "fatal", failure.message, set_by=owner)
+            self.queue.release(job.job_id, owner, failure.kind, failure.message)
+            self._set_exit(EXIT_FATAL, failure.message)
+            self.stopping.set()
+        else:
+            self.tally.failed_attempts += 1
+            self.queue.fail(job.job_id, owner, failure.message, failure.kind,
+                            final=failure.kind == "fatal")
+
+    def _set_exit(self, code: int, message: str) -> None:
+        with self._lock:
+            if self._exit is None or (self._exit[0] == EXIT_OK and code != EXIT_OK):
+                self._exit = (code, message)
+
+    # -- leases ---------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        """Extend the lease of every job in flight, a few times per lease period."""
+        interval = max(self.config.lease_seconds / 4, 0.2)
+        while not self._finished.wait(interval):
+            with self._lock:
+                held = list(self._in_flight.items())
+            for job_id, owner in held:
+                self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
