@@ -271,10 +271,10 @@ def _requested_model(exc: Any) -> str | None:
 
 
 def _describe(exc: Any) -> str:
-    """`<status> <type>[/<error_code>]: <api message>` for an APIStatusError."""
+    """`<type> <error_code>: <api message>` for an APIStatusError (the parts it has)."""
     tag = " ".join(p for p in (exc.type, exc.error_code) if p)
     text = exc.api_message or exc.message or ""
-    return f"({exc.status_code}{' ' + tag if tag else ''}): {text}"
+    return f"{tag}: {text}" if tag else text
 
 
 def classify(exc: BaseException, now: float | None = None) -> Failure:
@@ -324,15 +324,15 @@ def _classify_status(exc: Any, now: float) -> Failure:
         if resume is None:
             wait = _retry_after(headers, now)
             resume = now + wait if wait is not None else _first_of_next_month_utc(now)
-        return Failure("exhausted", resume, f"spend limit reached {what}")
+        return Failure("exhausted", resume, f"spend limit reached ({status}): {what}")
     if status == 402 or body_type == "billing_error":
-        return Failure("exhausted", None, f"billing: a person must act {what}")
+        return Failure("exhausted", None, f"billing ({status}): a person must act - {what}")
     if status == 400 and body_type == "invalid_request_error":
         if _USAGE_LIMITS.match(api_message):
             resume = _regain_access(api_message) or _first_of_next_month_utc(now)
-            return Failure("exhausted", resume, f"API usage limit reached {what}")
+            return Failure("exhausted", resume, f"API usage limit reached ({status}): {what}")
         if _CREDIT_LOW.match(api_message):
-            return Failure("exhausted", None, f"credit balance too low {what}")
+            return Failure("exhausted", None, f"credit balance too low ({status}): a person must act - {what}")
 
     # Rate limited: 429 (or a rate_limit_error body, e.g. mid-stream).
     if status == 429 or streamed == "rate_limit_error":
@@ -342,39 +342,35 @@ def _classify_status(exc: Any, now: float) -> Failure:
         else:
             reset = _ratelimit_reset(headers)
             resume = max(now, reset) if reset is not None else now + DEFAULT_RATE_LIMIT_PAUSE
-        return Failure("rate_limited", resume, f"rate limited {what}")
+        return Failure("rate_limited", resume, f"rate limited ({status}): {what}")
 
     # Fatal for the whole run: credentials and unknown models.
     if status == 401 or streamed == "authentication_error":
-        return Failure(
-            "fatal", None, f"authentication failed {what} - check ANTHROPIC_API_KEY", scope="run"
-        )
+        message = f"authentication failed ({status}): check ANTHROPIC_API_KEY - {what}"
+        return Failure("fatal", None, message, scope="run")
     if status == 403 or streamed == "permission_error":
-        return Failure(
-            "fatal",
-            None,
-            f"permission denied {what} - check ANTHROPIC_API_KEY and its workspace",
-            scope="run",
-        )
+        message = f"permission denied ({status}): check ANTHROPIC_API_KEY - {what}"
+        return Failure("fatal", None, message, scope="run")
     if status == 404 or streamed == "not_found_error":
         model = _requested_model(exc)
         named = f"model {model!r} not found" if model else "not found"
-        return Failure("fatal", None, f"{named} {what} - check the model id", scope="run")
+        message = f"{named} ({status}): check the model id - {what}"
+        return Failure("fatal", None, message, scope="run")
 
     # Transient: overloaded, server errors, request timeouts.
     if status >= 500 or status == 408 or streamed in _TRANSIENT_BODY_TYPES:
         wait = _retry_after(headers, now)
         resume = now + wait if wait is not None else None
-        return Failure("transient", resume, f"server error {what}")
+        return Failure("transient", resume, f"server error ({status}): {what}")
 
     # Fatal for this job only: the request itself is wrong.
     if status in _FATAL_JOB_STATUSES:
-        return Failure("fatal", None, f"request rejected {what}", scope="job")
+        return Failure("fatal", None, f"request rejected ({status}): {what}", scope="job")
 
     # Anything else (409, 412, 499, a future status): conservative.
     wait = _retry_after(headers, now)
     return Failure(
-        "transient", now + wait if wait is not None else None, f"{type(exc).__name__} {what}"
+        "transient", now + wait if wait is not None else None, f"{type(exc).__name__} ({status}): {what}"
     )
 
 
@@ -457,15 +453,6 @@ def classify_cli(
     result_text = result.get("result") if result is not None else None
     result_text = result_text if isinstance(result_text, str) else ""
 
-    # A rejected rate_limit_event (stream-json) carries the reset instant itself.
-    for event in events:
-        info = event.get("rate_limit_info")
-        if isinstance(info, dict) and info.get("status") == "rejected":
-            resets_at = info.get("resetsAt")
-            resume = _epoch(resets_at, now) if isinstance(resets_at, (int, float)) else None
-            limit = info.get("rateLimitType") or "usage"
-            return Failure("exhausted", resume, f"claude CLI: {limit} limit reached (rejected)")
-
     texts = [result_text] if result is not None else []
     if result is None:
         texts.extend(stdout.splitlines())
@@ -475,11 +462,25 @@ def classify_cli(
     if returncode == 0 and not is_error:
         # Success — unless the whole answer *is* the CLI's own limit message, which is
         # never a model answer and must not be scored as one.
+        # (A rejected rate_limit_event alone doesn't undo a success: the CLI may have
+        # fallen back to another model.)
         whole = result_text.strip() if result is not None else stdout.strip()
-        if exhausted is not None and _cli_limit([whole], now, tz) is not None:
+        if exhausted is not None and "\n" not in whole and _cli_limit([whole], now, tz):
             return exhausted
         return None
 
+    # A rejected rate_limit_event (stream-json) carries the exact reset instant.
+    for event in events:
+        info = event.get("rate_limit_info")
+        if isinstance(info, dict) and info.get("status") == "rejected":
+            resets_at = info.get("resetsAt")
+            if isinstance(resets_at, (int, float)) and not isinstance(resets_at, bool):
+                resume: float | None = _epoch(resets_at, now)
+            else:
+                resume = exhausted.resume_at if exhausted is not None else None
+            limit = info.get("rateLimitType") or "usage"
+            message = exhausted.message if exhausted else f"claude CLI: {limit} limit reached"
+            return Failure("exhausted", resume, message)
     if exhausted is not None:
         return exhausted
     status = result.get("api_error_status") if result is not None else None
@@ -487,12 +488,8 @@ def classify_cli(
         status = _cli_status(texts)
     detail = result_text or _first_line(stderr) or _first_line(stdout) or f"exit code {returncode}"
     if status in _CLI_AUTH_STATUSES:
-        return Failure(
-            "fatal",
-            None,
-            f"claude CLI not authorised ({status}): run `claude login` - {detail}",
-            scope="run",
-        )
+        message = f"claude CLI not authorised ({status}): run `claude login` - {detail}"
+        return Failure("fatal", None, message, scope="run")
     if status == 429:
         # A 429 whose text we don't know (e.g. an API-key user's rate limit): back off together.
         resume = now + DEFAULT_RATE_LIMIT_PAUSE

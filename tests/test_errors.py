@@ -567,6 +567,32 @@ def test_cli_near_misses_are_not_exhausted(text):
     assert failure is not None and failure.kind == "transient"
 
 
+def test_cli_success_with_a_limit_line_inside_the_answer_is_success():
+    answer = "5-hour limit reached \u2219 resets 2am\nAnswer: A\n"
+    assert classify_cli(0, answer, "", now=NOW, tz="UTC") is None
+
+
+def test_cli_rejected_event_without_reset_uses_the_text():
+    stdout = "\n".join([
+        '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected"}}',
+        '{"type":"result","is_error":true,"api_error_status":429,'
+        '"result":"You\'ve hit your weekly limit \u00b7 resets 3am (Europe/London)"}',
+    ])
+    failure = classify_cli(1, stdout, "", now=at("2026-07-15T02:00", LON))
+    assert failure is not None and failure.kind == "exhausted"
+    assert failure.resume_at == at("2026-07-15T03:00", LON)
+    assert "weekly limit" in failure.message
+
+
+def test_cli_rejected_event_on_a_successful_run_is_success():
+    stdout = "\n".join([
+        '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected",'
+        '"resetsAt":1762952400,"rateLimitType":"seven_day_opus"}}',
+        '{"type":"result","is_error":false,"result":"Answer: B"}',
+    ])
+    assert classify_cli(0, stdout, "", now=NOW) is None
+
+
 def test_cli_both_separators_are_understood():
     for sep in ("\u2219", "\u00b7"):
         failure = classify_cli(1, f"5-hour limit reached {sep} resets 2am\n", "", now=NOW,
