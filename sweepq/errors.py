@@ -332,7 +332,9 @@ def _classify_status(exc: Any, now: float) -> Failure:
             resume = _regain_access(api_message) or _first_of_next_month_utc(now)
             return Failure("exhausted", resume, f"API usage limit reached ({status}): {what}")
         if _CREDIT_LOW.match(api_message):
-            return Failure("exhausted", None, f"credit balance too low ({status}): a person must act - {what}")
+            return Failure(
+                "exhausted", None, f"credit balance too low ({status}): a person must act - {what}"
+            )
 
     # Rate limited: 429 (or a rate_limit_error body, e.g. mid-stream).
     if status == 429 or streamed == "rate_limit_error":
@@ -370,7 +372,9 @@ def _classify_status(exc: Any, now: float) -> Failure:
     # Anything else (409, 412, 499, a future status): conservative.
     wait = _retry_after(headers, now)
     return Failure(
-        "transient", now + wait if wait is not None else None, f"{type(exc).__name__} ({status}): {what}"
+        "transient",
+        now + wait if wait is not None else None,
+        f"{type(exc).__name__} ({status}): {what}",
     )
 
 

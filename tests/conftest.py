@@ -61,3 +61,11 @@ def run_cli(*args: str, db: Path | None = None, fake: FakeAPI | None = None,
         raise AssertionError(f"sweepq {' '.join(args)} exited {done.returncode}:\n"
                              f"{done.stdout}\n{done.stderr}")
     return done
+
+
+@pytest.fixture
+def sample_bbh(tmp_path: Path) -> Path:
+    """A BBH-format folder sweepq generates itself (boolean_expressions, web_of_lies)."""
+    from sweepq.sample import write_sample
+
+    return write_sample(tmp_path / "bbh", n=50)

@@ -270,10 +270,12 @@ def test_classify_sdk_exceptions(fake, response, exc_type, kind, resume_at, scop
 
 
 def test_auth_failures_name_the_key_variable(fake):
-    for status, etype in ((401, "authentication_error"), (403, "permission_error")):
-        exc = sdk_error(fake, {"status": status, "body": err(etype, "nope")})
+    for status, etype, lead in ((401, "authentication_error", "authentication failed"),
+                                (403, "permission_error", "permission denied")):
+        exc = sdk_error(fake, {"status": status, "body": err(etype, "nope " * 100)})
         message = classify(exc, now=NOW).message
-        assert "ANTHROPIC_API_KEY" in message and str(status) in message
+        # the advice comes first, so cutting a long API message never loses it
+        assert message.startswith(f"{lead} ({status}): check ANTHROPIC_API_KEY")
 
 
 def test_unknown_model_names_the_model(fake):
