@@ -76,10 +76,21 @@ def echo_lexical(task: Task, client: ArmClient) -> str:
 
 
 def echo_judge(task: Task, client: ArmClient) -> str:
-    """Two cheap personas and a cheap judge; escalate unless the judge says YES."""
+    """Two cheap personas and a cheap judge; escalate unless the judge says YES.
+
+    Only a verdict starting with an upper-case `YES` (after leading whitespace)
+    is agreement; anything else, "yes, but…" and "Yes" included, is
+    disagreement and escalates: a doubtful verdict costs a sonnet call, never
+    an unchecked answer.
+    """
     a, b = _two_cheap(task, client)
     verdict = client.call("haiku", judge_prompt(task, a, b), system=JUDGE_SYSTEM, max_tokens=16)
-    return a if verdict.strip().upper().startswith("YES") else sonnet_only(task, client)
+    return a if judge_agrees(verdict) else sonnet_only(task, client)
+
+
+def judge_agrees(verdict: str) -> bool:
+    """The spec: anything not starting with YES is a disagreement."""
+    return verdict.lstrip().startswith("YES")
 
 
 def echo_oracle(task: Task, client: ArmClient) -> str:

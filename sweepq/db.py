@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import random
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 from .errors import SweepqError
 
 DEFAULT_PATH = "sweepq.db"
 BUSY_TIMEOUT_MS = 30_000
+WAL_SWITCH_RETRIES = 200
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -66,6 +69,12 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        foreign = False
+        if version == 0 and _has_tables(conn):
+            # Another process may have migrated this new database since we read the
+            # version: its tables and version bump commit together, so read it again.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            foreign = version == 0
     except sqlite3.DatabaseError as exc:
         raise SweepqError(f"{path} is not a sweepq database ({exc}): pass --db with another file") \
             from None
@@ -78,7 +87,7 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
         conn.close()
         raise SweepqError(f"{path} is an SQLite database but not a sweepq one: pass --db "
                           "with another file")
-    if version == 0 and _has_tables(conn):
+    if foreign:
         conn.close()
         raise SweepqError(f"{path} is an SQLite database of something else: pass --db "
                           "with another file")
@@ -96,7 +105,19 @@ def _pragmas(conn: sqlite3.Connection, synchronous: str) -> None:
     if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise SweepqError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers a
+    # contended switch with SQLITE_BUSY at once, without the busy handler (two
+    # processes opening a new database together): retry it for a while.
+    for attempt in range(WAL_SWITCH_RETRIES):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+                    or attempt == WAL_SWITCH_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys = ON")
 

@@ -2,6 +2,10 @@
 
 `SweepqError` is a mistake the user can fix: the CLI prints its message on one
 line and exits non-zero, never with a traceback.
+
+`classify(exc)` and `classify_cli(returncode, stdout, stderr)` turn a failed model
+call into a `Failure`: exhausted, rate_limited, transient or fatal, with the time
+the queue may resume and a one-line message that never contains an API key.
 """
 
 from __future__ import annotations
@@ -490,7 +494,7 @@ def classify_cli(
     status = result.get("api_error_status") if result is not None else None
     if not isinstance(status, int):
         status = _cli_status(texts)
-    detail = result_text or _first_line(stderr) or _first_line(stdout) or f"exit code {returncode}"
+    detail = result_text or _first_line(stderr) or _first_line(stdout) or "no output"
     if status in _CLI_AUTH_STATUSES:
         message = f"claude CLI not authorised ({status}): run `claude login` - {detail}"
         return Failure("fatal", None, message, scope="run")

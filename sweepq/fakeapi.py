@@ -336,6 +336,11 @@ class _Server(ThreadingHTTPServer):
         self.conns_lock = threading.Lock()
         super().__init__(addr, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a killed worker) is normal here, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.conns_lock:
             self.conns.add(request)

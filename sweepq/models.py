@@ -25,21 +25,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from .errors import Failure, ModelCallError, SweepqError, classify, classify_cli
 from .queue import Call, Job, Queue
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
+# A sweep stores its full map when enqueued, so changing a default here never changes
+# the ids of an existing sweep. (claude-sonnet-4-5 reaches end-of-life on 2026-11-30
+# and claude-opus-4-5 on 2027-01-22: the SDK warns on every call to them.)
 DEFAULT_MODELS: dict[str, str] = {
     "haiku": "claude-haiku-4-5",
-    "sonnet": "claude-sonnet-4-5",
-    "opus": "claude-opus-4-5",
+    "sonnet": "claude-sonnet-4-6",
+    "opus": "claude-opus-4-6",
 }
 
 # USD per million tokens: (input, output, cache write, cache read). Edit here.
+# A dated id (claude-haiku-4-5-20251001) is priced by its undated prefix.
 PRICES: dict[str, tuple[float, float, float, float]] = {
     "claude-haiku-4-5": (1.00, 5.00, 1.25, 0.10),
+    "claude-sonnet-4-6": (3.00, 15.00, 3.75, 0.30),
+    "claude-opus-4-6": (5.00, 25.00, 6.25, 0.50),
     "claude-sonnet-4-5": (3.00, 15.00, 3.75, 0.30),
     "claude-sonnet-4": (3.00, 15.00, 3.75, 0.30),
     "claude-opus-4-5": (5.00, 25.00, 6.25, 0.50),
@@ -163,6 +175,13 @@ class CallFailed(Exception):
         self.failure = failure
 
 
+class QueuePaused(Exception):
+    """The queue was paused while this job ran: stop before the next call, lose nothing.
+
+    The calls made so far are journaled, so the released job replays them later.
+    """
+
+
 def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -> str:
     canonical = json.dumps([model, system, prompt, max_tokens], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -256,6 +275,8 @@ class JobClient:
             with self._lock:
                 self.usage.add(model, reply, replayed.cost_usd)
             return reply.text
+        if self.queue.active_pause() is not None:
+            raise QueuePaused()
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
         cost = price(model, reply)
@@ -294,6 +315,18 @@ class JobClient:
             retry=retry_if_exception(
                 lambda exc: isinstance(exc, CallFailed) and exc.failure.kind == "transient"),
             stop=stop_after_attempt(TRANSIENT_TRIES),
-            wait=wait_random_exponential(multiplier=0.5, max=8),
+            wait=_transient_wait,
             sleep=self._sleep, reraise=True)
         return retrying(attempt)
+
+
+_backoff = wait_random_exponential(multiplier=0.5, max=8)
+
+
+def _transient_wait(state: RetryCallState) -> float:
+    """Jittered exponential backoff, but never sooner than the server's retry-after."""
+    wait = _backoff(state)
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, CallFailed) and exc.failure.resume_at is not None:
+        wait = max(wait, min(exc.failure.resume_at - time.time(), 60.0))
+    return wait

@@ -1,45 +1,156 @@
-"""Where a sweep stands: counts per state and per arm, pass rates, the active pause.
+"""Seeing a sweep: the live status view and the summary researchers publish.
 
-The status view reads indexed counts only, so it stays fast on big queues.
+`status()` is what `sweepq status` (and the HTML page's header) shows. It
+must stay fast on a million-job queue, so it reads only indexed counts and the
+small `result_buckets` table that triggers keep in step with `results`
+(migration 0002), plus the results of the last ten minutes for the pace.
+`summary()` reads every result of the sweep once: the paired comparisons need
+the rows, not totals. The definitions themselves live in `stats.py`.
+
+Both return plain data whose keys are stable; `--json` prints them as they are.
+
+status keys
+    sweep, benchmark, now, phase (running | idle | paused | complete),
+    states {pending, running, done, error}, total, passed, pass_rate,
+    ci_low, ci_high, escalated, cost_units, cost_usd, cost_usd_rows,
+    unparseable, stale_leases, started_at, finished_at, elapsed_seconds,
+    pace_per_minute, pace_window_seconds, eta_seconds, eta_at,
+    arms [{arm, total, pending, running, done, error, passed, pass_rate,
+           ci_low, ci_high, escalated, escalation_rate, cost_units,
+           cost_usd, cost_usd_rows, unparseable}],
+    pause null | {reason, message, resume_at, seconds_left, set_by}
+
+summary keys
+    sweep, benchmark, baseline, oracle, results,
+    arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
+           escalation_rate, cost_units, cost_units_per_task, cost_usd,
+           cost_usd_rows, unparseable,
+           oracle_alignment null | {agree, n, rate},
+           vs_baseline null | {baseline, n, arm_pass_rate, baseline_pass_rate,
+                               baseline_right_arm_wrong,
+                               arm_right_baseline_wrong, p_value}}]
+
+Rates are fractions (0..1), times unix seconds, null where there is nothing
+to divide by. `escalated` is null for arms that never escalate (not echo-*).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from . import stats
+from .errors import SweepqError
 from .queue import Queue, Sweep
 from .timefmt import format_duration, format_time
 
+PACE_WINDOW_SECONDS = 600.0
+STATES = ("pending", "running", "done", "error")
+BAR_WIDTH = 20
+
+_BUCKETS = ("SELECT arm, passed, sub_calls, unparseable, n, cost_usd, cost_usd_rows,"
+            " first_started_at, last_completed_at FROM result_buckets WHERE sweep = ?")
+# The same shape computed from the rows, for databases whose buckets cannot be trusted.
+_BUCKETS_BY_JOIN = (
+    "SELECT j.arm, r.passed, r.sub_calls, r.detail = 'unparseable' AS unparseable,"
+    " count(*) AS n, coalesce(sum(r.cost_usd), 0) AS cost_usd,"
+    " count(r.cost_usd) AS cost_usd_rows,"
+    " min(r.completed_at - coalesce(r.wall_seconds, 0)) AS first_started_at,"
+    " max(r.completed_at) AS last_completed_at"
+    " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+    " GROUP BY 1, 2, 3, 4")
+
+
+# -- status -------------------------------------------------------------------------
 
 def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
-    """The status of one sweep as plain data (the `--json` output; keys are stable)."""
+    """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
-    per_arm = {arm: {"arm": arm, "total": 0, "pending": 0, "running": 0, "done": 0, "error": 0,
-                     "passed": 0, "pass_rate": None} for arm in sweep.arms}
-    for row in queue.read("SELECT arm, state, count(*) AS n FROM jobs WHERE sweep = ?"
-                          " GROUP BY arm, state", (sweep.name,)):
-        entry = per_arm.setdefault(row["arm"], {"arm": row["arm"], "total": 0, "pending": 0,
-                                                "running": 0, "done": 0, "error": 0,
-                                                "passed": 0, "pass_rate": None})
+    with _snapshot(queue):
+        states = queue.read("SELECT arm, state, count(*) AS n FROM jobs"
+                            " WHERE sweep = ? GROUP BY arm, state", (sweep.name,))
+        buckets = _buckets(queue, sweep.name, states)
+        recent = _recent_count(queue, sweep.name, now - PACE_WINDOW_SECONDS)
+        claims = queue.read(
+            "SELECT min(started_at) AS first, max(finished_at) AS last,"
+            " coalesce(sum(state = 'running' AND lease_expires_at <= :now), 0) AS stale"
+            " FROM jobs INDEXED BY jobs_sweep_state"
+            " WHERE sweep = :sweep AND state IN ('running', 'error')",
+            {"sweep": sweep.name, "now": now})[0]
+        pause = queue.active_pause()
+
+    per_arm: dict[str, dict[str, Any]] = {arm: _arm_entry(arm) for arm in sweep.arms}
+    for row in states:
+        entry = per_arm.setdefault(row["arm"], _arm_entry(row["arm"]))
         entry[row["state"]] = row["n"]
         entry["total"] += row["n"]
-    for row in queue.read("SELECT j.arm, sum(r.passed) AS passed FROM results AS r"
-                          " JOIN jobs AS j USING (job_id) WHERE j.sweep = ? GROUP BY j.arm",
-                          (sweep.name,)):
-        entry = per_arm[row["arm"]]
-        entry["passed"] = row["passed"] or 0
-        entry["pass_rate"] = round(entry["passed"] / entry["done"], 4) if entry["done"] else None
-    totals = {key: sum(a[key] for a in per_arm.values())
-              for key in ("total", "pending", "running", "done", "error", "passed")}
-    totals["pass_rate"] = round(totals["passed"] / totals["done"], 4) if totals["done"] else None
-    pause = queue.active_pause()
+    totals = {arm: stats.ArmTotals(arm) for arm in per_arm}
+    firsts, lasts = [claims["first"]], [claims["last"]]
+    for b in buckets:
+        per_arm.setdefault(b["arm"], _arm_entry(b["arm"]))
+        totals.setdefault(b["arm"], stats.ArmTotals(b["arm"])).add(
+            bool(b["passed"]), b["sub_calls"], bool(b["unparseable"]), b["n"],
+            b["cost_usd"], b["cost_usd_rows"])
+        firsts.append(b["first_started_at"])
+        lasts.append(b["last_completed_at"])
+    for arm, entry in per_arm.items():
+        _fill(entry, totals[arm], arm)
+
+    overall = stats.ArmTotals("")
+    for t in totals.values():
+        overall.n += t.n
+        overall.passed += t.passed
+        overall.escalated += t.escalated
+        overall.cost_units += t.cost_units
+        overall.unparseable += t.unparseable
+        overall.cost_usd += t.cost_usd
+        overall.cost_usd_rows += t.cost_usd_rows
+    counts = {state: sum(a[state] for a in per_arm.values()) for state in STATES}
+    total = sum(counts.values())
+    left = counts["pending"] + counts["running"]
+    started_at = min((t for t in firsts if t is not None), default=None)
+    finished_at = (max((t for t in lasts if t is not None), default=None)
+                   if left == 0 and total else None)
+    elapsed = None if started_at is None else max((finished_at or now) - started_at, 0.0)
+    window = None if started_at is None else min(PACE_WINDOW_SECONDS, max(now - started_at, 1.0))
+    pace = None if window is None else round(recent * 60 / window, 2)
+    eta = _eta(left, pace, pause, now)
+    interval = stats.wilson_interval(overall.passed, overall.n)
+
+    if total and left == 0:
+        phase = "complete"
+    elif pause is not None:
+        phase = "paused"
+    elif counts["running"] > claims["stale"]:
+        phase = "running"
+    else:
+        phase = "idle"
     return {
         "sweep": sweep.name,
         "benchmark": sweep.benchmark,
-        "states": {key: totals[key] for key in ("pending", "running", "done", "error")},
-        "total": totals["total"],
-        "passed": totals["passed"],
-        "pass_rate": totals["pass_rate"],
+        "now": now,
+        "phase": phase,
+        "states": counts,
+        "total": total,
+        "passed": overall.passed,
+        "pass_rate": _round(overall.passed, overall.n, 4),
+        "ci_low": None if interval is None else round(interval[0], 4),
+        "ci_high": None if interval is None else round(interval[1], 4),
+        "escalated": overall.escalated,
+        "cost_units": overall.cost_units,
+        "cost_usd": round(overall.cost_usd, 6) if overall.cost_usd_rows else None,
+        "cost_usd_rows": overall.cost_usd_rows,
+        "unparseable": overall.unparseable,
+        "stale_leases": claims["stale"],
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "elapsed_seconds": None if elapsed is None else round(elapsed, 1),
+        "pace_per_minute": pace,
+        "pace_window_seconds": None if window is None else round(window, 1),
+        "eta_seconds": None if eta is None else round(eta, 1),
+        "eta_at": None if eta is None else round(now + eta, 1),
         "arms": list(per_arm.values()),
         "pause": None if pause is None else {
             "reason": pause.reason, "message": pause.message, "resume_at": pause.resume_at,
@@ -48,24 +159,270 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     }
 
 
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+def _arm_entry(arm: str) -> dict[str, Any]:
+    return {"arm": arm, "total": 0, "pending": 0, "running": 0, "done": 0, "error": 0,
+            "passed": 0, "pass_rate": None}
 
 
-def render_status(data: dict[str, Any]) -> str:
-    """A plain-text table of `status()` for terminals and logs."""
-    lines = [f"sweep {data['sweep']}: {data['states']['done']}/{data['total']} done, "
-             f"{data['states']['pending']} pending, {data['states']['running']} running, "
-             f"{data['states']['error']} error, pass rate {_rate(data['pass_rate'])}"]
-    width = max([len(a["arm"]) for a in data["arms"]] + [3])
-    lines.append(f"  {'arm':<{width}}  {'done':>11}  {'pass':>6}  {'error':>5}")
-    for arm in data["arms"]:
-        lines.append(f"  {arm['arm']:<{width}}  {arm['done']:>5}/{arm['total']:<5}  "
-                     f"{_rate(arm['pass_rate']):>6}  {arm['error']:>5}")
+def _fill(entry: dict[str, Any], t: stats.ArmTotals, arm: str) -> None:
+    interval = stats.wilson_interval(t.passed, t.n)
+    escalates = stats.can_escalate(arm)
+    entry.update({
+        "passed": t.passed,
+        "pass_rate": _round(t.passed, t.n, 4),
+        "ci_low": None if interval is None else round(interval[0], 4),
+        "ci_high": None if interval is None else round(interval[1], 4),
+        "escalated": t.escalated if escalates else None,
+        "escalation_rate": _round(t.escalated, t.n, 4) if escalates else None,
+        "cost_units": t.cost_units,
+        "cost_usd": round(t.cost_usd, 6) if t.cost_usd_rows else None,
+        "cost_usd_rows": t.cost_usd_rows,
+        "unparseable": t.unparseable,
+    })
+
+
+def _buckets(queue: Queue, sweep: str, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sweep's result buckets, checked against its done jobs; the join when they differ."""
+    if _has_table(queue, "result_buckets"):
+        rows = queue.read(_BUCKETS, (sweep,))
+        done = sum(r["n"] for r in states if r["state"] == "done")
+        if sum(r["n"] for r in rows) == done:
+            return rows
+    return queue.read(_BUCKETS_BY_JOIN, (sweep,))
+
+
+def _recent_count(queue: Queue, sweep: str, since: float) -> int:
+    """Results of the sweep completed after `since` (reads only those, by index)."""
+    index = "INDEXED BY results_completed_at" if _has_index(queue, "results_completed_at") else ""
+    return queue.read(f"SELECT count(*) AS n FROM results AS r {index}"
+                      " JOIN jobs AS j ON j.job_id = r.job_id"
+                      " WHERE r.completed_at > ? AND j.sweep = ?", (since, sweep))[0]["n"]
+
+
+def _eta(left: int, pace: float | None, pause: Any, now: float) -> float | None:
+    if left == 0:
+        return 0.0
+    if not pace:
+        return None
+    eta = left / pace * 60
+    if pause is not None:
+        if pause.resume_at is None:
+            return None
+        eta += max(pause.resume_at - now, 0.0)
+    return eta
+
+
+def _has_table(queue: Queue, name: str) -> bool:
+    return bool(queue.read("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (name,)))
+
+
+def _has_index(queue: Queue, name: str) -> bool:
+    return bool(queue.read("SELECT 1 AS x FROM sqlite_master WHERE type = 'index' AND name = ?",
+                           (name,)))
+
+
+@contextmanager
+def _snapshot(queue: Queue) -> Iterator[None]:
+    """One read transaction, so counts and buckets come from the same moment.
+
+    The queue's lock keeps this process's worker threads (if any) out of it.
+    """
+    with queue._lock:  # the queue's one lock per process: worker threads wait for us
+        if queue.conn.in_transaction:
+            yield
+            return
+        queue.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            queue.conn.execute("COMMIT")
+
+
+def _round(part: float, whole: float, digits: int) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+# -- summary ------------------------------------------------------------------------
+
+def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str, Any]:
+    """Per-arm statistics and paired comparisons (the `summary --json` output)."""
+    with _snapshot(queue):
+        rows = queue.conn.execute(
+            "SELECT j.task_id, j.arm, r.passed = 1, r.detail, r.sub_calls, r.cost_usd"
+            " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+            " ORDER BY r.completion_seq", (sweep.name,)).fetchall()
+    try:
+        body = stats.summarize(rows, sweep.arms, baseline)
+    except ValueError as exc:
+        raise SweepqError(f"--baseline: {exc}") from None
+    return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body}
+
+
+# -- what the page lists: latest results and errors -------------------------------------
+
+def latest_results(queue: Queue, sweep: Sweep, limit: int = 8) -> list[dict[str, Any]]:
+    """The sweep's most recent results, newest first, output included."""
+    return queue.read(
+        "SELECT j.task_id, j.arm, r.passed, r.detail, r.sub_calls, r.output, r.completed_at"
+        " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+        " ORDER BY r.completion_seq DESC LIMIT ?", (sweep.name, limit))
+
+
+def latest_errors(queue: Queue, sweep: Sweep, limit: int = 8) -> list[dict[str, Any]]:
+    """Jobs in `error`, most recent first, with their last message."""
+    return queue.read(
+        "SELECT task_id, arm, attempts, last_error, finished_at"
+        " FROM jobs INDEXED BY jobs_sweep_state WHERE sweep = ? AND state = 'error'"
+        " ORDER BY finished_at DESC LIMIT ?", (sweep.name, limit))
+
+
+# -- text renderings --------------------------------------------------------------------
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """A text progress bar: `██████░░░░`."""
+    filled = round(width * done / total) if total else 0
+    if done and not filled:
+        filled = 1
+    if total and done < total and filled == width:
+        filled = width - 1
+    return "█" * filled + "░" * (width - filled)
+
+
+def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
+    """The overall lines of the status view: progress, timing, the pause."""
+    now = data["now"] if now is None else now
+    states, total = data["states"], data["total"]
+    share = f" ({_pct(states['done'] / total)})" if total else ""
+    lines = [f"sweep {data['sweep']} · {phase_text(data)} · {states['done']:,}/{total:,} done"
+             f"{share} · pass {_pct(data['pass_rate'])} · {states['error']:,} error"]
+    timing = [f"elapsed {format_duration(data['elapsed_seconds'])}"
+              if data["elapsed_seconds"] is not None else "not started"]
+    if data["phase"] != "complete":
+        if data["pace_per_minute"] is not None:
+            timing.append(f"pace {data['pace_per_minute']:,.1f}/min (last 10 min)")
+        timing.append(f"ETA {format_duration(data['eta_seconds'])} "
+                      f"(~{format_time(data['eta_at'])[11:16]})"
+                      if data["eta_seconds"] is not None else "ETA -")
+    timing.append(f"cost {data['cost_units']:,} units"
+                  + (f", {_usd(data['cost_usd'])}" if data["cost_usd"] is not None else ""))
+    if data["stale_leases"]:
+        timing.append(f"{data['stale_leases']} expired leases")
+    lines.append("  " + " · ".join(timing))
     pause = data["pause"]
     if pause is not None:
         until = ("until `sweepq resume`" if pause["resume_at"] is None else
                  f"until {format_time(pause['resume_at'])} "
-                 f"({format_duration(pause['seconds_left'])} left)")
-        lines.append(f"paused ({pause['reason']}) {until}: {pause['message'] or ''}".rstrip(": "))
+                 f"({format_duration(pause['resume_at'] - now)} left)")
+        message = f": {pause['message']}" if pause["message"] else ""
+        lines.append(f"  paused ({pause['reason']}) {until}{message}")
+    return lines
+
+
+def phase_text(data: dict[str, Any]) -> str:
+    """running / idle (no worker) / paused until … / complete."""
+    phase = data["phase"]
+    if phase == "paused":
+        resume_at = data["pause"]["resume_at"]
+        return ("paused until `sweepq resume`" if resume_at is None
+                else f"paused until {format_time(resume_at)[11:19]}")
+    if phase == "idle":
+        return "idle (no worker holds a job)"
+    if phase == "complete" and data["states"]["error"]:
+        return f"complete with {data['states']['error']:,} errors"
+    return phase
+
+
+def render_status(data: dict[str, Any], now: float | None = None) -> str:
+    """The status view as aligned plain text, for terminals and logs."""
+    lines = headline(data, now)
+    width = max([len(a["arm"]) for a in data["arms"]] + [3])
+    digits = len(f"{data['total']:,}")
+    head = (f"  {'arm':<{width}}  {'done/total':>{2 * digits + 1}}  {'':{BAR_WIDTH}}  "
+            f"{'pass':>6}  {'escal.':>6}  {'cost u.':>8}  {'USD':>9}  {'unparse':>7}  "
+            f"{'error':>5}")
+    lines += ["", head]
+    for a in data["arms"]:
+        done_total = f"{a['done']:,}/{a['total']:,}"
+        lines.append(
+            f"  {a['arm']:<{width}}  {done_total:>{2 * digits + 1}}  {bar(a['done'], a['total'])}  "
+            f"{_pct(a['pass_rate']):>6}  {_pct(a['escalation_rate'], 0):>6}  "
+            f"{a['cost_units']:>8,}  {_usd(a['cost_usd']):>9}  {a['unparseable']:>7,}  "
+            f"{a['error']:>5,}")
     return "\n".join(lines)
+
+
+def render_summary(data: dict[str, Any]) -> str:
+    """The summary as an aligned plain-text table with a legend."""
+    base = data["baseline"]
+    lines = [f"sweep {data['sweep']}: {data['results']:,} results"
+             + (f", paired against {base}" if base else "")]
+    width = max([len(a["arm"]) for a in data["arms"]] + [3])
+    head = (f"  {'arm':<{width}}  {'n':>5}  {'pass':>6}  {'95% CI':>13}  {'escal.':>6}  "
+            f"{'units':>6}  {'u/task':>6}  {'USD':>9}  {'unparse':>7}")
+    if data["oracle"]:
+        head += f"  {'oracle':>6}"
+    if base:
+        head += f"  {'b':>4}  {'c':>4}  {'p':>7}"
+    lines.append(head)
+    for a in data["arms"]:
+        ci = (f"{100 * a['ci_low']:.1f}-{100 * a['ci_high']:.1f}%"
+              if a["ci_low"] is not None else "-")
+        per_task = "-" if a["cost_units_per_task"] is None else f"{a['cost_units_per_task']:.2f}"
+        line = (f"  {a['arm']:<{width}}  {a['n']:>5,}  {_pct(a['pass_rate']):>6}  {ci:>13}  "
+                f"{_pct(a['escalation_rate'], 0):>6}  {a['cost_units']:>6,}  {per_task:>6}  "
+                f"{_usd(a['cost_usd']):>9}  {a['unparseable']:>7,}")
+        if data["oracle"]:
+            align = a["oracle_alignment"]
+            line += f"  {_pct(align['rate'], 0) if align else '':>6}"
+        if base:
+            vs = a["vs_baseline"]
+            line += (f"  {vs['baseline_right_arm_wrong']:>4}  {vs['arm_right_baseline_wrong']:>4}"
+                     f"  {format_p(vs['p_value']):>7}" if vs else f"  {'(baseline)':>17}")
+        lines.append(line.rstrip())
+    lines.append("")
+    lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
+                 "units: haiku call 1, sonnet 3.")
+    if data["oracle"]:
+        lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
+                     "does.")
+    if base:
+        lines.append(f"  b: {base} right, arm wrong; c: arm right, {base} wrong; "
+                     "p: exact McNemar (two-sided), on the tasks both completed.")
+    return "\n".join(lines)
+
+
+def format_p(p: float) -> str:
+    """A p-value as researchers print it: 0.031, 0.0004, <1e-6."""
+    if p >= 0.001:
+        return f"{p:.3f}"
+    if p >= 1e-6:
+        return f"{p:.1e}"
+    return "<1e-6"
+
+
+# -- read-only access for the page server -------------------------------------------
+
+def open_read_only(path: str) -> Queue:
+    """A queue on `path` that cannot write (for `sweepq serve`)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise SweepqError(f"no database at {path}: pass --db PATH")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                               check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("SELECT count(*) FROM sweeps").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
+    return Queue(conn)

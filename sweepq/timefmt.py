@@ -23,7 +23,7 @@ def parse_duration(text: str) -> float:
 
 
 def parse_until(text: str, now: float) -> float:
-    """An ISO 8601 time (`2026-11-26T03:00`, `…Z`, `…+01:00`) or `HH:MM` (next occurrence, local)."""
+    """An ISO 8601 time (`2026-11-26T03:00`, `…Z`) or `HH:MM` (its next occurrence, local)."""
     text = text.strip()
     clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
     current = datetime.fromtimestamp(now).astimezone()

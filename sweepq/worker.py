@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from .arms import Arm
 from .bbh import Task, score
 from .errors import Failure
-from .models import Backend, CallFailed, JobClient
+from .models import Backend, CallFailed, JobClient, QueuePaused
 from .queue import Job, Pause, Queue, Result, Sweep
 
 EXIT_OK = 0
@@ -158,8 +158,9 @@ class Worker:
     def _wait_out(self, pause: Pause) -> bool:
         """Sleep until the pause ends (waking to notice `sweepq resume`), or give up."""
         if pause.resume_at is None:
-            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}): {pause.message or ''}"
-                           " — fix the cause, then run `sweepq resume`".replace(":  —", " —"))
+            detail = f": {pause.message}" if pause.message else ""
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}){detail}; fix the "
+                           "cause (add credit, fix the key), then run `sweepq resume`")
             self.stopping.set()
             return False
         remaining = pause.resume_at - self.queue.clock()
@@ -179,6 +180,10 @@ class Worker:
             output = self.arms[job.arm](task, client)
         except CallFailed as exc:
             self._on_failure(job, owner, exc.failure)
+            return
+        except QueuePaused:
+            if self.queue.release(job.job_id, owner):
+                self.tally.released += 1
             return
         except Exception as exc:  # a bug in an arm: count the attempt, keep the message
             self.tally.failed_attempts += 1
@@ -211,9 +216,10 @@ class Worker:
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
             self.tally.released += 1
         elif failure.kind == "fatal" and failure.scope == "run":
+            # Every worker of every process must stop: the same call fails for all of them.
             self.queue.pause(None, "fatal", failure.message, set_by=owner)
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
-            self._set_exit(EXIT_FATAL, failure.message)
+            self._set_exit(EXIT_FATAL, f"{failure.message}; fix it, then run `sweepq resume`")
             self.stopping.set()
         else:
             self.tally.failed_attempts += 1

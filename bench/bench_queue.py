@@ -1,0 +1,302 @@
+"""1. Queue cycle: claim + complete (a result row written) per second.
+
+One process, WAL, synchronous=NORMAL, N jobs (default 20,000):
+  - sweepq's Queue API (`claim` then `complete` with a full `Result`), against
+  - a bare-SQL loop doing the same two transactions on the same schema (the same
+    claim statement — UPDATE … WHERE job_id = (SELECT …) RETURNING — minus the pause
+    check, then UPDATE to done + INSERT the same result row), raw sqlite3, tuples,
+  - litequeue 0.9 (put, then pop + done) and persist-queue SQLiteAckQueue (put, then
+    get + ack) of the same N payloads, with their default settings;
+then 4 processes on one database: total cycles/s and how many jobs were claimed twice.
+
+    python bench/bench_queue.py [--n 20000] [--repeats 3] [--procs 4] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import sqlite3
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from common import emit, median, note, rnd, workdir
+
+from sweepq.queue import Queue, Result, Sweep
+
+SECTION = "1. Queue cycle"
+SWEEP = "bench"
+PROMPT = ("Question: Fidel tells the truth. Sima says Fidel lies. Leda says Sima tells the "
+          "truth. Osvaldo says Leda lies. Jamey says Osvaldo tells the truth. Does Jamey tell "
+          "the truth?\n(A) Yes\n(B) No\n\nThink it through briefly, then end your reply with a "
+          "last line of exactly \"Answer: X\", where X is the letter of the correct option.")
+OUTPUT = ("Let me think about this step by step.\nWorking through it carefully.\nAnswer: (B)")
+RESULT = Result(passed=True, detail="passed", wall_seconds=0.512, sub_calls=1, output=OUTPUT,
+                input_tokens=180, output_tokens=21, cache_read_tokens=0, cache_write_tokens=0,
+                cost_usd=0.000285, models=["claude-haiku-4-5"])
+
+
+def payload(i: int) -> dict:
+    return {"subtask": "web_of_lies", "index": i, "prompt": PROMPT, "gold": "B",
+            "choices": [["A", "Yes"], ["B", "No"]], "free_form": False}
+
+
+def make_db(path: Path, n: int) -> None:
+    q = Queue.open(str(path))
+    q.enqueue(Sweep(name=SWEEP, arms=["haiku-only"], benchmark="bbh"),
+              ((f"web_of_lies-{i}", payload(i)) for i in range(n)))
+    q.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    q.close()
+
+
+def fresh_copy(template: Path, target: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(template, target)
+    return target
+
+
+# -- the loops ---------------------------------------------------------------------
+
+def sweepq_loop(path: Path, worker: str = "w1", go: object = None) -> tuple[list[int], float, float]:
+    q = Queue.open(str(path))
+    claimed = []
+    if go is not None:
+        go.wait()  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    t0 = time.time()
+    while (job := q.claim(SWEEP, worker)) is not None:
+        q.complete(job.job_id, worker, RESULT)
+        claimed.append(job.job_id)
+    elapsed = time.perf_counter() - start
+    q.close()
+    return claimed, elapsed, t0
+
+
+BARE_CLAIM = """
+UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
+    attempts = attempts + 1, started_at = ?
+WHERE job_id = (
+    SELECT job_id FROM jobs
+    WHERE sweep = ? AND state IN ('pending', 'running')
+      AND ((state = 'pending' AND available_at <= ?) OR (state = 'running' AND lease_expires_at <= ?))
+    ORDER BY position LIMIT 1)
+RETURNING job_id, task, attempts
+"""
+BARE_DONE = ("UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
+             " finished_at = ?, last_error = NULL"
+             " WHERE job_id = ? AND state = 'running' AND lease_owner = ?")
+BARE_RESULT = ("INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
+               " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+               " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def bare_connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def bare_loop(path: Path, worker: str = "w1", go: object = None) -> tuple[list[int], float, float]:
+    conn = bare_connect(path)
+    models = json.dumps(RESULT.models)
+    claimed = []
+    if go is not None:
+        go.wait()  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    t0 = time.time()
+    while True:
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(BARE_CLAIM, (worker, now + 120, now, SWEEP, now, now)).fetchone()
+        conn.execute("COMMIT")
+        if row is None:
+            break
+        job_id = row[0]
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute(BARE_DONE, (now, job_id, worker)).rowcount == 1:
+            conn.execute(BARE_RESULT, (job_id, 1, RESULT.detail, RESULT.wall_seconds,
+                                       RESULT.sub_calls, RESULT.output, RESULT.input_tokens,
+                                       RESULT.output_tokens, RESULT.cache_read_tokens,
+                                       RESULT.cache_write_tokens, RESULT.cost_usd, models, now))
+        conn.execute("COMMIT")
+        claimed.append(job_id)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return claimed, elapsed, t0
+
+
+def check_done(path: Path, n: int) -> None:
+    conn = sqlite3.connect(path)
+    done, results = conn.execute("SELECT (SELECT count(*) FROM jobs WHERE state = 'done'),"
+                                 " (SELECT count(*) FROM results)").fetchone()
+    conn.close()
+    if done != n or results != n:
+        raise RuntimeError(f"{path}: {done} done, {results} results, expected {n}")
+
+
+def query_plan(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    from sweepq.queue import _CLAIM
+
+    rows = conn.execute("EXPLAIN QUERY PLAN " + _CLAIM,
+                        {"sweep": SWEEP, "worker": "w", "lease": 1, "now": 0}).fetchall()
+    conn.close()
+    return "; ".join(r[-1] for r in rows)
+
+
+# -- other queues -------------------------------------------------------------------
+
+def litequeue_run(path: Path, n: int) -> tuple[float, float]:
+    from litequeue import LiteQueue
+
+    q = LiteQueue(str(path))
+    items = [json.dumps(payload(i)) for i in range(n)]
+    start = time.perf_counter()
+    for item in items:
+        q.put(item)
+    put_s = time.perf_counter() - start
+    start = time.perf_counter()
+    got = 0
+    while (message := q.pop()) is not None:
+        q.done(message.message_id)
+        got += 1
+    cycle_s = time.perf_counter() - start
+    q.conn.close()
+    assert got == n, got
+    return put_s, cycle_s
+
+
+def persist_queue_run(path: Path, n: int) -> tuple[float, float]:
+    import persistqueue
+
+    q = persistqueue.SQLiteAckQueue(str(path), multithreading=False, auto_commit=True)
+    items = [payload(i) for i in range(n)]
+    start = time.perf_counter()
+    for item in items:
+        q.put(item)
+    put_s = time.perf_counter() - start
+    start = time.perf_counter()
+    got = 0
+    while True:
+        try:
+            item = q.get(block=False)
+        except persistqueue.Empty:
+            break
+        q.ack(item)
+        got += 1
+    cycle_s = time.perf_counter() - start
+    assert got == n, got
+    return put_s, cycle_s
+
+
+# -- several processes ----------------------------------------------------------------
+
+def _proc_main(kind: str, path: str, worker: str, go: object, out: object) -> None:
+    loop = sweepq_loop if kind == "sweepq" else bare_loop
+    claimed, elapsed, t0 = loop(Path(path), worker, go)
+    out.put((worker, claimed, t0, t0 + elapsed))  # type: ignore[attr-defined]
+
+
+def multi_process(kind: str, path: Path, procs: int) -> dict:
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_proc_main, args=(kind, str(path), f"p{i}", go, out))
+               for i in range(procs)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0)   # let every process import and open the database
+    go.set()
+    reports = [out.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
+    claims = Counter(job for _, claimed, _, _ in reports for job in claimed)
+    total = sum(claims.values())
+    start = min(r[2] for r in reports)
+    end = max(r[3] for r in reports)
+    return {"cycles": total, "seconds": end - start, "rate": total / (end - start),
+            "double_claims": sum(1 for c in claims.values() if c > 1),
+            "per_process": [len(r[1]) for r in reports]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--others-repeats", type=int, default=1,
+                        help="runs of litequeue and persist-queue (slow: ~1 min each at 20k)")
+    parser.add_argument("--quick", action="store_true", help="n=2000, for a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.n = 2_000
+    n = args.n
+    with workdir("queue") as tmp:
+        template = tmp / "template.db"
+        make_db(template, n)
+        plan = query_plan(template)
+        note(f"claim plan: {plan}")
+        rates: dict[str, list[float]] = {"sweepq": [], "bare": []}
+        order = ["sweepq", "bare", "bare", "sweepq"] * ((args.repeats + 1) // 2)
+        for kind in order[: 2 * args.repeats]:
+            path = fresh_copy(template, tmp / f"{kind}.db")
+            loop = sweepq_loop if kind == "sweepq" else bare_loop
+            claimed, elapsed, _ = loop(path)
+            check_done(path, n)
+            rates[kind].append(len(claimed) / elapsed)
+            note(f"{kind}: {len(claimed) / elapsed:,.0f} cycles/s")
+        sq, bare = median(rates["sweepq"]), median(rates["bare"])
+        ratio = sq / bare
+        emit(SECTION, f"claim + complete, 1 process, {n:,} jobs", sweepq=round(sq),
+             compare=round(bare), compare_label="bare SQL (same 2 transactions)",
+             ratio=rnd(ratio, 2), ratio_label="sweepq / bare", unit="cycles/s",
+             goal=">= 0.75x bare SQL", met=ratio >= 0.75,
+             runs={k: [round(v) for v in vs] for k, vs in rates.items()},
+             per_cycle_us={"sweepq": round(1e6 / sq, 1), "bare": round(1e6 / bare, 1)},
+             claim_plan=plan)
+
+        for label, fn in (("litequeue 0.9 (pop + done)", litequeue_run),
+                          ("persist-queue SQLiteAckQueue (get + ack)", persist_queue_run)):
+            cycles, puts = [], []
+            for r in range(args.others_repeats):
+                path = tmp / f"other-{r}-{fn.__name__}.db"
+                put_s, cycle_s = fn(path, n)
+                cycles.append(n / cycle_s)
+                puts.append(n / put_s)
+                note(f"{label}: {n / cycle_s:,.0f} cycles/s, {n / put_s:,.0f} puts/s")
+            other = median(cycles)
+            emit(SECTION, f"vs {label.split(' (')[0]}, {n:,} items", sweepq=round(sq),
+                 compare=round(other), compare_label=label, ratio=rnd(sq / other, 1),
+                 ratio_label="sweepq / other", unit="cycles/s", goal=None, met=None,
+                 runs=[round(c) for c in cycles], puts_per_s=round(median(puts)),
+                 note="put one row per transaction (their API); timed: the get/ack loop")
+
+        multi = {}
+        for kind in ("sweepq", "bare"):
+            path = fresh_copy(template, tmp / f"multi-{kind}.db")
+            multi[kind] = multi_process(kind, path, args.procs)
+            check_done(path, n)
+            note(f"{args.procs} processes {kind}: {multi[kind]}")
+        emit(SECTION, f"{args.procs} processes on one db, {n:,} jobs: total",
+             sweepq=round(multi["sweepq"]["rate"]), compare=round(multi["bare"]["rate"]),
+             compare_label=f"bare SQL, {args.procs} processes",
+             ratio=rnd(multi["sweepq"]["rate"] / multi["bare"]["rate"], 2),
+             ratio_label="sweepq / bare", unit="cycles/s", goal=None, met=None,
+             vs_one_process=rnd(multi["sweepq"]["rate"] / sq, 2),
+             per_process=multi["sweepq"]["per_process"])
+        emit(SECTION, f"{args.procs} processes: jobs claimed twice",
+             sweepq=multi["sweepq"]["double_claims"], compare=multi["bare"]["double_claims"],
+             compare_label="bare SQL", unit="jobs", goal="0",
+             met=multi["sweepq"]["double_claims"] == 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

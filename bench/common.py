@@ -1,0 +1,259 @@
+"""Shared helpers for the benchmark scripts (bench-only; sweepq never imports this).
+
+Every script prints its figures as JSON lines on stdout, one row per measurement:
+
+    {"section": ..., "metric": ..., "sweepq": ..., "compare": ..., "compare_label": ...,
+     "ratio": ..., "ratio_label": ..., "unit": ..., "goal": ..., "met": true|false|null,
+     "detail": {...}}
+
+and progress notes on stderr. `run_all.py` collects the rows and writes BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+FAKE_KEY = "sk-bench-fake-key"
+
+
+def sweepq_cmd() -> list[str]:
+    """The `sweepq` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "sweepq"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sweepq"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for every child: offline, loopback only, a fake API key."""
+    env = dict(os.environ)
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                  "all_proxy"):
+        env.pop(proxy, None)
+    env.update(HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+               ANTHROPIC_API_KEY=FAKE_KEY, PYTHONUNBUFFERED="1")
+    env.pop("SWEEPQ_DB", None)
+    env.update(extra)
+    return env
+
+
+def note(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def emit(section: str, metric: str, *, sweepq: Any, unit: str, compare: Any = None,
+         compare_label: str | None = None, ratio: float | None = None,
+         ratio_label: str | None = None, goal: str | None = None, met: bool | None = None,
+         **detail: Any) -> dict[str, Any]:
+    row = {"section": section, "metric": metric, "sweepq": sweepq, "compare": compare,
+           "compare_label": compare_label, "ratio": ratio, "ratio_label": ratio_label,
+           "unit": unit, "goal": goal, "met": met, "detail": detail}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def rnd(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@contextmanager
+def workdir(prefix: str) -> Any:
+    """A scratch folder, removed afterwards (set BENCH_KEEP=1 to keep it)."""
+    base = os.environ.get("BENCH_TMP") or None
+    path = Path(tempfile.mkdtemp(prefix=f"sweepq-bench-{prefix}-", dir=base))
+    try:
+        yield path
+    finally:
+        if os.environ.get("BENCH_KEEP"):
+            note(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# -- children with their own resource usage -----------------------------------------
+
+@dataclass
+class ChildRun:
+    returncode: int
+    wall: float
+    maxrss_mb: float     # peak resident set of the child (and its waited descendants)
+    cpu: float           # user + system seconds of the child
+    stdout: str
+    stderr: str
+
+
+def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
+              timeout: float = 600, cwd: str | Path | None = None) -> ChildRun:
+    """Run a command to the end; its own rusage comes from wait4 on its pid.
+
+    wait4 reports exactly this child (not every child this process ever had, as
+    RUSAGE_CHILDREN would).
+    """
+    out = tempfile.TemporaryFile(mode="w+")
+    err = tempfile.TemporaryFile(mode="w+")
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env or child_env(), cwd=cwd)
+    deadline = started + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.005)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    return ChildRun(proc.returncode, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
+                    out.read(), err.read())
+
+
+def python_child(code: str, *args: str, env: dict[str, str] | None = None,
+                 timeout: float = 600) -> ChildRun:
+    return run_child([sys.executable, "-c", code, *args], env=env, timeout=timeout)
+
+
+def last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError(f"no JSON line in output: {text[-500:]!r}")
+
+
+# -- the fake Messages API, as its own process -------------------------------------
+
+class FakeServer:
+    """`sweepq fake-api` in a separate process (so its CPU is not the client's)."""
+
+    def __init__(self, *args: str, latency_ms: float = 0):
+        self.args = ["--latency-ms", f"{latency_ms:g}", *args]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> FakeServer:
+        self.proc = subprocess.Popen([*sweepq_cmd(), "fake-api", "--host", "127.0.0.1",
+                                      "--port", "0", *self.args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=child_env())
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"fake-api did not start: {line!r} "
+                               f"{self.proc.stderr.read() if self.proc.stderr else ''}")
+        self.url = line.split()[-1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _request(self, method: str, path: str) -> dict[str, Any]:
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=b"{}" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict[str, Any]:
+        data = self._request("GET", "/stats")
+        data.pop("success_hashes", None)
+        return data
+
+    def reset(self) -> None:
+        self._request("POST", "/_stats/reset")
+
+    def env(self) -> dict[str, str]:
+        return child_env(ANTHROPIC_BASE_URL=self.url)
+
+
+# -- sweeps from the generated sample data set --------------------------------------
+
+SUBTASKS = ("boolean_expressions", "web_of_lies")
+
+
+def sample_dataset(folder: Path, n_per_subtask: int) -> Path:
+    from sweepq.sample import write_sample
+
+    return write_sample(folder, n=n_per_subtask)
+
+
+def enqueue_sample(db: Path, data: Path, sweep: str, n_per_subtask: int, arms: str,
+                   extra: Sequence[str] = ()) -> None:
+    """`sweepq enqueue` of n_per_subtask tasks of each generated subtask × arms."""
+    done = run_child([*sweepq_cmd(), "--db", str(db), "enqueue", "--sweep", sweep,
+                      "--subtasks", ",".join(SUBTASKS), "--n-per-subtask", str(n_per_subtask),
+                      "--arms", arms, "--dataset", str(data), *extra])
+    if done.returncode:
+        raise RuntimeError(f"enqueue failed: {done.stderr[-800:]}")
+
+
+def work_cmd(db: Path, sweep: str, concurrency: int, *extra: str) -> list[str]:
+    return [*sweepq_cmd(), "--db", str(db), "work", "--sweep", sweep, "--concurrency",
+            str(concurrency), "--quiet", *extra]
+
+
+def query(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def queue_makespan(db: Path) -> dict[str, float | int]:
+    """First claim to last result, from the database's own timestamps."""
+    first, last, done = query(db, "SELECT min(j.started_at), max(r.completed_at), count(*)"
+                                  " FROM results r JOIN jobs j USING (job_id)")[0]
+    first_any = query(db, "SELECT min(started_at) FROM jobs")[0][0]
+    first = min(x for x in (first, first_any) if x is not None)
+    return {"first_claim": first, "last_result": last, "done": done,
+            "seconds": (last - first) if done else float("nan")}
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
+            "load_avg": os.getloadavg()}
+
+
+def timer() -> Callable[[], float]:
+    start = time.perf_counter()
+    return lambda: time.perf_counter() - start

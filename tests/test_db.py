@@ -1,0 +1,394 @@
+"""sweepq.db: migrations, pragmas, refusing files we must not touch, and the wheel.
+
+Every test uses real SQLite files; refusals are checked byte for byte.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sweepq import db
+from sweepq.errors import SweepqError
+from sweepq.queue import Queue, Sweep
+
+from conftest import ROOT, cli_env, run_cli
+
+TABLES = {"sweeps", "jobs", "results", "calls", "pauses"}
+VIEWS = {"arm_summary", "jobs_readable"}
+
+
+def names(conn: sqlite3.Connection, kind: str) -> set[str]:
+    return {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = ?", (kind,))}
+
+
+def user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def assert_one_line(exc: pytest.ExceptionInfo[SweepqError]) -> str:
+    message = str(exc.value)
+    assert message and "\n" not in message
+    return message
+
+
+# -- migrations -----------------------------------------------------------------------------
+
+def test_migrations_are_numbered_from_one_and_set_user_version(db_path: Path) -> None:
+    found = db.migrations()
+    assert [number for number, _, _ in found] == list(range(1, len(found) + 1))
+    assert found[0][1].startswith("0001_")
+    assert db.schema_version() == len(found)
+    conn = db.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+    assert TABLES <= names(conn, "table")
+    assert VIEWS <= names(conn, "view")
+    assert {"jobs_claimable", "jobs_sweep_state"} <= names(conn, "index")
+    conn.close()
+
+
+def test_migrations_apply_in_order_and_only_the_missing_ones(db_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A database at version 1 gets every later migration, in order, each once.
+
+    The two extra migrations depend on each other (an index on the added column),
+    so applying them out of order or twice fails.
+    """
+    real = db.migrations()
+    n = len(real)
+    later = [(n + 1, f"{n + 1:04d}_note.sql", "ALTER TABLE jobs ADD COLUMN note TEXT;\n"),
+             (n + 2, f"{n + 2:04d}_note_index.sql", "-- an index on the new column\n"
+                                                   "CREATE INDEX jobs_note ON jobs (note);\n")]
+    monkeypatch.setattr(db, "migrations", lambda: real[:1])
+    db.connect(db_path).close()
+    assert user_version(db_path) == 1
+
+    monkeypatch.setattr(db, "migrations", lambda: real + later)
+    conn = db.connect(db_path)  # applies 0002… then the two extra ones, never 0001 again
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == n + 2
+    assert "note" in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    assert "jobs_note" in names(conn, "index")
+    conn.close()
+    db.connect(db_path).close()  # nothing left to apply: no "duplicate column" error
+    assert user_version(db_path) == n + 2
+
+
+def test_a_failing_migration_leaves_the_previous_version(db_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    real = db.migrations()
+    n = len(real)
+    broken = [(n + 1, f"{n + 1:04d}_broken.sql", "CREATE TABLE extra (x INTEGER);\n"
+                                     "ALTER TABLE no_such_table ADD COLUMN y TEXT;\n")]
+    db.connect(db_path).close()
+    monkeypatch.setattr(db, "migrations", lambda: real + broken)
+    with pytest.raises(SweepqError):
+        db.connect(db_path)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == n
+    assert "extra" not in names(conn, "table")  # rolled back with the version bump
+    conn.close()
+
+
+def test_reopening_changes_nothing(db_path: Path) -> None:
+    queue = Queue(db.connect(db_path))
+    queue.enqueue(Sweep(name="s", arms=["a"]), [("t/0", {"q": 1})])
+    queue.close()
+    before = db_path.read_bytes()
+    for _ in range(3):
+        conn = db.connect(db_path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+        conn.close()
+    assert db_path.read_bytes() == before
+
+
+# -- refusing what we can't read ---------------------------------------------------------------
+
+def test_a_database_from_a_newer_sweepq_is_refused_and_untouched(db_path: Path) -> None:
+    db.connect(db_path).close()
+    raw = sqlite3.connect(db_path)
+    raw.execute(f"PRAGMA user_version = {db.schema_version() + 1}")
+    raw.close()
+    before = db_path.read_bytes()
+    with pytest.raises(SweepqError) as exc:
+        db.connect(db_path)
+    message = assert_one_line(exc)
+    assert "newer" in message and "upgrade" in message
+    assert db_path.read_bytes() == before
+
+    done = run_cli("status", db=db_path)
+    assert done.returncode != 0
+    assert done.stderr.startswith("sweepq: error: ") and done.stderr.count("\n") == 1
+    assert "newer" in done.stderr
+    assert db_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [
+    b"task_id,arm,passed\nbbh/x/0,haiku-only,true\n" * 200,
+    bytes(range(256)) * 32,
+    b'{"_meta": true, "benchmark": "bbh"}\n' + b"x" * 5000,
+], ids=["csv", "binary", "jsonl"])
+def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path,
+                                                            content: bytes) -> None:
+    path = tmp_path / "results.db"
+    path.write_bytes(content)
+    with pytest.raises(SweepqError) as exc:
+        db.connect(path)
+    assert "not a sweepq database" in assert_one_line(exc)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.db"]
+
+    done = run_cli("status", db=path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("sweepq: error: ") and done.stderr.count("\n") == 1
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("version", [0, 1, 7])
+def test_an_sqlite_file_of_another_app_is_refused_and_untouched(tmp_path: Path,
+                                                                version: int) -> None:
+    path = tmp_path / "notes.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    raw.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(SweepqError) as exc:
+        db.connect(path)
+    assert_one_line(exc)
+    assert path.read_bytes() == before
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL
+    assert names(raw, "table") == {"notes"}
+    raw.close()
+
+
+def test_an_empty_file_is_a_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.schema_version()
+    conn.close()
+
+
+def test_a_missing_database_is_not_created_when_create_is_false(db_path: Path) -> None:
+    with pytest.raises(SweepqError) as exc:
+        db.connect(db_path, create=False)
+    assert_one_line(exc)
+    assert not db_path.exists()
+
+
+def test_a_path_under_a_missing_folder_or_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SweepqError) as exc:
+        db.connect(tmp_path / "missing" / "x.db")
+    assert "does not exist" in assert_one_line(exc)
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(SweepqError) as exc:
+        db.connect(tmp_path)
+    assert "folder" in assert_one_line(exc)
+
+
+# -- pragmas ----------------------------------------------------------------------------------
+
+def pragma(conn: sqlite3.Connection, name: str) -> object:
+    return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_connection_pragmas(db_path: Path) -> None:
+    conn = db.connect(db_path)
+    assert pragma(conn, "journal_mode") == "wal"
+    assert pragma(conn, "foreign_keys") == 1
+    assert pragma(conn, "busy_timeout") == db.BUSY_TIMEOUT_MS >= 5000
+    assert pragma(conn, "synchronous") == 1  # NORMAL
+    assert conn.isolation_level is None  # autocommit: no implicit transactions left open
+    conn.close()
+    full = db.connect(db_path, synchronous="FULL")
+    assert pragma(full, "synchronous") == 2  # FULL
+    assert pragma(full, "journal_mode") == "wal"
+    full.close()
+    with pytest.raises(SweepqError):
+        db.connect(db_path, synchronous="SOMETIMES")
+
+
+# -- constraints ------------------------------------------------------------------------------
+
+@pytest.fixture
+def queue(db_path: Path) -> Queue:
+    queue = Queue(db.connect(db_path))
+    queue.enqueue(Sweep(name="s", arms=["a", "b"]), [("t/0", {"q": 0}), ("t/1", {"q": 1})])
+    yield queue
+    queue.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE jobs SET state = 'finished' WHERE job_id = 1",                      # bad state
+    "UPDATE jobs SET state = 'running' WHERE job_id = 1",                       # running, no lease
+    "UPDATE jobs SET attempts = -1 WHERE job_id = 1",
+    "UPDATE jobs SET attempts = 'two' WHERE job_id = 1",                        # STRICT
+    "UPDATE jobs SET task = '{not json' WHERE job_id = 1",
+    "INSERT INTO jobs (sweep, task_id, arm, position, task, created_at)"
+    " VALUES ('s', 't/0', 'a', 9, '{}', 0)",                                     # UNIQUE
+    "INSERT INTO jobs (sweep, task_id, arm, position, task, created_at)"
+    " VALUES ('nope', 't/0', 'a', 9, '{}', 0)",                                  # foreign key
+    "INSERT INTO results (job_id, passed, detail, sub_calls, completed_at)"
+    " VALUES (1, 2, 'passed', 1, 0)",                                            # passed = 2
+    "INSERT INTO results (job_id, passed, detail, sub_calls, completed_at)"
+    " VALUES (1, 'yes', 'passed', 1, 0)",                                        # STRICT
+    "INSERT INTO results (job_id, passed, detail, sub_calls, completed_at)"
+    " VALUES (999, 1, 'passed', 1, 0)",                                          # no such job
+    "INSERT INTO sweeps (sweep, arms, created_at) VALUES ('x', 'a,b', 0)",       # arms not JSON
+    "INSERT INTO sweeps (sweep, arms, n_per_subtask, created_at)"
+    " VALUES ('x', '[]', 0, 0)",                                                 # n = 0
+    "INSERT INTO calls (job_id, attempt, call_index, model, request_hash, created_at,"
+    " error_class) VALUES (1, 1, 0, 'm', 'h', 0, 'oops')",                       # unknown class
+])
+def test_constraints_catch_real_mistakes(queue: Queue, sql: str) -> None:
+    before = queue.read("SELECT * FROM jobs ORDER BY job_id")
+    with pytest.raises(sqlite3.IntegrityError):
+        queue.conn.execute(sql)
+    assert queue.read("SELECT * FROM jobs ORDER BY job_id") == before
+    assert queue.read("SELECT count(*) AS n FROM results")[0]["n"] == 0
+
+
+# -- two processes opening a new database at once ----------------------------------------------
+
+OPENER = textwrap.dedent("""
+    import json, sys, time
+    from sweepq import db
+    start, folder, count = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    outcomes = []
+    for i in range(count):
+        while time.time() < start + i * 0.08:
+            pass
+        try:
+            db.connect(f"{folder}/{i}.db").close()
+            outcomes.append("ok")
+        except Exception as exc:  # report every failure, expected or not
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps(outcomes))
+""")
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several processes race to create, switch to WAL and migrate the same new files."""
+    processes, count = 4, 12
+    start = time.time() + 1.5  # after every interpreter has started
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(start), str(tmp_path),
+                               str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT)
+             for _ in range(processes)]
+    failures = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        failures += [o for o in json.loads(out) if o != "ok"]
+    assert failures == []
+    for i in range(count):
+        conn = sqlite3.connect(tmp_path / f"{i}.db")
+        assert pragma(conn, "user_version") == db.schema_version()
+        assert pragma(conn, "journal_mode") == "wal"
+        tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        assert len(tables) == len(set(tables)) and TABLES <= set(tables)
+        conn.close()
+
+
+# -- the wheel --------------------------------------------------------------------------------
+
+def _build_wheel(tmp_path: Path) -> Path:
+    """Build a wheel from a copy of the source (the shared tree gets no build/ droppings)."""
+    if importlib.util.find_spec("build") is None:
+        pytest.skip("the `build` package is not installed (pip install -e '.[dev]')")
+    src = tmp_path / "src"
+    src.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "sweepq", src / "sweepq", ignore=ignore)
+    shutil.copytree(ROOT / "migrations", src / "migrations", ignore=ignore)
+    out = tmp_path / "dist"
+    argv = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(src)]
+    if _backend_installed():
+        argv.insert(4, "--no-isolation")  # offline: use this interpreter's setuptools
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        if "--no-isolation" not in argv and "build-requirements" in done.stdout + done.stderr:
+            pytest.skip("cannot install the build backend (setuptools>=68, wheel) offline")
+        raise AssertionError(f"wheel build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    wheels = list(out.glob("sweepq-*.whl"))
+    assert len(wheels) == 1
+    return wheels[0]
+
+
+def _backend_installed() -> bool:
+    try:
+        import setuptools
+        import wheel  # noqa: F401
+    except ImportError:
+        return False
+    return int(setuptools.__version__.split(".")[0]) >= 68
+
+
+def test_the_wheel_ships_the_migrations_and_works_installed(tmp_path: Path) -> None:
+    wheel_path = _build_wheel(tmp_path)
+    files = set(zipfile.ZipFile(wheel_path).namelist())
+    for _, name, _ in db.migrations():
+        assert f"sweepq/migrations/{name}" in files
+    assert "sweepq/migrations/__init__.py" in files
+
+    # A fresh venv with only the wheel in it; the dependencies (click, datasets…) come
+    # from this interpreter's site-packages, appended after the venv's own, so the
+    # sweepq that runs is the installed one, never the source tree.
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                    "--no-deps", "--no-index", "--quiet", str(wheel_path)],
+                   check=True, capture_output=True, timeout=120)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], check=True, capture_output=True, text=True)
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site.stdout.strip(), "zz_deps.pth").write_text("\n".join(deps) + "\n")
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
+    probe = subprocess.run(
+        [str(python), "-c",
+         "import sweepq, sweepq.db as d; print(sweepq.__file__); c = d.connect('fresh.db');"
+         " print(c.execute('PRAGMA user_version').fetchone()[0])"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    location, version = probe.stdout.split()
+    assert Path(location).is_relative_to(env_dir), location
+    assert int(version) == db.schema_version()
+
+    script = env_dir / "bin" / "sweepq"
+    rows = [{"task_id": "bbh/x/0", "arm": "a", "passed": True, "detail": "passed",
+             "wall_seconds": 1.5, "sub_calls": 1}]
+    (work / "old.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for args in (["import", "old.jsonl"], ["status", "--json"], ["export", "out.jsonl"]):
+        done = subprocess.run([str(script), "--db", "cli.db", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    assert (work / "out.jsonl").read_bytes() == (work / "old.jsonl").read_bytes()
+    assert user_version(work / "cli.db") == db.schema_version()
+    assert not (ROOT / "fresh.db").exists() and not (ROOT / "cli.db").exists()

@@ -1,0 +1,189 @@
+"""Exhaustion, rate limits, transient faults and fatal errors, end to end.
+
+Real `sweepq work` processes, the real SDK over HTTP to the fake API on
+127.0.0.1 (or the stand-in `claude` executable), real SQLite files.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, cli_env, run_cli
+
+from sweepq.fakeapi import FakeAPI, FakeConfig
+
+STAND_IN_CLAUDE = ROOT / "tests" / "bin" / "claude"
+PLANTED_KEY = "sk-ant-api03-PLANTEDsecretKEY0123456789abcdef"
+
+
+def enqueue(db: Path, bbh: Path, n: int, arms: str = "haiku-only", sweep: str = "s",
+            *extra: str) -> None:
+    run_cli("enqueue", "--sweep", sweep, "--subtasks", "boolean_expressions,web_of_lies",
+            "--n-per-subtask", str(n), "--arms", arms, "--dataset", str(bbh), *extra, db=db,
+            check=True)
+
+
+def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def states(db: Path) -> dict[str, int]:
+    return dict(rows(db, "SELECT state, count(*) FROM jobs GROUP BY state"))
+
+
+def test_rate_limit_pauses_every_worker_then_resumes_without_counting(db_path, sample_bbh):
+    enqueue(db_path, sample_bbh, 10)
+    with FakeAPI(FakeConfig(latency_ms=20)) as fake:
+        fake.script([{"status": 429, "headers": {"retry-after": "2"},
+                      "body": {"type": "error", "error": {"type": "rate_limit_error",
+                                                          "message": "Number of requests "
+                                                          "has exceeded your rate limit"}}}])
+        started = time.time()
+        done = run_cli("work", "--concurrency", "4", "--quiet", db=db_path, fake=fake)
+    assert done.returncode == 0, done.stderr
+    assert states(db_path) == {"done": 20}
+    [(reason, resume_at, created_at)] = rows(db_path, "SELECT reason, resume_at, created_at"
+                                                      " FROM pauses")
+    assert reason == "rate_limited"
+    assert 1.9 <= resume_at - created_at <= 2.1
+    assert created_at >= started
+    # The released job was not charged an attempt; nobody claimed during the pause.
+    assert rows(db_path, "SELECT max(attempts) FROM jobs") == [(1,)]
+    claims_during = rows(db_path, "SELECT count(*) FROM jobs WHERE started_at > ? AND"
+                                  " started_at < ?", (created_at, resume_at))
+    assert claims_during == [(0,)]
+
+
+def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh):
+    """A subscription runs out mid-sweep: workers stop within one call, wait, carry on."""
+    enqueue(db_path, sample_bbh, 20)
+    window_start = time.time() + 1.5
+    window_end = window_start + 3
+    env = cli_env(FAKE_CLAUDE_WINDOW=f"{window_start},{window_end}")
+    done = run_cli("work", "--backend", "claude-cli", "--claude-bin", str(STAND_IN_CLAUDE),
+                   "--concurrency", "3", "--quiet", db=db_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert states(db_path) == {"done": 40}
+    pauses = rows(db_path, "SELECT reason, resume_at FROM pauses")
+    assert pauses and {reason for reason, _ in pauses} == {"exhausted"}
+    resume_at = max(at for _, at in pauses)
+    assert resume_at == int(window_end) + (window_end > int(window_end))
+    # Each of the 3 workers made at most one call into the window before stopping.
+    failed_calls = rows(db_path, "SELECT count(*) FROM calls WHERE error_class = 'exhausted'")
+    assert 1 <= failed_calls[0][0] <= 3
+    # Nothing counted as a failure, nothing recorded as a wrong answer.
+    assert rows(db_path, "SELECT max(attempts), count(*) FILTER (WHERE last_error IS NOT NULL)"
+                         " FROM jobs") == [(1, 0)]
+    assert rows(db_path, "SELECT count(*) FROM results WHERE detail != 'passed'"
+                         " AND detail NOT LIKE 'expected%'") == [(0,)]
+    # Work resumed by itself within 2 s of the reset time.
+    [(first_after,)] = rows(db_path, "SELECT min(started_at) FROM jobs WHERE started_at >= ?",
+                            (resume_at,))
+    assert first_after - resume_at < 2.0
+
+
+def test_credit_exhausted_exits_75_and_resume_carries_on(db_path, sample_bbh):
+    enqueue(db_path, sample_bbh, 3)
+    with FakeAPI(FakeConfig(credit_exhausted=True)) as fake:
+        done = run_cli("work", "--quiet", db=db_path, fake=fake)
+    assert done.returncode == 75
+    assert "credit balance" in done.stderr.lower() and "sweepq resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert states(db_path) == {"pending": 6}
+    assert rows(db_path, "SELECT max(attempts) FROM jobs") == [(0,)]
+    status = json.loads(run_cli("status", "--json", db=db_path, check=True).stdout)
+    assert status["pause"]["reason"] == "exhausted" and status["pause"]["resume_at"] is None
+    run_cli("resume", db=db_path, check=True)
+    with FakeAPI() as fake:
+        done = run_cli("work", "--quiet", db=db_path, fake=fake)
+    assert done.returncode == 0, done.stderr
+    assert states(db_path) == {"done": 6}
+
+
+def test_max_wait_exits_75_instead_of_waiting(db_path, sample_bbh):
+    enqueue(db_path, sample_bbh, 2)
+    run_cli("pause", "--for", "1h", "--reason", "quota", db=db_path, check=True)
+    with FakeAPI() as fake:
+        started = time.monotonic()
+        done = run_cli("work", "--max-wait", "10m", "--quiet", db=db_path, fake=fake)
+    assert done.returncode == 75
+    assert time.monotonic() - started < 20
+    assert "max-wait" in done.stderr
+    assert fake.stats()["requests"] == 0
+
+
+def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, sample_bbh):
+    enqueue(db_path, sample_bbh, 1, "haiku-only", "s", "--max-attempts", "2")
+    with FakeAPI(FakeConfig(faults={500: 1.0})) as fake:
+        done = run_cli("work", "--quiet", db=db_path, fake=fake, timeout=120)
+        # Each attempt retried inside itself (tenacity) before counting.
+        assert fake.stats()["faults"]["500"] == 2 * 2 * 3
+    assert done.returncode == 0, done.stderr
+    assert states(db_path) == {"error": 2}
+    [(errors,)] = rows(db_path, "SELECT errors FROM jobs LIMIT 1")
+    trail = json.loads(errors)
+    assert [entry["attempt"] for entry in trail] == [1, 2]
+    assert all(entry["kind"] == "transient" for entry in trail)
+    # An error is never a result, and never exported unless asked.
+    assert rows(db_path, "SELECT count(*) FROM results") == [(0,)]
+    exported = run_cli("export", "-", db=db_path, check=True).stdout.splitlines()
+    assert len(exported) == 1  # the _meta line alone
+    with_errors = run_cli("export", "--include-errors", "-", db=db_path,
+                          check=True).stdout.splitlines()
+    assert len(with_errors) == 3
+    assert json.loads(with_errors[1])["passed"] is False
+    assert "500" in json.loads(with_errors[1])["detail"] or \
+        "Internal" in json.loads(with_errors[1])["detail"]
+    run_cli("retry", db=db_path, check=True)
+    with FakeAPI() as fake:
+        assert run_cli("work", "--quiet", db=db_path, fake=fake).returncode == 0
+    assert states(db_path) == {"done": 2}
+
+
+def test_bad_api_key_stops_every_worker_loudly(db_path, sample_bbh):
+    enqueue(db_path, sample_bbh, 20)
+    with FakeAPI(FakeConfig(valid_api_keys={"sk-ant-the-right-key"}, latency_ms=50)) as fake:
+        env = cli_env(fake, ANTHROPIC_API_KEY=PLANTED_KEY)
+        argv = [sys.executable, "-m", "sweepq", "--db", str(db_path), "work", "--quiet",
+                "--concurrency", "4"]
+        started = time.monotonic()
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env, cwd=ROOT) for _ in range(2)]
+        outputs = [p.communicate(timeout=60) for p in procs]
+        elapsed = time.monotonic() - started
+    assert elapsed < 20
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode != 0
+        assert "ANTHROPIC_API_KEY" in err, err
+        assert "Traceback" not in err
+        assert PLANTED_KEY not in out + err
+    assert states(db_path) == {"pending": 40}
+    assert rows(db_path, "SELECT max(attempts) FROM jobs") == [(0,)]
+
+
+def test_api_key_never_reaches_database_exports_or_output(db_path, sample_bbh, tmp_path):
+    enqueue(db_path, sample_bbh, 15, "haiku-only,echo-judge")
+    config = FakeConfig(faults={529: 0.1, 500: 0.05, 429: 0.05}, retry_after=0.2, seed=3)
+    with FakeAPI(config) as fake:
+        env = cli_env(fake, ANTHROPIC_API_KEY=PLANTED_KEY)
+        done = run_cli("work", "--quiet", db=db_path, env=env)
+    assert done.returncode == 0, done.stderr
+    with FakeAPI(FakeConfig(valid_api_keys={"other"})) as fake:  # a 401 for the message path
+        run_cli("enqueue", "--sweep", "t", "--subtasks", "web_of_lies", "--n-per-subtask",
+                "1", "--arms", "haiku-only", "--dataset", str(sample_bbh), db=db_path)
+        bad = run_cli("work", "--sweep", "t", "--quiet", db=db_path,
+                      env=cli_env(fake, ANTHROPIC_API_KEY=PLANTED_KEY))
+    export = tmp_path / "out.jsonl"
+    run_cli("export", "--sweep", "s", "--include-errors", str(export), db=db_path, check=True)
+    status = run_cli("status", "--sweep", "s", "--json", db=db_path, check=True)
+    haystacks = [done.stdout, done.stderr, bad.stdout, bad.stderr, status.stdout,
+                 export.read_text()]
+    for path in db_path.parent.glob(db_path.name + "*"):
+        haystacks.append(path.read_bytes().decode("latin-1"))
+    assert all(PLANTED_KEY not in text and "PLANTEDsecret" not in text for text in haystacks)

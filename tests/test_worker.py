@@ -1,0 +1,291 @@
+"""The worker: result rows, scorer crashes, failures, many processes, signals, progress.
+
+Workers run as real `sweepq work` processes (or in-process `Worker`s where a test
+must reach inside), always on the real SDK over HTTP to `FakeAPI` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, cli_env, run_cli
+
+from sweepq import worker as worker_mod
+from sweepq.arms import BUILTIN
+from sweepq.bbh import Task, load_tasks, score
+from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.models import DEFAULT_MODELS, AnthropicBackend
+from sweepq.queue import Queue, Sweep
+from sweepq.worker import Worker, WorkerConfig
+
+ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"
+SUBTASKS = "boolean_expressions,web_of_lies"
+CALLS = {"haiku-only": {1}, "sonnet-only": {1}, "echo-lexical": {2, 3}, "echo-judge": {3, 4},
+         "echo-oracle": {2, 3}}
+
+
+def read(db: Path, sql: str, params: tuple = ()) -> list[dict]:
+    queue = Queue.open(str(db))
+    try:
+        return queue.read(sql, params)
+    finally:
+        queue.close()
+
+
+def states(db: Path) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in read(db, "SELECT state, count(*) AS n FROM jobs"
+                                                 " GROUP BY state")}
+
+
+def enqueue(db: Path, dataset: Path, n: int, arms: str = ARMS, *extra: str) -> None:
+    run_cli("enqueue", "--sweep", "w", "--subtasks", SUBTASKS, "--n-per-subtask", str(n),
+            "--arms", arms, "--dataset", str(dataset), *extra, db=db, check=True)
+
+
+def keyed_fake(dataset: Path, n: int, **kw) -> FakeAPI:
+    tasks = load_tasks(SUBTASKS.split(","), n, 0, str(dataset))
+    return FakeAPI(FakeConfig(answer_key={t.prompt: t.answer for t in tasks},
+                              accuracy={"haiku": 0.6, "sonnet": 0.9}, **kw))
+
+
+def popen_work(db: Path, fake: FakeAPI, *args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sweepq", "--db", str(db), "work", *args],
+                            env=cli_env(fake), cwd=ROOT, text=True, **popen)
+
+
+def wait_for_done(db: Path, at_least: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while states(db).get("done", 0) < at_least:
+        assert time.monotonic() < deadline, f"fewer than {at_least} jobs done: {states(db)}"
+        time.sleep(0.05)
+
+
+# -- result rows ------------------------------------------------------------------------
+
+
+def test_result_rows(sample_bbh, db_path):
+    enqueue(db_path, sample_bbh, 4)
+    with keyed_fake(sample_bbh, 4) as fake:
+        done = run_cli("work", "--quiet", "--concurrency", "4", db=db_path, fake=fake,
+                       check=True)
+        successes = fake.stats()["successes"]
+    assert "sweepq work: 40 jobs done here" in done.stdout
+    rows = read(db_path, "SELECT j.job_id, j.arm, j.task, r.* FROM jobs AS j"
+                         " JOIN results AS r USING (job_id)")
+    assert len(rows) == 40
+    calls = {r["job_id"]: r for r in read(
+        db_path, "SELECT job_id, count(*) AS n, sum(input_tokens) AS tin,"
+                 " sum(output_tokens) AS tout, sum(cost_usd) AS cost, max(latency_seconds) AS lat"
+                 " FROM calls WHERE error_class IS NULL GROUP BY job_id")}
+    for row in rows:
+        task = Task.from_payload(json.loads(row["task"]))
+        journal = calls[row["job_id"]]
+        assert row["sub_calls"] in CALLS[row["arm"]] and row["sub_calls"] == journal["n"]
+        assert (bool(row["passed"]), row["detail"]) == score(row["output"], task)
+        assert row["wall_seconds"] >= journal["lat"] > 0
+        assert (row["input_tokens"], row["output_tokens"]) == (journal["tin"], journal["tout"])
+        assert row["cost_usd"] == pytest.approx(journal["cost"]) and row["cost_usd"] > 0
+        assert set(json.loads(row["models"])) <= set(DEFAULT_MODELS.values())
+    assert successes == sum(r["sub_calls"] for r in rows)
+
+
+# -- in-process workers: scorer crashes, arm bugs, failed calls ----------------------------
+
+
+@pytest.fixture
+def in_process(db_path, sample_bbh, fake_api, monkeypatch):
+    """Run a Worker in this process on a small sweep; returns (run, queue)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url)
+    queue = Queue.open(str(db_path))
+    tasks = load_tasks(["web_of_lies"], 2, 0, str(sample_bbh))
+
+    def run(arms: dict, max_attempts: int = 3):
+        sweep = Sweep(name="p", arms=list(arms), models=dict(DEFAULT_MODELS))
+        queue.enqueue(sweep, [(t.task_id, t.payload()) for t in tasks], max_attempts)
+        worker = Worker(queue, sweep, arms, AnthropicBackend(timeout=10),
+                        WorkerConfig(concurrency=2, lease_seconds=30))
+        return worker.run()
+
+    yield run, queue
+    queue.close()
+
+
+def test_scorer_exception_is_a_result(in_process, monkeypatch):
+    run, queue = in_process
+
+    def broken_score(output, task):
+        raise ValueError("cannot read this")
+
+    monkeypatch.setattr(worker_mod, "score", broken_score)
+    outcome = run({"haiku-only": BUILTIN["haiku-only"]})
+    assert outcome.exit_code == 0 and outcome.tally.done == 2
+    rows = queue.read("SELECT passed, detail, sub_calls, output FROM results")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["detail"] == "scorer ValueError: cannot read this"
+        assert row["passed"] == 0 and row["sub_calls"] == 1 and row["output"]
+
+
+def test_arm_returning_non_text_is_an_arm_failure(in_process):
+    """An arm bug (returning a number) fails the attempt; it never kills a worker thread."""
+    run, queue = in_process
+    outcome = run({"numbers": lambda task, client: 42}, max_attempts=1)
+    assert outcome.exit_code == 0 and outcome.tally.done == 0
+    jobs = queue.read("SELECT state, last_error FROM jobs")
+    assert [j["state"] for j in jobs] == ["error", "error"]
+    assert all("returned int, not text" in j["last_error"] for j in jobs)
+    assert queue.read("SELECT count(*) AS n FROM results")[0]["n"] == 0
+
+
+def test_model_call_exception_is_not_a_result(in_process, fake_api):
+    """A rejected call (400) errors the job: no result row, the failure in the journal."""
+    run, queue = in_process
+    fake_api.script([{"status": 400}, {"status": 400}])
+    outcome = run({"haiku-only": BUILTIN["haiku-only"]})
+    assert outcome.exit_code == 0 and outcome.tally.failed_attempts == 2
+    assert queue.read("SELECT count(*) AS n FROM results")[0]["n"] == 0
+    jobs = queue.read("SELECT state, attempts, last_error FROM jobs")
+    assert all(j["state"] == "error" and j["attempts"] == 1 and "400" in j["last_error"]
+               for j in jobs)
+    assert {r["error_class"] for r in queue.read("SELECT error_class FROM calls")} == {"fatal"}
+
+
+def test_transient_failure_backs_off_then_succeeds(sample_bbh, db_path, fake_api):
+    """Three 529s exhaust the in-attempt retries: the attempt counts, the job backs off,
+    and the next attempt (same process) completes it."""
+    run_cli("enqueue", "--sweep", "t", "--subtasks", "web_of_lies", "--n-per-subtask", "1",
+            "--arms", "haiku-only", "--dataset", str(sample_bbh), db=db_path, check=True)
+    fake_api.script([{"status": 529}] * 3)
+    started = time.monotonic()
+    run_cli("work", "--quiet", db=db_path, fake=fake_api, check=True)
+    assert time.monotonic() - started > 2.5            # backoff_seconds(1) >= 2.5
+    (job,) = read(db_path, "SELECT state, attempts, errors FROM jobs")
+    assert job["state"] == "done" and job["attempts"] == 2
+    (trail,) = json.loads(job["errors"])
+    assert trail["kind"] == "transient" and "529" in trail["message"]
+    assert [r["error_class"] for r in read(db_path, "SELECT error_class FROM calls"
+                                                    " ORDER BY call_id")] == [
+        "transient", "transient", "transient", None]
+    assert read(db_path, "SELECT count(*) AS n FROM results")[0]["n"] == 1
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
+    enqueue(db_path, sample_bbh, 50)                     # 100 tasks x 5 arms
+    with keyed_fake(sample_bbh, 50, latency_ms=5) as fake:
+        procs = [popen_work(db_path, fake, "--quiet", "--concurrency", "8",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        successes = fake.stats()["successes"]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    here = [int(out.split("sweepq work: ")[1].split(" jobs done here")[0]) for out, _ in outs]
+    assert sum(here) == 500 and min(here) > 0, here
+    assert states(db_path) == {"done": 500}
+    (totals,) = read(db_path, "SELECT count(*) AS n, count(DISTINCT job_id) AS jobs,"
+                              " sum(sub_calls) AS calls FROM results")
+    assert totals["n"] == totals["jobs"] == 500
+    assert read(db_path, "SELECT max(attempts) AS a FROM jobs")[0]["a"] == 1
+    assert successes == totals["calls"]            # no model call was ever made twice
+
+
+def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
+    enqueue(db_path, sample_bbh, 10)                     # 100 jobs
+    with keyed_fake(sample_bbh, 10, latency_ms=200) as fake:
+        proc = popen_work(db_path, fake, "--quiet", "--concurrency", "4",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_done(db_path, 8)
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - signalled < 5            # in-flight jobs are < 1 s each
+        assert proc.returncode == 0, err
+        assert "stopped by signal" in out
+        mid = states(db_path)
+        assert "running" not in mid and 0 < mid["done"] < 100, mid
+        assert read(db_path, "SELECT count(*) AS n FROM jobs WHERE lease_owner IS NOT NULL"
+                             " OR attempts > 1")[0]["n"] == 0
+        run_cli("work", "--quiet", "--concurrency", "8", db=db_path, fake=fake, check=True)
+        successes = fake.stats()["successes"]
+    assert states(db_path) == {"done": 100}
+    (totals,) = read(db_path, "SELECT count(*) AS n, count(DISTINCT job_id) AS jobs,"
+                              " sum(sub_calls) AS calls FROM results")
+    assert totals["n"] == totals["jobs"] == 100
+    assert successes == totals["calls"]
+
+
+def test_second_signal_releases_in_flight_jobs_at_once(sample_bbh, db_path):
+    enqueue(db_path, sample_bbh, 2, "haiku-only")          # 4 jobs, calls of 20 s
+    with keyed_fake(sample_bbh, 2, latency_ms=20_000) as fake:
+        proc = popen_work(db_path, fake, "--quiet", "--concurrency", "2",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while fake.stats()["requests"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        rows = read(db_path, "SELECT state, attempts, lease_owner FROM jobs")
+        assert rows == [{"state": "pending", "attempts": 0, "lease_owner": None}] * 4
+        assert "stopped by signal" in out
+        fake.stop()   # the abandoned calls end here; their process is gone
+
+
+# -- progress -----------------------------------------------------------------------------
+
+
+def _work_on_a_tty(db: Path, fake: FakeAPI, *args: str) -> tuple[int, str, str]:
+    """Run `sweepq work` with stderr on a pseudo-terminal; return (rc, stdout, tty text)."""
+    master, slave = pty.openpty()
+    proc = popen_work(db, fake, *args, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:              # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    return proc.returncode, out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(sample_bbh, db_path, fake_api, tmp_path):
+    enqueue(db_path, sample_bbh, 2, "haiku-only")
+    rc, out, tty = _work_on_a_tty(db_path, fake_api)
+    assert rc == 0 and "█" in tty and "4/4" in tty and "pass" in tty and "ETA" in tty
+    assert out.startswith("sweepq work: 4 jobs done here") and out.count("\n") == 1
+
+    other = tmp_path / "other.db"
+    enqueue(other, sample_bbh, 2, "haiku-only")
+    rc, out, tty = _work_on_a_tty(other, fake_api, "--quiet")
+    assert rc == 0 and tty == "" and "sweepq work: 4 jobs done here" in out
+
+    third = tmp_path / "third.db"
+    enqueue(third, sample_bbh, 2, "haiku-only")
+    piped = run_cli("work", db=third, fake=fake_api, check=True)        # not a TTY
+    assert piped.stderr == ""
+    assert piped.stdout == ("sweepq work: 4 jobs done here (4 passed); sweep w 4/4 done,"
+                            " 0 error, 0 pending\n")
