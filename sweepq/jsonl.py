@@ -32,6 +32,15 @@ class ImportReport:
     new: int
 
 
+@dataclass(frozen=True)
+class HistoricalFile:
+    """A parsed and checked historical file, not yet imported."""
+
+    path: Path
+    meta: dict[str, Any] | None
+    rows: list[dict[str, Any]]
+
+
 # -- export -------------------------------------------------------------------
 
 def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
@@ -105,15 +114,27 @@ def open_output(path: str) -> Iterator[IO[str]]:
 
 # -- import -------------------------------------------------------------------
 
-def import_file(queue: Queue, path: str | Path, sweep_name: str | None = None) -> ImportReport:
+def read_file(path: str | Path) -> HistoricalFile:
+    """Parse and check a historical file; a malformed line is an error naming its number.
+
+    The CLI reads the file before it opens the database, so a bad file leaves no
+    new database behind.
+    """
+    path = Path(path)
+    meta, rows = _parse(path)
+    return HistoricalFile(path, meta, rows)
+
+
+def import_file(queue: Queue, source: str | Path | HistoricalFile,
+                sweep_name: str | None = None) -> ImportReport:
     """Read a historical file into a sweep with its results, all in one transaction.
 
     The file's line order becomes the completion order. A malformed line is an
     error naming its number, and nothing is imported. Importing the same file
-    again adds nothing.
+    again adds nothing. `source` is a path or what `read_file` returned.
     """
-    path = Path(path)
-    meta, rows = _parse(path)
+    parsed = source if isinstance(source, HistoricalFile) else read_file(source)
+    path, meta, rows = parsed.path, parsed.meta, parsed.rows
     name = sweep_name or path.stem
     sweep = _sweep_for(name, meta, rows)
     now = queue.clock()
@@ -147,6 +168,8 @@ def _parse(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SweepqError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise SweepqError(f"{path} is a folder: pass a .jsonl results file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SweepqError(f"cannot read {path}: {exc}") from None
     meta, rows = None, []
@@ -192,6 +215,6 @@ def _sweep_for(name: str, meta: dict[str, Any] | None, rows: list[dict[str, Any]
         benchmarks = {row.get("benchmark") for row in rows}
         return Sweep(name=name, arms=seen_arms, benchmark=benchmarks.pop()
                      if len(benchmarks) == 1 else None, has_meta=False)
-    return Sweep(name=name, arms=list(meta.get("arms") or seen_arms), benchmark=meta.get("benchmark"),
-                 subtasks=list(meta.get("subtasks") or []),
+    return Sweep(name=name, arms=list(meta.get("arms") or seen_arms),
+                 benchmark=meta.get("benchmark"), subtasks=list(meta.get("subtasks") or []),
                  n_per_subtask=meta.get("n_per_subtask"), start=meta.get("start") or 0)

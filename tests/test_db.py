@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -19,12 +18,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, cli_env, run_cli
 
 from sweepq import db
 from sweepq.errors import SweepqError
 from sweepq.queue import Queue, Sweep
-
-from conftest import ROOT, cli_env, run_cli
 
 TABLES = {"sweeps", "jobs", "results", "calls", "pauses"}
 VIEWS = {"arm_summary", "jobs_readable"}
@@ -276,8 +274,8 @@ OPENER = textwrap.dedent("""
     start, folder, count = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     outcomes = []
     for i in range(count):
-        while time.time() < start + i * 0.08:
-            pass
+        # Sleep (not spin) to the same instant, so the processes really collide.
+        time.sleep(max(0.0, start + i * 0.05 - time.time()))
         try:
             db.connect(f"{folder}/{i}.db").close()
             outcomes.append("ok")
@@ -289,7 +287,7 @@ OPENER = textwrap.dedent("""
 
 def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
     """Several processes race to create, switch to WAL and migrate the same new files."""
-    processes, count = 4, 12
+    processes, count = 4, 30
     start = time.time() + 1.5  # after every interpreter has started
     procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(start), str(tmp_path),
                                str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
