@@ -187,3 +187,23 @@ def test_api_key_never_reaches_database_exports_or_output(db_path, sample_bbh, t
     for path in db_path.parent.glob(db_path.name + "*"):
         haystacks.append(path.read_bytes().decode("latin-1"))
     assert all(PLANTED_KEY not in text and "PLANTEDsecret" not in text for text in haystacks)
+
+
+def test_a_job_whose_worker_dies_every_time_ends_in_error(db_path, sample_bbh):
+    """Reclaimed after expired leases beyond max_attempts: error, not retried forever."""
+    from sweepq.queue import Queue
+
+    enqueue(db_path, sample_bbh, 1, "haiku-only", "s", "--max-attempts", "1")
+    queue = Queue.open(str(db_path))
+    dead = queue.claim("s", "dead-worker", lease_seconds=0.01)
+    queue.close()
+    assert dead is not None and dead.attempts == 1
+    time.sleep(0.05)
+    with FakeAPI() as fake:
+        done = run_cli("work", "--quiet", db=db_path, fake=fake)
+    assert done.returncode == 0, done.stderr
+    assert states(db_path) == {"done": 1, "error": 1}
+    [(last_error,)] = rows(db_path, "SELECT last_error FROM jobs WHERE state = 'error'")
+    assert "worker died" in last_error
+    assert rows(db_path, "SELECT count(*) FROM results JOIN jobs USING (job_id)"
+                         " WHERE jobs.job_id = ?", (dead.job_id,)) == [(0,)]
