@@ -8,9 +8,31 @@ every call, so an arm never deals with retries, replay or cost.
     def my_arm(task: Task, client: ArmClient) -> str:
         return client.call("haiku", task.prompt, system=PERSONA_A)
 
+The contract, for custom arms as for these:
+
+- `client.call(model, prompt, system=None, max_tokens=1024) -> str` makes one
+  call; `client.call_many([(model, prompt, system), ...])` makes several at
+  once (threads) and returns their texts in request order. `model` is an alias
+  of the sweep's model map (`haiku`, `sonnet`, `opus`, or any alias given with
+  `--model`) or a model id. Every call counts toward the result's `sub_calls`,
+  tokens and cost.
+- Return a `str`: the text the scorer reads. Anything else (None included)
+  fails the attempt as an arm bug rather than scoring as a wrong answer.
+- Let exceptions from the client propagate: a failed call is the worker's to
+  classify (pause, back off, error the job). Any other exception an arm raises
+  counts a failed attempt with its message.
+- Be deterministic in what you send: a retried job replays journaled calls by
+  request (model, system, prompt, max_tokens), so an arm that builds the same
+  requests again pays only for the calls it had not made yet.
+- Reading `task.answer` makes an arm an oracle (like `echo-oracle`): fine for
+  a ceiling, not deployable.
+
 Register custom arms with an entry point in the group `sweepq.arms`
-(`my-arm = "mypkg.arms:my_arm"`), or put them in a module's `ARMS` dict and
-pass `--arms-module mypkg.arms`.
+(`my-arm = "mypkg.arms:my_arm"`, found in any installed distribution), or put
+them in a module's `ARMS` dict (name -> function) and pass
+`--arms-module mypkg.arms` to both `sweepq enqueue` and `sweepq work` (the
+module is not stored with the sweep). An entry point or `ARMS` entry with a
+built-in's name replaces the built-in.
 """
 
 from __future__ import annotations

@@ -17,7 +17,11 @@ from .timefmt import format_duration, format_time, parse_duration, parse_until
 
 
 class Group(click.Group):
-    """Turns a SweepqError into one line on stderr and a non-zero exit, never a traceback."""
+    """Turns a user mistake into one line on stderr and a non-zero exit, never a traceback.
+
+    Our own mistakes (SweepqError) and click's usage errors alike: one line
+    that names the problem, and where to look for the fix.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -25,6 +29,28 @@ class Group(click.Group):
         except SweepqError as exc:
             click.echo(f"sweepq: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+            # Outside standalone mode click returns ctx.exit()'s code instead of exiting.
+            sys.exit(code if isinstance(code, int) else 0)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("sweepq: aborted", err=True)
+            sys.exit(130)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(0)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "sweepq"
+            message = " ".join(exc.format_message().split())
+            click.echo(f"sweepq: error: {message} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"sweepq: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
 
 
 def _split(value: str | None) -> list[str]:
@@ -169,18 +195,29 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
 @main.command()
 @click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", type=click.FloatRange(0.2), is_flag=False, flag_value=2.0, default=None,
+              metavar="[SECONDS]", help="Redraw in place every SECONDS (default 2) until the "
+              "sweep is complete or Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (keys documented in `sweepq.report`).")
 @click.pass_context
-def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
-    """Counts per state and per arm, pass rate so far, and the active pause.
+def status(ctx: click.Context, name: str | None, watch: float | None, as_json: bool) -> None:
+    """Per arm: done/total, pass rate, escalations, cost, unparseable, errors; overall pace,
+    ETA, elapsed time and the active pause.
 
     \b
     sweepq status --sweep bbh-n99
-    sweepq status --json | jq .states
+    sweepq status --watch            # redraws every 2 s; --watch 10 for every 10 s
+    sweepq status --watch 60 --json >> status.jsonl   # one JSON line per minute
+    sweepq status --json | jq '.arms[] | {arm, done, pass_rate}'
     """
     queue = _queue(ctx)
-    data = report.status(queue, queue.resolve_sweep(name))
-    click.echo(json.dumps(data, indent=2) if as_json else report.render_status(data))
+    sweep = queue.resolve_sweep(name)
+    if watch is None:
+        data = report.status(queue, sweep)
+        click.echo(json.dumps(data, indent=2) if as_json else report.render_status(data))
+        return
+    report.watch_status(queue, sweep, watch, as_json=as_json)
 
 
 @main.command("export")
@@ -209,7 +246,7 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
 
 @main.command("import")
 @click.option("--sweep", "name", default=None, help="Sweep name (default: the file's stem).")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @click.pass_context
 def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
     """Read a historical results file into a sweep (its line order is the completion order).
@@ -217,7 +254,8 @@ def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
-    imported = jsonl.import_file(_queue(ctx, create=True), path, name)
+    parsed = jsonl.read_file(path)  # a bad file is refused before the database is created
+    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
 
 
@@ -254,7 +292,9 @@ def pause(ctx: click.Context, until: str | None, duration: str | None, reason: s
     resume_at = (parse_until(until, now) if until else
                  now + parse_duration(duration) if duration else None)
     if resume_at is not None and resume_at <= now:
-        raise SweepqError(f"--until {until} is in the past")
+        given = f"--until {until}" if until else f"--for {duration}"
+        raise SweepqError(f"{given} ends now or in the past: pass a later time or a "
+                          "positive duration")
     active = queue.pause(resume_at, reason, set_by="user")
     until_text = ("until `sweepq resume`" if active.resume_at is None else
                   f"until {format_time(active.resume_at)} "
@@ -272,6 +312,92 @@ def resume(ctx: click.Context) -> None:
     """
     cleared = _queue(ctx).resume()
     click.echo(f"queue resumed ({cleared} pause{'s' if cleared != 1 else ''} cleared)")
+
+
+@main.command()
+@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@click.option("--baseline", default=None, metavar="ARM",
+              help="Arm to pair the others against (default: sonnet-only when present).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (keys documented in `sweepq.report`).")
+@click.pass_context
+def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json: bool) -> None:
+    """Per arm: pass rate with a Wilson 95% interval, escalations, cost units and USD,
+    oracle alignment, unparseable, and exact McNemar tests against a baseline arm.
+
+    \b
+    sweepq summary --sweep bbh-n99
+    sweepq summary --baseline haiku-only --json | jq '.arms[].vs_baseline.p_value'
+    """
+    queue = _queue(ctx)
+    data = report.summary(queue, queue.resolve_sweep(name), baseline)
+    click.echo(json.dumps(data, indent=2) if as_json else report.render_summary(data))
+
+
+@main.command("report")
+@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@click.option("-o", "--output", "output", default=None, metavar="FILE",
+              help="Where to write the page (default: SWEEP.html; `-` for stdout).")
+@click.option("--baseline", default=None, metavar="ARM",
+              help="Arm to pair the others against (default: sonnet-only when present).")
+@click.option("--refresh", type=click.FloatRange(0), default=60.0, show_default=True,
+              metavar="SECONDS", help="Reload the page this often while the sweep runs "
+              "(0: never).")
+@click.pass_context
+def report_cmd(ctx: click.Context, name: str | None, output: str | None, baseline: str | None,
+               refresh: float) -> None:
+    """Write the sweep's page: one self-contained HTML file (no scripts, nothing fetched).
+
+    \b
+    sweepq report --sweep bbh-n99 -o bbh-n99.html && xdg-open bbh-n99.html
+    """
+    from . import html
+
+    queue = _queue(ctx)
+    sweep = queue.resolve_sweep(name)
+    page = html.render(html.collect(queue, sweep.name, baseline), refresh or None)
+    path = output or html.default_filename(sweep.name)
+    with jsonl.open_output(path) as out:
+        out.write(page)
+    if path != "-":
+        click.echo(f"wrote the page of sweep {sweep.name} to {path}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback shares your results.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
+              help="Port (0: any free port).")
+@click.option("--sweep", "name", default=None,
+              help="Sweep to show (default: the only one, or a list of sweeps).")
+@click.option("--baseline", default=None, metavar="ARM",
+              help="Arm to pair the others against (default: sonnet-only when present).")
+@click.option("--refresh", type=click.FloatRange(0), default=10.0, show_default=True,
+              metavar="SECONDS", help="Reload the page this often while the sweep runs "
+              "(0: never).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: str | None,
+          refresh: float) -> None:
+    """Serve the sweep's page live from the database, read-only, until Ctrl-C.
+
+    Each request renders the page afresh (also /status.json and /summary.json);
+    the database is opened read-only, so serving never disturbs workers.
+
+    \b
+    sweepq serve --sweep bbh-n99              # then open http://127.0.0.1:8787/
+    sweepq serve --port 0                     # any free port; the URL is printed
+    """
+    from . import html
+
+    server = html.make_server(ctx.find_root().obj["db"], host, port, name, baseline,
+                              refresh or None)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"sweepq serve: http://{bound_host}:{bound_port}/ (read-only; Ctrl-C to stop)")
+    if not html.is_loopback(host):
+        click.echo(f"sweepq serve: warning: listening on {host}, not loopback: anyone who can "
+                   "reach this machine can read the results", err=True)
+    sys.stdout.flush()
+    html.serve_forever(server)
 
 
 def _register_fake_api() -> None:

@@ -31,6 +31,7 @@ from .models import Backend, CallFailed, JobClient, QueuePaused
 from .queue import Job, Pause, Queue, Result, Sweep
 
 EXIT_OK = 0
+EXIT_INTERNAL = 1
 EXIT_FATAL = 2
 EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
 IDLE_POLL_SECONDS = 0.5
@@ -129,6 +130,16 @@ class Worker:
     # -- one thread -----------------------------------------------------------
 
     def _loop(self, owner: str) -> None:
+        try:
+            self._work(owner)
+        except Exception as exc:
+            # A bug or a broken database: never absorbed in silence. Stop every thread,
+            # exit non-zero; a job this thread held is released below or by its lease.
+            self._set_exit(EXIT_INTERNAL, f"internal error in {owner}: "
+                           f"{type(exc).__name__}: {exc}")
+            self.stopping.set()
+
+    def _work(self, owner: str) -> None:
         while not self.stopping.is_set():
             job = self.queue.claim(self.sweep.name, owner, self.config.lease_seconds)
             if job is None:
@@ -139,9 +150,18 @@ class Worker:
                 self._in_flight[job.job_id] = owner
             try:
                 self._run_job(job, owner)
+            except BaseException:
+                self._release_quietly(job.job_id, owner)
+                raise
             finally:
                 with self._lock:
                     self._in_flight.pop(job.job_id, None)
+
+    def _release_quietly(self, job_id: int, owner: str) -> None:
+        try:
+            self.queue.release(job_id, owner)
+        except Exception:  # the lease expires on its own if the database is what failed
+            pass
 
     def _wait_for_work(self) -> bool:
         """Nothing claimable: wait out a pause or a backoff. False when this thread should end."""
@@ -173,6 +193,12 @@ class Worker:
         return True
 
     def _run_job(self, job: Job, owner: str) -> None:
+        if job.attempts > job.max_attempts:
+            # Reclaimed after its lease expired on the last attempt: the worker running it
+            # died every time. A job that kills its workers must not be retried forever.
+            self.queue.fail(job.job_id, owner, f"the worker died on each of its "
+                            f"{job.max_attempts} attempts (lease expired)", "crash", final=True)
+            return
         client = JobClient(self.queue, job, self.backend, self.sweep.models)
         started = time.monotonic()
         try:
@@ -189,6 +215,11 @@ class Worker:
             self.tally.failed_attempts += 1
             self.queue.fail(job.job_id, owner, f"arm {job.arm} raised "
                             f"{type(exc).__name__}: {exc}"[:500])
+            return
+        if not isinstance(output, str):  # an arm bug too: None must not score as a wrong answer
+            self.tally.failed_attempts += 1
+            self.queue.fail(job.job_id, owner,
+                            f"arm {job.arm} returned {type(output).__name__}, not text")
             return
         wall = time.monotonic() - started
         try:

@@ -160,7 +160,7 @@ def test_echo_lexical_with_answer_key(tasks, db_path, monkeypatch):
 
 
 def test_persona_calls_run_concurrently(tasks, db_path, monkeypatch):
-    with keyed_fake(tasks, 1.0, 1.0, latency_ms=300) as fake:
+    with keyed_fake(tasks, 1.0, 1.0, latency_ms=500) as fake:
         runner = Runner(db_path, fake, monkeypatch)
         runner.run("haiku-only", tasks[0])                    # warm the connection pool
         started = time.monotonic()
