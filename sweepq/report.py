@@ -37,14 +37,17 @@ to divide by. `escalated` is null for arms that never escalate (not echo-*).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from . import stats
+from .db import schema_version
 from .errors import SweepqError
 from .queue import Queue, Sweep
-from .timefmt import format_duration, format_time
+from .timefmt import format_duration
 
 PACE_WINDOW_SECONDS = 600.0
 STATES = ("pending", "running", "done", "error")
@@ -69,9 +72,11 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
     with _snapshot(queue):
-        states = queue.read("SELECT arm, state, count(*) AS n FROM jobs"
-                            " WHERE sweep = ? GROUP BY arm, state", (sweep.name,))
-        buckets = _buckets(queue, sweep.name, states)
+        buckets, done = _buckets(queue, sweep.name)
+        states = queue.read(
+            "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
+            " WHERE sweep = ? AND state IN ('pending', 'running', 'error')"
+            " GROUP BY state, arm", (sweep.name,)) + done
         recent = _recent_count(queue, sweep.name, now - PACE_WINDOW_SECONDS)
         claims = queue.read(
             "SELECT min(started_at) AS first, max(finished_at) AS last,"
@@ -136,8 +141,8 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
         "total": total,
         "passed": overall.passed,
         "pass_rate": _round(overall.passed, overall.n, 4),
-        "ci_low": None if interval is None else round(interval[0], 4),
-        "ci_high": None if interval is None else round(interval[1], 4),
+        "ci_low": None if interval is None else round(interval[0], 6),
+        "ci_high": None if interval is None else round(interval[1], 6),
         "escalated": overall.escalated,
         "cost_units": overall.cost_units,
         "cost_usd": round(overall.cost_usd, 6) if overall.cost_usd_rows else None,
@@ -170,8 +175,8 @@ def _fill(entry: dict[str, Any], t: stats.ArmTotals, arm: str) -> None:
     entry.update({
         "passed": t.passed,
         "pass_rate": _round(t.passed, t.n, 4),
-        "ci_low": None if interval is None else round(interval[0], 4),
-        "ci_high": None if interval is None else round(interval[1], 4),
+        "ci_low": None if interval is None else round(interval[0], 6),
+        "ci_high": None if interval is None else round(interval[1], 6),
         "escalated": t.escalated if escalates else None,
         "escalation_rate": _round(t.escalated, t.n, 4) if escalates else None,
         "cost_units": t.cost_units,
@@ -181,14 +186,26 @@ def _fill(entry: dict[str, Any], t: stats.ArmTotals, arm: str) -> None:
     })
 
 
-def _buckets(queue: Queue, sweep: str, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sweep's result buckets, checked against its done jobs; the join when they differ."""
-    if _has_table(queue, "result_buckets"):
+def _buckets(queue: Queue, sweep: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The sweep's result buckets and its done jobs per arm, without reading every job.
+
+    The buckets are trusted when, over the whole database, they count as many
+    results as the results table holds (a whole-table `count(*)` is a b-tree
+    count: milliseconds for a million rows); done jobs per arm are then their
+    sums, since a job is done exactly when it has a result. Otherwise both
+    come from the rows.
+    """
+    if _has_table(queue, "result_buckets") and queue.read(
+            "SELECT (SELECT coalesce(sum(n), 0) FROM result_buckets)"
+            " = (SELECT count(*) FROM results) AS ok")[0]["ok"]:
         rows = queue.read(_BUCKETS, (sweep,))
-        done = sum(r["n"] for r in states if r["state"] == "done")
-        if sum(r["n"] for r in rows) == done:
-            return rows
-    return queue.read(_BUCKETS_BY_JOIN, (sweep,))
+        done: dict[str, int] = {}
+        for row in rows:
+            done[row["arm"]] = done.get(row["arm"], 0) + row["n"]
+        return rows, [{"arm": arm, "state": "done", "n": n} for arm, n in done.items()]
+    return (queue.read(_BUCKETS_BY_JOIN, (sweep,)),
+            queue.read("SELECT arm, 'done' AS state, count(*) AS n FROM jobs"
+                       " WHERE sweep = ? AND state = 'done' GROUP BY arm", (sweep,)))
 
 
 def _recent_count(queue: Queue, sweep: str, since: float) -> int:
@@ -262,10 +279,14 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
 # -- what the page lists: latest results and errors -------------------------------------
 
 def latest_results(queue: Queue, sweep: Sweep, limit: int = 8) -> list[dict[str, Any]]:
-    """The sweep's most recent results, newest first, output included."""
+    """The sweep's most recent results, newest first, output included.
+
+    CROSS JOIN keeps results the outer loop: read backwards from the newest
+    until `limit` rows of this sweep are found, never sorting the sweep.
+    """
     return queue.read(
         "SELECT j.task_id, j.arm, r.passed, r.detail, r.sub_calls, r.output, r.completed_at"
-        " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+        " FROM results AS r CROSS JOIN jobs AS j ON j.job_id = r.job_id WHERE j.sweep = ?"
         " ORDER BY r.completion_seq DESC LIMIT ?", (sweep.name, limit))
 
 
@@ -310,7 +331,7 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
         if data["pace_per_minute"] is not None:
             timing.append(f"pace {data['pace_per_minute']:,.1f}/min (last 10 min)")
         timing.append(f"ETA {format_duration(data['eta_seconds'])} "
-                      f"(~{format_time(data['eta_at'])[11:16]})"
+                      f"(~{clock_text(data['eta_at'], now)})"
                       if data["eta_seconds"] is not None else "ETA -")
     timing.append(f"cost {data['cost_units']:,} units"
                   + (f", {_usd(data['cost_usd'])}" if data["cost_usd"] is not None else ""))
@@ -320,7 +341,7 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
     pause = data["pause"]
     if pause is not None:
         until = ("until `sweepq resume`" if pause["resume_at"] is None else
-                 f"until {format_time(pause['resume_at'])} "
+                 f"until {clock_text(pause['resume_at'], now)} "
                  f"({format_duration(pause['resume_at'] - now)} left)")
         message = f": {pause['message']}" if pause["message"] else ""
         lines.append(f"  paused ({pause['reason']}) {until}{message}")
@@ -333,7 +354,7 @@ def phase_text(data: dict[str, Any]) -> str:
     if phase == "paused":
         resume_at = data["pause"]["resume_at"]
         return ("paused until `sweepq resume`" if resume_at is None
-                else f"paused until {format_time(resume_at)[11:19]}")
+                else f"paused until {clock_text(resume_at, data['now'])}")
     if phase == "idle":
         return "idle (no worker holds a job)"
     if phase == "complete" and data["states"]["error"]:
@@ -341,23 +362,44 @@ def phase_text(data: dict[str, Any]) -> str:
     return phase
 
 
-def render_status(data: dict[str, Any], now: float | None = None) -> str:
-    """The status view as aligned plain text, for terminals and logs."""
+def render_status(data: dict[str, Any], now: float | None = None,
+                  width: int | None = None) -> str:
+    """The status view as aligned plain text, for terminals and logs.
+
+    Columns are as wide as their contents; with a terminal `width` the bars
+    shrink so a row fits on one line. The USD column shows only when some
+    result has a cost.
+    """
     lines = headline(data, now)
-    width = max([len(a["arm"]) for a in data["arms"]] + [3])
-    digits = len(f"{data['total']:,}")
-    head = (f"  {'arm':<{width}}  {'done/total':>{2 * digits + 1}}  {'':{BAR_WIDTH}}  "
-            f"{'pass':>6}  {'escal.':>6}  {'cost u.':>8}  {'USD':>9}  {'unparse':>7}  "
-            f"{'error':>5}")
-    lines += ["", head]
+    with_usd = any(a["cost_usd"] is not None for a in data["arms"])
+    titles = ["pass", "escal.", "units"] + (["USD"] if with_usd else []) + ["unparse", "error"]
+    rows = []
     for a in data["arms"]:
-        done_total = f"{a['done']:,}/{a['total']:,}"
-        lines.append(
-            f"  {a['arm']:<{width}}  {done_total:>{2 * digits + 1}}  {bar(a['done'], a['total'])}  "
-            f"{_pct(a['pass_rate']):>6}  {_pct(a['escalation_rate'], 0):>6}  "
-            f"{a['cost_units']:>8,}  {_usd(a['cost_usd']):>9}  {a['unparseable']:>7,}  "
-            f"{a['error']:>5,}")
+        cells = [_pct(a["pass_rate"]), _pct(a["escalation_rate"], 0), f"{a['cost_units']:,}"]
+        cells += [_usd(a["cost_usd"])] if with_usd else []
+        rows.append((a, f"{a['done']:,}/{a['total']:,}",
+                     cells + [f"{a['unparseable']:,}", f"{a['error']:,}"]))
+    name_w = max([len(a["arm"]) for a in data["arms"]] + [3])
+    done_w = max([len(d) for _, d, _ in rows] + [len("done/total")])
+    widths = [max([len(t)] + [len(cells[i]) for *_, cells in rows]) for i, t in enumerate(titles)]
+    fixed = 2 + name_w + 2 + done_w + 2 + sum(w + 2 for w in widths)
+    bar_w = BAR_WIDTH if width is None else max(6, min(BAR_WIDTH, width - fixed - 1))
+    head = (f"  {'arm':<{name_w}}  {'done/total':>{done_w}}  {'':{bar_w}}"
+            + "".join(f"  {t:>{w}}" for t, w in zip(titles, widths, strict=True)))
+    lines += ["", head.rstrip()]
+    for a, done_total, cells in rows:
+        lines.append(f"  {a['arm']:<{name_w}}  {done_total:>{done_w}}  "
+                     f"{bar(a['done'], a['total'], bar_w)}"
+                     + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
     return "\n".join(lines)
+
+
+def clock_text(at: float, now: float | None = None) -> str:
+    """`19:58:18` on the day of `now`; `Nov 26 03:00` on another day (local time)."""
+    when = datetime.fromtimestamp(at).astimezone()
+    if now is not None and when.date() != datetime.fromtimestamp(now).astimezone().date():
+        return when.strftime("%b %d %H:%M")
+    return when.strftime("%H:%M:%S")
 
 
 def render_summary(data: dict[str, Any]) -> str:
@@ -409,6 +451,44 @@ def format_p(p: float) -> str:
     return "<1e-6"
 
 
+# -- watching ---------------------------------------------------------------------------
+
+def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = False) -> None:
+    """Redraw the status every `seconds` until the sweep is complete or Ctrl-C.
+
+    On a terminal the view is redrawn in place (rich Live); piped, each frame
+    is printed after the last (with --json: one JSON object per line).
+    """
+    import json
+    import sys
+
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console()
+    try:
+        if as_json or not console.is_terminal:
+            while True:
+                data = status(queue, sweep)
+                print(json.dumps(data) if as_json else render_status(data) + "\n", flush=True)
+                if data["phase"] == "complete":
+                    return
+                time.sleep(seconds)
+        def frame() -> Text:
+            return Text(render_status(data, width=console.width), no_wrap=True,
+                        overflow="ellipsis")
+
+        data = status(queue, sweep)
+        with Live(frame(), console=console, auto_refresh=False, transient=False) as live:
+            while data["phase"] != "complete":
+                time.sleep(seconds)
+                data = status(queue, sweep)
+                live.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+
+
 # -- read-only access for the page server -------------------------------------------
 
 def open_read_only(path: str) -> Queue:
@@ -423,6 +503,11 @@ def open_read_only(path: str) -> Queue:
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("SELECT count(*) FROM sweeps").fetchone()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
+    if version > schema_version():
+        conn.close()
+        raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "
+                          f"understands ({schema_version()}): upgrade sweepq")
     return Queue(conn)
