@@ -40,7 +40,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Protocol
 
 from .bbh import Task, extract_answer, score
@@ -149,6 +148,8 @@ BUILTIN: dict[str, Arm] = {
 
 def registry(module: str | None = None) -> dict[str, Arm]:
     """Built-in arms, then entry points of group `sweepq.arms`, then `module.ARMS`."""
+    from importlib.metadata import entry_points  # slow to import; only needed here
+
     arms = dict(BUILTIN)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         arms[entry.name] = entry.load()

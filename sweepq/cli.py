@@ -30,6 +30,17 @@ class Group(click.Group):
             click.echo(f"sweepq: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
+    # `fake-api` is loaded only when asked for, so every other command starts faster.
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "fake-api"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "fake-api":
+            from .fakeapi import fake_api_command
+
+            return fake_api_command
+        return super().get_command(ctx, name)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
@@ -398,12 +409,3 @@ def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: 
                    "reach this machine can read the results", err=True)
     sys.stdout.flush()
     html.serve_forever(server)
-
-
-def _register_fake_api() -> None:
-    from .fakeapi import fake_api_command
-
-    main.add_command(fake_api_command, "fake-api")
-
-
-_register_fake_api()
