@@ -176,6 +176,22 @@ class Queue:
                     self.conn.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction, so several reads see the same moment.
+
+        Holds this process's lock: its worker threads wait until the reads are done.
+        """
+        with self._lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
+
     def read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
             cursor = self.conn.execute(sql, params)

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -71,7 +69,7 @@ _BUCKETS_BY_JOIN = (
 def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
-    with _snapshot(queue):
+    with queue.snapshot():
         buckets, done = _buckets(queue, sweep.name)
         states = queue.read(
             "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
@@ -239,23 +237,6 @@ def _has_index(queue: Queue, name: str) -> bool:
                            (name,)))
 
 
-@contextmanager
-def _snapshot(queue: Queue) -> Iterator[None]:
-    """One read transaction, so counts and buckets come from the same moment.
-
-    The queue's lock keeps this process's worker threads (if any) out of it.
-    """
-    with queue._lock:  # the queue's one lock per process: worker threads wait for us
-        if queue.conn.in_transaction:
-            yield
-            return
-        queue.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            queue.conn.execute("COMMIT")
-
-
 def _round(part: float, whole: float, digits: int) -> float | None:
     return round(part / whole, digits) if whole else None
 
@@ -264,7 +245,7 @@ def _round(part: float, whole: float, digits: int) -> float | None:
 
 def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str, Any]:
     """Per-arm statistics and paired comparisons (the `summary --json` output)."""
-    with _snapshot(queue):
+    with queue.snapshot():
         rows = queue.conn.execute(
             "SELECT j.task_id, j.arm, r.passed = 1, r.detail, r.sub_calls, r.cost_usd"
             " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
