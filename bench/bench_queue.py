@@ -62,19 +62,25 @@ def fresh_copy(template: Path, target: Path) -> Path:
 
 # -- the loops ---------------------------------------------------------------------
 
-def sweepq_loop(path: Path, worker: str = "w1", go: object = None) -> tuple[list[int], float, float]:
-    q = Queue.open(str(path))
-    claimed = []
-    if go is not None:
-        go.wait()  # type: ignore[attr-defined]
-    start = time.perf_counter()
-    t0 = time.time()
-    while (job := q.claim(SWEEP, worker)) is not None:
-        q.complete(job.job_id, worker, RESULT)
-        claimed.append(job.job_id)
-    elapsed = time.perf_counter() - start
-    q.close()
-    return claimed, elapsed, t0
+class SweepqCycles:
+    """claim + complete through sweepq's Queue API."""
+
+    def __init__(self, path: Path, worker: str = "w1"):
+        self.q, self.worker, self.claimed = Queue.open(str(path)), worker, []
+
+    def step(self, k: int) -> int:
+        """Up to k cycles; fewer only when the queue ran dry."""
+        q, worker = self.q, self.worker
+        for done in range(k):
+            job = q.claim(SWEEP, worker)
+            if job is None:
+                return done
+            q.complete(job.job_id, worker, RESULT)
+            self.claimed.append(job.job_id)
+        return k
+
+    def close(self) -> None:
+        self.q.close()
 
 
 BARE_CLAIM = """
@@ -83,7 +89,8 @@ UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
 WHERE job_id = (
     SELECT job_id FROM jobs
     WHERE sweep = ? AND state IN ('pending', 'running')
-      AND ((state = 'pending' AND available_at <= ?) OR (state = 'running' AND lease_expires_at <= ?))
+      AND ((state = 'pending' AND available_at <= ?)
+           OR (state = 'running' AND lease_expires_at <= ?))
     ORDER BY position LIMIT 1)
 RETURNING job_id, task, attempts
 """
@@ -95,43 +102,85 @@ BARE_RESULT = ("INSERT INTO results (job_id, passed, detail, wall_seconds, sub_c
                " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def bare_connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+class BareCycles:
+    """The same two transactions in raw sqlite3: no library, no pause check, no objects."""
+
+    def __init__(self, path: Path, worker: str = "w1"):
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.conn, self.worker, self.claimed = conn, worker, []
+        self.models = json.dumps(RESULT.models)
+
+    def step(self, k: int) -> int:
+        conn, worker, r = self.conn, self.worker, RESULT
+        for done in range(k):
+            now = time.time()
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(BARE_CLAIM, (worker, now + 120, now, SWEEP, now, now)).fetchone()
+            conn.execute("COMMIT")
+            if row is None:
+                return done
+            job_id = row[0]
+            now = time.time()
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute(BARE_DONE, (now, job_id, worker)).rowcount == 1:
+                conn.execute(BARE_RESULT, (job_id, 1, r.detail, r.wall_seconds, r.sub_calls,
+                                           r.output, r.input_tokens, r.output_tokens,
+                                           r.cache_read_tokens, r.cache_write_tokens,
+                                           r.cost_usd, self.models, now))
+            conn.execute("COMMIT")
+            self.claimed.append(job_id)
+        return k
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def bare_loop(path: Path, worker: str = "w1", go: object = None) -> tuple[list[int], float, float]:
-    conn = bare_connect(path)
-    models = json.dumps(RESULT.models)
-    claimed = []
+KINDS = {"sweepq": SweepqCycles, "bare": BareCycles}
+
+
+def interleaved(template: Path, tmp: Path, block: int) -> dict[str, float]:
+    """Both loops over their own copy of the queue, alternating blocks of cycles.
+
+    The machine is shared and noisy: alternating every `block` cycles gives both
+    the same conditions, so their ratio is meaningful even when absolute rates move.
+    """
+    loops = {kind: cls(fresh_copy(template, tmp / f"{kind}.db")) for kind, cls in KINDS.items()}
+    spent = dict.fromkeys(loops, 0.0)
+    cpu = dict.fromkeys(loops, 0.0)
+    live = list(loops)
+    while live:
+        for kind in list(live):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            did = loops[kind].step(block)
+            spent[kind] += time.perf_counter() - start
+            cpu[kind] += time.process_time() - cpu_start
+            if did < block:
+                live.remove(kind)
+        live.reverse()   # ABBA order within each pair of rounds
+    rates = {}
+    for kind, loop in loops.items():
+        loop.close()
+        rates[kind] = len(loop.claimed) / spent[kind]
+        rates[f"{kind}_cpu_us"] = 1e6 * cpu[kind] / len(loop.claimed)
+    return rates
+
+
+def run_loop(kind: str, path: Path, worker: str,
+             go: object = None) -> tuple[list[int], float, float]:
+    loop = KINDS[kind](path, worker)
     if go is not None:
         go.wait()  # type: ignore[attr-defined]
-    start = time.perf_counter()
     t0 = time.time()
-    while True:
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(BARE_CLAIM, (worker, now + 120, now, SWEEP, now, now)).fetchone()
-        conn.execute("COMMIT")
-        if row is None:
-            break
-        job_id = row[0]
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        if conn.execute(BARE_DONE, (now, job_id, worker)).rowcount == 1:
-            conn.execute(BARE_RESULT, (job_id, 1, RESULT.detail, RESULT.wall_seconds,
-                                       RESULT.sub_calls, RESULT.output, RESULT.input_tokens,
-                                       RESULT.output_tokens, RESULT.cache_read_tokens,
-                                       RESULT.cache_write_tokens, RESULT.cost_usd, models, now))
-        conn.execute("COMMIT")
-        claimed.append(job_id)
+    start = time.perf_counter()
+    while loop.step(1000) == 1000:
+        pass
     elapsed = time.perf_counter() - start
-    conn.close()
-    return claimed, elapsed, t0
+    loop.close()
+    return loop.claimed, elapsed, t0
 
 
 def check_done(path: Path, n: int) -> None:
@@ -201,8 +250,7 @@ def persist_queue_run(path: Path, n: int) -> tuple[float, float]:
 # -- several processes ----------------------------------------------------------------
 
 def _proc_main(kind: str, path: str, worker: str, go: object, out: object) -> None:
-    loop = sweepq_loop if kind == "sweepq" else bare_loop
-    claimed, elapsed, t0 = loop(Path(path), worker, go)
+    claimed, elapsed, t0 = run_loop(kind, Path(path), worker, go)
     out.put((worker, claimed, t0, t0 + elapsed))  # type: ignore[attr-defined]
 
 
@@ -232,35 +280,49 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--procs", type=int, default=4)
+    parser.add_argument("--block", type=int, default=250,
+                        help="cycles per turn when alternating sweepq and bare SQL")
+    parser.add_argument("--multi-repeats", type=int, default=2,
+                        help="runs of the multi-process test, each for sweepq and bare SQL")
     parser.add_argument("--others-repeats", type=int, default=1,
                         help="runs of litequeue and persist-queue (slow: ~1 min each at 20k)")
+    parser.add_argument("--others-n", type=int, default=None,
+                        help="items for litequeue and persist-queue (default: --n)")
     parser.add_argument("--quick", action="store_true", help="n=2000, for a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.n = 2_000
+        args.n, args.multi_repeats = 2_000, 1
     n = args.n
+    others_n = args.others_n or n
     with workdir("queue") as tmp:
         template = tmp / "template.db"
         make_db(template, n)
         plan = query_plan(template)
         note(f"claim plan: {plan}")
         rates: dict[str, list[float]] = {"sweepq": [], "bare": []}
-        order = ["sweepq", "bare", "bare", "sweepq"] * ((args.repeats + 1) // 2)
-        for kind in order[: 2 * args.repeats]:
-            path = fresh_copy(template, tmp / f"{kind}.db")
-            loop = sweepq_loop if kind == "sweepq" else bare_loop
-            claimed, elapsed, _ = loop(path)
-            check_done(path, n)
-            rates[kind].append(len(claimed) / elapsed)
-            note(f"{kind}: {len(claimed) / elapsed:,.0f} cycles/s")
+        ratios = []
+        cpu_us: dict[str, list[float]] = {"sweepq": [], "bare": []}
+        for _ in range(args.repeats):
+            run = interleaved(template, tmp, args.block)
+            check_done(tmp / "sweepq.db", n)
+            check_done(tmp / "bare.db", n)
+            for kind in ("sweepq", "bare"):
+                rates[kind].append(run[kind])
+            ratios.append(run["sweepq"] / run["bare"])
+            cpu_us["sweepq"].append(run["sweepq_cpu_us"])
+            cpu_us["bare"].append(run["bare_cpu_us"])
+            note(f"sweepq {run['sweepq']:,.0f} cycles/s, bare {run['bare']:,.0f} cycles/s")
         sq, bare = median(rates["sweepq"]), median(rates["bare"])
-        ratio = sq / bare
+        ratio = median(ratios)
         emit(SECTION, f"claim + complete, 1 process, {n:,} jobs", sweepq=round(sq),
              compare=round(bare), compare_label="bare SQL (same 2 transactions)",
              ratio=rnd(ratio, 2), ratio_label="sweepq / bare", unit="cycles/s",
              goal=">= 0.75x bare SQL", met=ratio >= 0.75,
              runs={k: [round(v) for v in vs] for k, vs in rates.items()},
+             ratios=[round(r, 3) for r in ratios], block=args.block,
              per_cycle_us={"sweepq": round(1e6 / sq, 1), "bare": round(1e6 / bare, 1)},
+             cpu_per_cycle_us={k: round(median(v), 1) for k, v in cpu_us.items()},
+             cpu_ratio=rnd(median(cpu_us["bare"]) / median(cpu_us["sweepq"]), 3),
              claim_plan=plan)
 
         for label, fn in (("litequeue 0.9 (pop + done)", litequeue_run),
@@ -268,29 +330,36 @@ def main() -> None:
             cycles, puts = [], []
             for r in range(args.others_repeats):
                 path = tmp / f"other-{r}-{fn.__name__}.db"
-                put_s, cycle_s = fn(path, n)
-                cycles.append(n / cycle_s)
-                puts.append(n / put_s)
-                note(f"{label}: {n / cycle_s:,.0f} cycles/s, {n / put_s:,.0f} puts/s")
+                put_s, cycle_s = fn(path, others_n)
+                cycles.append(others_n / cycle_s)
+                puts.append(others_n / put_s)
+                note(f"{label}: {others_n / cycle_s:,.0f} cycles/s, "
+                     f"{others_n / put_s:,.0f} puts/s")
             other = median(cycles)
-            emit(SECTION, f"vs {label.split(' (')[0]}, {n:,} items", sweepq=round(sq),
+            emit(SECTION, f"vs {label.split(' (')[0]}, {others_n:,} items", sweepq=round(sq),
                  compare=round(other), compare_label=label, ratio=rnd(sq / other, 1),
                  ratio_label="sweepq / other", unit="cycles/s", goal=None, met=None,
                  runs=[round(c) for c in cycles], puts_per_s=round(median(puts)),
                  note="put one row per transaction (their API); timed: the get/ack loop")
 
-        multi = {}
-        for kind in ("sweepq", "bare"):
+        runs_multi: dict[str, list[dict]] = {"sweepq": [], "bare": []}
+        for kind in ["sweepq", "bare", "bare", "sweepq"][: 2 * args.multi_repeats]:
             path = fresh_copy(template, tmp / f"multi-{kind}.db")
-            multi[kind] = multi_process(kind, path, args.procs)
+            runs_multi[kind].append(multi_process(kind, path, args.procs))
             check_done(path, n)
-            note(f"{args.procs} processes {kind}: {multi[kind]}")
+            note(f"{args.procs} processes {kind}: {runs_multi[kind][-1]}")
+        multi = {kind: {"rate": median([r["rate"] for r in rs]),
+                        "double_claims": sum(r["double_claims"] for r in rs),
+                        "per_process": rs[0]["per_process"],
+                        "runs": [round(r["rate"]) for r in rs]}
+                 for kind, rs in runs_multi.items()}
         emit(SECTION, f"{args.procs} processes on one db, {n:,} jobs: total",
              sweepq=round(multi["sweepq"]["rate"]), compare=round(multi["bare"]["rate"]),
              compare_label=f"bare SQL, {args.procs} processes",
              ratio=rnd(multi["sweepq"]["rate"] / multi["bare"]["rate"], 2),
              ratio_label="sweepq / bare", unit="cycles/s", goal=None, met=None,
              vs_one_process=rnd(multi["sweepq"]["rate"] / sq, 2),
+             runs={k: v["runs"] for k, v in multi.items()},
              per_process=multi["sweepq"]["per_process"])
         emit(SECTION, f"{args.procs} processes: jobs claimed twice",
              sweepq=multi["sweepq"]["double_claims"], compare=multi["bare"]["double_claims"],

@@ -100,6 +100,8 @@ class ChildRun:
     cpu: float           # user + system seconds of the child
     stdout: str
     stderr: str
+    started_at: float = 0.0   # unix time just before the spawn
+    ended_at: float = 0.0     # unix time when it was reaped
 
 
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
@@ -111,6 +113,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
     """
     out = tempfile.TemporaryFile(mode="w+")
     err = tempfile.TemporaryFile(mode="w+")
+    started_at = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env or child_env(), cwd=cwd)
     deadline = started + timeout
@@ -128,7 +131,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
     out.seek(0)
     err.seek(0)
     return ChildRun(proc.returncode, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-                    out.read(), err.read())
+                    out.read(), err.read(), started_at, started_at + wall)
 
 
 def python_child(code: str, *args: str, env: dict[str, str] | None = None,
