@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,19 +57,31 @@ def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
         raise SweepqError(f"unknown order {order!r}: use completion or canonical")
     if sweep.has_meta:
         out.write(json.dumps(sweep.meta()) + "\n")
-    with_benchmark = sweep.benchmark is not None
+    tail = "}\n" if sweep.benchmark is None else f', "benchmark": {_string(sweep.benchmark)}}}\n'
     written = 0
     for batch in _rows(queue, sweep.name, order, include_errors):
-        lines = []
-        for task_id, arm, passed, detail, wall, sub_calls in batch:
-            row = {"task_id": task_id, "arm": arm, "passed": bool(passed), "detail": detail,
-                   "wall_seconds": wall, "sub_calls": sub_calls}
-            if with_benchmark:
-                row["benchmark"] = sweep.benchmark
-            lines.append(json.dumps(row) + "\n")
-        out.write("".join(lines))
-        written += len(lines)
+        out.write("".join(_line(row, tail) for row in batch))
+        written += len(batch)
     return written
+
+
+# A row is what json.dumps(dict) would write, built from a format string: the same
+# encoders json uses, without a dict and an encoder call per row (half the CPU of export).
+_string = encode_basestring_ascii
+
+
+def _line(row: tuple, tail: str) -> str:
+    task_id, arm, passed, detail, wall, sub_calls = row
+    return (f'{{"task_id": {_string(task_id)}, "arm": {_string(arm)}, '
+            f'"passed": {"true" if passed else "false"}, "detail": {_string(detail)}, '
+            f'"wall_seconds": {_number(wall)}, "sub_calls": {int(sub_calls)}{tail}')
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    text = float.__repr__(float(value))
+    return text if text[-1].isdigit() else json.dumps(value)  # nan and infinities
 
 
 def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterator[list]:

@@ -113,6 +113,14 @@ class Call:
     error: str | None = None
 
 
+_JOB_COLUMNS = 7
+_ROWS_PER_INSERT = 100
+_INSERT_JOBS = ("INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, max_attempts,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_JOBS_MANY = _INSERT_JOBS + ", (?, ?, ?, ?, ?, ?, ?)" * (_ROWS_PER_INSERT - 1)
+# One encoder for every payload: json.dumps with any non-default option builds a new one.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
 _CLAIM = """
 UPDATE jobs
 SET state = 'running', lease_owner = :worker, lease_expires_at = :now + :lease,
@@ -261,28 +269,38 @@ class Queue:
         if max_attempts < 1:
             raise SweepqError("--max-attempts must be at least 1")
         now = self.clock()
-        new, batch, created = 0, [], False
+        new, created, batch = 0, False, []
         n_arms = len(sweep.arms)
         for task_index, (task_id, payload) in enumerate(tasks):
-            task_json = json.dumps(payload, ensure_ascii=False)
+            task_json = _encode_json(payload)
             for arm_index, arm in enumerate(sweep.arms):
-                batch.append((sweep.name, task_id, arm, task_index * n_arms + arm_index,
-                              task_json, max_attempts, now))
-            if len(batch) >= ENQUEUE_BATCH:
+                batch += (sweep.name, task_id, arm, task_index * n_arms + arm_index,
+                          task_json, max_attempts, now)
+            if len(batch) >= ENQUEUE_BATCH * _JOB_COLUMNS:
                 new += self._insert_jobs(sweep, batch, first=not created)
                 created, batch = True, []
         if batch or not created:
             new += self._insert_jobs(sweep, batch, first=not created)
         return new
 
-    def _insert_jobs(self, sweep: Sweep, rows: list[tuple], first: bool) -> int:
+    def _insert_jobs(self, sweep: Sweep, flat: list[Any], first: bool) -> int:
+        """Insert jobs given as one flat list of column values, in one transaction.
+
+        Multi-row INSERTs of _ROWS_PER_INSERT jobs: executemany runs the
+        statement once per row, and per-row statement overhead was a third of
+        enqueue time (BENCHMARKS.md).
+        """
+        chunk = _ROWS_PER_INSERT * _JOB_COLUMNS
+        whole = len(flat) - len(flat) % chunk
         with self.write() as conn:
             if first:
                 self.create_sweep(conn, sweep)
             before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, max_attempts,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            for start in range(0, whole, chunk):
+                conn.execute(_INSERT_JOBS_MANY, flat[start:start + chunk])
+            rest = flat[whole:]
+            conn.executemany(_INSERT_JOBS, (rest[i:i + _JOB_COLUMNS]
+                                            for i in range(0, len(rest), _JOB_COLUMNS)))
             return conn.total_changes - before
 
     # -- the job life cycle -------------------------------------------------

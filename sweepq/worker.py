@@ -74,6 +74,7 @@ class Worker:
         self.stopping = threading.Event()       # stop claiming
         self._finished = threading.Event()      # all threads have returned
         self._abandoned = threading.Event()     # in-flight jobs released after a signal
+        self._job_ended = threading.Condition()  # idle threads wake when a job ends
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
         self._exit: tuple[int, str] | None = None
@@ -156,6 +157,8 @@ class Worker:
             finally:
                 with self._lock:
                     self._in_flight.pop(job.job_id, None)
+                with self._job_ended:
+                    self._job_ended.notify_all()
 
     def _release_quietly(self, job_id: int, owner: str) -> None:
         try:
@@ -172,7 +175,10 @@ class Worker:
             return False
         next_at = self.queue.next_available_at(self.sweep.name)
         delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
-        self.stopping.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
+        # Woken early when a job of this process ends: the last one ending means exit now.
+        with self._job_ended:
+            if not self.stopping.is_set():
+                self._job_ended.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
         return True
 
     def _wait_out(self, pause: Pause) -> bool:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results, run_cli
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sweepq import db, jsonl
 from sweepq.errors import SweepqError
@@ -328,3 +330,19 @@ def test_export_to_a_missing_folder_is_refused_before_writing(q: Queue, tmp_path
         with jsonl.open_output(str(tmp_path / "missing" / "out.jsonl")):
             pass
     assert not (tmp_path / "missing").exists()
+
+
+@given(task_id=st.text(), arm=st.text(), passed=st.booleans(), detail=st.text(),
+       wall=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+       sub_calls=st.integers(0, 10**6), benchmark=st.none() | st.text())
+def test_export_lines_are_exactly_json_dumps(task_id, arm, passed, detail, wall, sub_calls,
+                                             benchmark):
+    """The format-string writer must agree with json.dumps on every input, byte for byte."""
+    row = {"task_id": task_id, "arm": arm, "passed": passed, "detail": detail,
+           "wall_seconds": wall, "sub_calls": sub_calls}
+    tail = "}\n"
+    if benchmark is not None:
+        row["benchmark"] = benchmark
+        tail = f', "benchmark": {json.dumps(benchmark)}}}\n'
+    line = jsonl._line((task_id, arm, int(passed), detail, wall, sub_calls), tail)
+    assert line == json.dumps(row) + "\n"
