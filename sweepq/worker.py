@@ -75,6 +75,7 @@ class Worker:
         self._finished = threading.Event()      # all threads have returned
         self._abandoned = threading.Event()     # in-flight jobs released after a signal
         self._job_ended = threading.Condition()  # idle threads wake when a job ends
+        self._jobs_ended = 0
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
         self._exit: tuple[int, str] | None = None
@@ -158,6 +159,7 @@ class Worker:
                 with self._lock:
                     self._in_flight.pop(job.job_id, None)
                 with self._job_ended:
+                    self._jobs_ended += 1
                     self._job_ended.notify_all()
 
     def _release_quietly(self, job_id: int, owner: str) -> None:
@@ -168,6 +170,7 @@ class Worker:
 
     def _wait_for_work(self) -> bool:
         """Nothing claimable: wait out a pause or a backoff. False when this thread should end."""
+        ended_before = self._jobs_ended   # a job ending after this is never missed
         pause = self.queue.active_pause()
         if pause is not None:
             return self._wait_out(pause)
@@ -177,7 +180,7 @@ class Worker:
         delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
         # Woken early when a job of this process ends: the last one ending means exit now.
         with self._job_ended:
-            if not self.stopping.is_set():
+            if self._jobs_ended == ended_before and not self.stopping.is_set():
                 self._job_ended.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
         return True
 
