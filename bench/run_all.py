@@ -35,7 +35,6 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("resume", "bench_resume.py", []),
     ("footprint", "bench_footprint.py", []),
     ("replay", "bench_replay.py", []),
-    ("prototypes", "prototypes.py", []),
 ]
 
 
@@ -170,15 +169,16 @@ def limits(key: str, rows: list[dict[str, Any]]) -> list[str]:
             notes.append(
                 "Enqueue is CPU-bound: per job, SQLite's INSERT into `jobs` (a STRICT table with "
                 "CHECKs including `json_valid(task)`, a foreign key, the UNIQUE "
-                "(sweep, task_id, arm) index and two more indexes) costs ~7 µs on these cores, "
-                "measured with pre-built rows, and Python (`json.dumps` of the payload, the row "
-                "tuple) ~3 µs more. See the suggested changes below.")
+                "(sweep, task_id, arm) index and two more indexes) costs ~4.4 µs on these cores, "
+                "measured with pre-built rows, and Python (encoding the payload, the row "
+                "values) ~2 µs more. See the last section.")
         exp = d(rows, "export")
         if exp.get("sweepq") is not None:
             notes.append(
-                "Export streams `fetchmany` batches and writes one `json.dumps` per row; it is "
-                "bound by Python's per-row work (building the dict and encoding it), not by "
-                "SQLite. Peak RSS does not grow with N (streamed).")
+                "Export streams `fetchmany` batches and writes each line from a format string "
+                "with json's own C string encoder (byte-identical to `json.dumps`, which a "
+                "hypothesis test holds it to; half the CPU of a dict and `json.dumps` per "
+                "row). Peak RSS does not grow with N (streamed).")
         st = d(rows, "`sweepq status")
         if st.get("sweepq") is not None:
             notes.append(
@@ -197,7 +197,7 @@ def limits(key: str, rows: list[dict[str, Any]]) -> list[str]:
                 f"The makespan is first claim to last result. The `sweepq work` process also "
                 f"spends {fmt(det.get('startup_s'))} s from exec to its first claim (Python, "
                 f"the anthropic SDK import) and {fmt(det.get('exit_s'))} s from the last result "
-                f"to exit (idle threads notice the sweep is finished on their next poll), so "
+                f"to exit (the closing status line and interpreter shutdown), so "
                 f"its wall time is {fmt(det.get('wall_ratio'))}x the ideal. Worker CPU: "
                 f"{fmt(det.get('worker_cpu_ms_per_job'))} ms per job including start-up; the "
                 "fake API's own CPU is on the same 2 cores.")
@@ -248,57 +248,27 @@ def _find(results: dict[str, dict[str, Any]], key: str, start: str) -> dict[str,
 
 
 def suggest(results: dict[str, dict[str, Any]]) -> str:
-    """For each goal this run missed: what limits it, and the change that would help.
+    """For each goal this run missed: what limits it, what was done, what would help.
 
-    Written from profiles (py-spy, cProfile) and from the prototypes in
-    bench/prototypes.py; a paragraph appears only while its goal is missed.
+    Written from profiles (py-spy, cProfile); a paragraph appears only while its
+    goal is missed.
     """
     out = []
-    proto_enq = _find(results, "prototypes", "enqueue")
-    proto_exp = _find(results, "prototypes", "export")
     enq = _find(results, "scale", "enqueue")
     if enq and enq.get("met") is False:
-        effect = ""
-        if proto_enq:
-            per = proto_enq["detail"].get("us_per_job", {})
-            effect = (f" Measured in this run (`bench/prototypes.py`, identical rows): "
-                      f"{fmt(per.get('current'))} → {fmt(per.get('prototype'))} µs CPU per job "
-                      f"({fmt(proto_enq.get('ratio'))}x).")
         out.append(
-            f"**Enqueue ({fmt(enq['sweepq'])} s for the goal's 5 s).** Profile (cProfile, and "
-            "py-spy --native on the INSERTs alone): about two thirds is SQLite inside "
-            "`executemany`, one third Python (`json.dumps` per payload, the row tuples, the "
-            "caller's generator). `executemany` executes the INSERT once per row, and each "
-            "execution opens and closes cursors on `jobs` and its three indexes and does the "
-            "foreign-key and CHECK bookkeeping (~20% of samples in BtreeOpen/Close and "
-            "VdbeHalt). Change in `sweepq/queue.py`, `Queue.enqueue` and `Queue._insert_jobs`: "
-            "build the parameters as one flat list and insert 100 rows per statement "
-            "(`INSERT OR IGNORE INTO jobs (…) VALUES (?,…),(?,…),…`, the remainder with "
-            "`executemany`), same batches and transactions; and encode payloads with one "
-            "module-level `json.JSONEncoder(ensure_ascii=False).encode` (`json.dumps` with a "
-            "non-default argument builds a new encoder for every call)." + effect +
-            " What remains is SQLite's INSERT into a STRICT table with `json_valid` and a "
-            "foreign key and three indexes (~3.7 µs per row with multi-row statements, pre-built "
-            "rows) plus ~2.5 µs of Python per job: on these 2 shared cores about 6-7 s per "
-            "million jobs. Reaching 5 s needs less per row in SQLite as well, e.g. one index "
-            "fewer (dropping `jobs_sweep_state` saved 0.6 µs per row, but `status` reads it) or "
-            "an integer sweep key instead of the sweep name repeated in the table and all "
-            "three indexes.")
-    exp = _find(results, "scale", "export")
-    if exp and exp.get("met") is False:
-        effect = ""
-        if proto_exp:
-            effect = (f" Measured in this run (`bench/prototypes.py`): {fmt(proto_exp['compare'])}"
-                      f" → {fmt(proto_exp['sweepq'])} s CPU ({fmt(proto_exp.get('ratio'))}x), "
-                      f"byte-identical output: {fmt(proto_exp['detail'].get('byte_identical'))}.")
-        out.append(
-            f"**Export ({fmt(exp['sweepq'])} s for the goal's 5 s).** Profile: fetching the "
-            "rows is about a third, the rest is building a dict and calling `json.dumps` per "
-            "row. Change in `sweepq/jsonl.py`, `export`: write each line with a format string, "
-            "strings through `json.encoder.encode_basestring_ascii` (the C function "
-            "`json.dumps` itself uses), `wall_seconds` through `float.__repr__` (falling back "
-            "to `json.dumps` for nan and infinities), `passed` as true/false, `sub_calls` as "
-            "an int; the key order and separators stay those of the historical format." + effect)
+            f"**Enqueue ({fmt(enq['sweepq'])} s for the goal's 5 s).** Done already, after the "
+            "first profile (py-spy --native, cProfile): `Queue.enqueue` inserts 100 jobs per "
+            "statement instead of `executemany`'s one execution per row (each opened and "
+            "closed cursors on `jobs` and its three indexes), and encodes payloads with one "
+            "shared `json.JSONEncoder` instead of building one per `json.dumps` call: 11.3 s "
+            "→ ~6 s per million jobs. What remains is SQLite's INSERT into a STRICT table with "
+            "`json_valid` and a foreign key and three indexes (~4.4 µs per row in cProfile) "
+            "plus ~2 µs of Python per job. Reaching 5 s needs less per row in SQLite, e.g. an "
+            "integer sweep key instead of the sweep name repeated in the table and all three "
+            "indexes, or one index fewer (dropping `jobs_sweep_state` saved 0.6 µs per row, "
+            "but `status` reads it). Not done: a schema change for a one-off cost of a few "
+            "seconds per million jobs, which no sweep of API calls will notice.")
     st = _find(results, "scale", "`sweepq status")
     if st and st.get("met") is False:
         out.append(
@@ -311,21 +281,14 @@ def suggest(results: dict[str, dict[str, Any]]) -> str:
         det = mk.get("detail", {})
         out.append(
             f"**`sweepq work` process wall ({fmt(mk.get('ratio'))}x ideal; the makespan from "
-            "first claim to last result is the row above it).** Start-up to the first claim "
-            f"took {fmt(det.get('startup_s'))} s, of which `import anthropic` alone is ~1.1 s "
-            "(python -X importtime): the SDK's types package. The last result to exit took "
-            f"{fmt(det.get('exit_s'))} s: in `sweepq/worker.py`, `Worker._wait_for_work`, "
-            "threads with nothing to claim while others' jobs run sleep "
-            "`IDLE_POLL_SECONDS` (0.5 s) before they look again, so after the last job "
-            "completes `run()` waits for their next poll, then prints the status. Change: "
-            "a `threading.Condition` in `Worker` that `_run_job` notifies after every "
-            "complete/fail/release and that `_wait_for_work` waits on (instead of "
-            "`self.stopping.wait`), so idle threads in the same process notice the end at "
-            "once; other processes' work is still polled. Measured with `IDLE_POLL_SECONDS` "
-            "monkeypatched to 0.05 s (400 jobs, 2 runs each): last result to exit 1.0 s → "
-            "0.5 s; the rest is the closing status line and interpreter shutdown. That alone "
-            "does not bring 2,000 jobs under 1.10x (22 s): the ~1.3 s start-up stays unless "
-            "the SDK import gets cheaper (it is the SDK's own `anthropic.types` package).")
+            "first claim to last result is the row above it, and meets its goal).** Start-up "
+            f"to the first claim took {fmt(det.get('startup_s'))} s, of which `import "
+            "anthropic` alone is ~1.1 s (python -X importtime: the SDK's `anthropic.types` "
+            "package, pydantic models). The last result to exit took "
+            f"{fmt(det.get('exit_s'))} s: idle threads now wake when a job of their process "
+            "ends (a condition with a counter, so no wake-up is missed), which took this from "
+            "~0.8 s to ~0.3 s; the rest is the closing status line and interpreter shutdown. "
+            "The start-up stays unless the SDK imports faster; on a sweep of hours it is noise.")
     qc = _find(results, "queue", "claim + complete")
     if qc and qc.get("met") is False:
         out.append(
@@ -341,7 +304,6 @@ SECTION_TITLES = {
     "queue": "1. Queue cycle", "scale": "2. Scale", "makespan": "3. Sweep makespan",
     "inspect": "4. Against inspect_ai", "resume": "5. Resume latency",
     "footprint": "6. Worker footprint", "replay": "7. Cost replay",
-    "prototypes": "Appendix: prototypes of suggested changes (bench-only monkeypatches)",
 }
 
 
