@@ -262,7 +262,7 @@ def suggest(results: dict[str, dict[str, Any]]) -> str:
             "statement instead of `executemany`'s one execution per row (each opened and "
             "closed cursors on `jobs` and its three indexes), and encodes payloads with one "
             "shared `json.JSONEncoder` instead of building one per `json.dumps` call: 11.3 s "
-            "→ ~6 s per million jobs. What remains is SQLite's INSERT into a STRICT table with "
+            "→ 6-7 s per million jobs on these cores. What remains is SQLite's INSERT into a STRICT table with "
             "`json_valid` and a foreign key and three indexes (~4.4 µs per row in cProfile) "
             "plus ~2 µs of Python per job. Reaching 5 s needs less per row in SQLite, e.g. an "
             "integer sweep key instead of the sweep name repeated in the table and all three "
