@@ -490,6 +490,8 @@ class FakeAPI:
             self._rejected: Counter[str] = Counter()
             self._scripted = 0
             self._hashes: Counter[str] = Counter()
+            self._in_flight = getattr(self, "_in_flight", 0)   # requests being answered now
+            self._max_in_flight = self._in_flight
 
     def reset_stats(self) -> None:
         """Zero the counters (same as POST /_stats/reset)."""
@@ -497,8 +499,9 @@ class FakeAPI:
 
     def stats(self) -> dict:
         """Counters: requests, successes, successes_by_model, faults (by status, "reset",
-        "exhausted", "credit"), rejected (client errors by status), scripted, and
-        success_hashes (sha256 of the canonical request body -> successful responses)."""
+        "exhausted", "credit"), rejected (client errors by status), scripted,
+        success_hashes (sha256 of the canonical request body -> successful responses), and
+        max_in_flight (the most /v1/messages requests answered at once: proof of overlap)."""
         with self._lock:
             return {
                 "requests": self._requests,
@@ -508,6 +511,7 @@ class FakeAPI:
                 "rejected": dict(self._rejected),
                 "scripted": self._scripted,
                 "success_hashes": dict(self._hashes),
+                "max_in_flight": self._max_in_flight,
             }
 
     def script(self, responses: list[dict]) -> None:
@@ -575,6 +579,17 @@ class FakeAPI:
             time.sleep(self.config.latency_ms / 1000.0)
 
     def _messages(self, headers: Any, raw: bytes) -> _Reply:
+        """Answer one request, counting how many are being answered at the same time."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            return self._answer_messages(headers, raw)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer_messages(self, headers: Any, raw: bytes) -> _Reply:
         with self._lock:
             self._requests += 1
             scripted = self._script.popleft() if self._script else None

@@ -346,12 +346,10 @@ def test_streaming_with_sdk(fake):
 def test_concurrent_requests_are_not_serialised():
     with FakeAPI(FakeConfig(latency_ms=300)) as fake:
         c = client(fake)
-        t0 = time.perf_counter()
         with ThreadPoolExecutor(20) as pool:
             texts = list(pool.map(lambda i: text_of(ask(c, f"{MCQ}\n#{i}")), range(20)))
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 3.0, elapsed
         assert fake.stats()["successes"] == 20
+        assert fake.stats()["max_in_flight"] >= 10     # answered side by side, not in turn
     with FakeAPI(FakeConfig()) as fake:                 # concurrency doesn't change answers
         c = client(fake)
         assert texts == [text_of(ask(c, f"{MCQ}\n#{i}")) for i in range(20)]
@@ -365,7 +363,8 @@ def test_stats_endpoint_and_reset(fake):
     status, _ = raw_post(fake.url + "/_stats/reset", b"")
     assert status == 200
     assert fake.stats() == {"requests": 0, "successes": 0, "successes_by_model": {},
-                            "faults": {}, "rejected": {}, "scripted": 0, "success_hashes": {}}
+                            "faults": {}, "rejected": {}, "scripted": 0, "success_hashes": {},
+                            "max_in_flight": 0}
 
 
 def test_stop_closes_kept_alive_connections():
