@@ -198,7 +198,8 @@ def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
         proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         out, err = proc.communicate(timeout=30)
-        assert time.monotonic() - signalled < 5            # in-flight jobs are < 1 s each
+        # It exits once its in-flight jobs (< 1 s each) are done, not after the 30 s grace.
+        assert time.monotonic() - signalled < 15
         assert proc.returncode == 0, err
         assert "stopped by signal" in out
         mid = states(db_path)
