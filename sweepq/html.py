@@ -117,7 +117,7 @@ def render(data: PageData, refresh: float | None = 30) -> str:
         '<meta name="referrer" content="no-referrer">',
         reload,
         '<link rel="icon" href="data:,">',
-        f"<title>{esc(st['sweep'])} · {esc(_badge_text(st))} · sweepq</title>",
+        f"<title>{esc(st['sweep'])} · {esc(report.phase_text(st))} · sweepq</title>",
         f"<style>{STYLE}</style></head><body><main>",
         _header(st),
         _overall(st),
@@ -133,26 +133,13 @@ def render(data: PageData, refresh: float | None = 30) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _badge_text(st: dict[str, Any]) -> str:
-    phase = st["phase"]
-    if phase == "paused":
-        resume_at = st["pause"]["resume_at"]
-        return ("paused until resumed" if resume_at is None
-                else f"paused until {_clock(resume_at, st['now'])}")
-    if phase == "idle":
-        return "idle: no worker"
-    if phase == "complete" and st["states"]["error"]:
-        return "complete, with errors"
-    return phase
-
-
 def _header(st: dict[str, Any]) -> str:
     arms = len(st["arms"])
     facts = [esc(st["benchmark"]) if st["benchmark"] else "",
              f"{arms} arm{'s' if arms != 1 else ''}", f"{num(st['total'])} jobs",
              f"updated {_clock(st['now'])}"]
     return (f'<header><div class="title"><h1>{esc(st["sweep"])}</h1>'
-            f'<span class="badge {esc(st["phase"])}" id="badge">{esc(_badge_text(st))}</span>'
+            f'<span class="badge {esc(st["phase"])}" id="badge">{esc(report.phase_text(st))}</span>'
             f'</div><p class="sub">{" · ".join(f for f in facts if f)}</p></header>')
 
 
