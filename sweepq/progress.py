@@ -1,20 +1,20 @@
 """The live progress line of `sweepq work` on a terminal (rich draws it).
 
-It reads the sweep's counts from the database, so it shows the work of every
-process on the queue, not only this one.
+It shows `report.status` of the sweep, so it counts the work of every process on
+the queue, not only this one, and reads the same indexed counts as `sweepq status`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from types import TracebackType
 
+from . import report
 from .queue import Queue, Sweep
 from .timefmt import format_duration
 
 REFRESH_SECONDS = 1.0
-PACE_WINDOW_SECONDS = 600.0
+BAR_WIDTH = 30
 
 
 class Progress:
@@ -22,7 +22,6 @@ class Progress:
         self.queue, self.sweep, self.enabled = queue, sweep, enabled
         self._live = None
         self._last = 0.0
-        self._samples: deque[tuple[float, int]] = deque()
 
     def __enter__(self) -> Progress:
         if self.enabled:
@@ -48,23 +47,12 @@ class Progress:
         self._live.update(self.line(), refresh=True)
 
     def line(self) -> str:
-        counts = self.queue.counts(self.sweep.name)
-        total = sum(counts.values())
-        done = counts["done"]
-        passed = self.queue.read(
-            "SELECT coalesce(sum(r.passed), 0) AS n FROM results AS r JOIN jobs AS j"
-            " USING (job_id) WHERE j.sweep = ?", (self.sweep.name,))[0]["n"]
-        now = time.monotonic()
-        self._samples.append((now, done))
-        while self._samples and now - self._samples[0][0] > PACE_WINDOW_SECONDS:
-            self._samples.popleft()
-        first_at, first_done = self._samples[0]
-        per_minute = (done - first_done) / (now - first_at) * 60 if now > first_at else 0.0
-        left = counts["pending"] + counts["running"]
-        eta = format_duration(left / per_minute * 60) if per_minute > 0 else "-"
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "█" * filled + "░" * (width - filled)
-        rate = f"{100 * passed / done:.1f}%" if done else "-"
-        return (f"{self.sweep.name} {bar} {done}/{total}  pass {rate}  "
-                f"{per_minute:.0f}/min  ETA {eta}  errors {counts['error']}")
+        data = report.status(self.queue, self.sweep)
+        done, total = data["states"]["done"], data["total"]
+        filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
+        bar = "█" * filled + "░" * (BAR_WIDTH - filled)
+        rate = "-" if data["pass_rate"] is None else f"{100 * data['pass_rate']:.1f}%"
+        pace = data["pace_per_minute"] or 0.0
+        eta = "-" if data["eta_seconds"] is None else format_duration(data["eta_seconds"])
+        return (f"{self.sweep.name} {bar} {done}/{total}  pass {rate}  {pace:.0f}/min  "
+                f"ETA {eta}  errors {data['states']['error']}")
