@@ -76,6 +76,14 @@ def _queue(ctx: click.Context, create: bool = False) -> Queue:
     return obj["queue"]
 
 
+# Options several commands share, spelled once.
+sweep_option = click.option("--sweep", "name", default=None,
+                            help="Sweep (default: the only one).")
+baseline_option = click.option("--baseline", default=None, metavar="ARM",
+                               help="Arm to pair the others against (default: sonnet-only "
+                               "when present).")
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", envvar="SWEEPQ_DB", default=default_path, show_default="sweepq.db",
               help="The database file (environment SWEEPQ_DB).")
@@ -205,7 +213,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
 
 @main.command()
-@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@sweep_option
 @click.option("--watch", type=click.FloatRange(0.2), is_flag=False, flag_value=2.0, default=None,
               metavar="[SECONDS]", help="Redraw in place every SECONDS (default 2) until the "
               "sweep is complete or Ctrl-C.")
@@ -232,7 +240,7 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
 
 
 @main.command("export")
-@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@sweep_option
 @click.option("--order", type=click.Choice(["completion", "canonical"]), default="completion",
               show_default=True, help="Completion order, or task-major arm-minor.")
 @click.option("--include-errors", is_flag=True,
@@ -271,7 +279,7 @@ def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
 
 
 @main.command()
-@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@sweep_option
 @click.pass_context
 def retry(ctx: click.Context, name: str | None) -> None:
     """Move the sweep's error jobs back to pending, with fresh attempts.
@@ -326,9 +334,8 @@ def resume(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
-@click.option("--baseline", default=None, metavar="ARM",
-              help="Arm to pair the others against (default: sonnet-only when present).")
+@sweep_option
+@baseline_option
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable output (keys documented in `sweepq.report`).")
 @click.pass_context
@@ -346,11 +353,10 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
 
 
 @main.command("report")
-@click.option("--sweep", "name", default=None, help="Sweep (default: the only one).")
+@sweep_option
 @click.option("-o", "--output", "output", default=None, metavar="FILE",
               help="Where to write the page (default: SWEEP.html; `-` for stdout).")
-@click.option("--baseline", default=None, metavar="ARM",
-              help="Arm to pair the others against (default: sonnet-only when present).")
+@baseline_option
 @click.option("--refresh", type=click.FloatRange(0), default=60.0, show_default=True,
               metavar="SECONDS", help="Reload the page this often while the sweep runs "
               "(0: never).")
@@ -381,8 +387,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
               help="Port (0: any free port).")
 @click.option("--sweep", "name", default=None,
               help="Sweep to show (default: the only one, or a list of sweeps).")
-@click.option("--baseline", default=None, metavar="ARM",
-              help="Arm to pair the others against (default: sonnet-only when present).")
+@baseline_option
 @click.option("--refresh", type=click.FloatRange(0), default=10.0, show_default=True,
               metavar="SECONDS", help="Reload the page this often while the sweep runs "
               "(0: never).")
