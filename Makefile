@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test test-slow test-min demo bench lint clean
 
 install: $(STAMP)
 
@@ -14,8 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The suite without the minutes-long runs, on every core; `test-slow` runs the rest.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -n auto
+
+test-slow: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+
+# The declared lower bounds, tested: every direct dependency at its lowest allowed version.
+MIN := .venv-min
+test-min: $(STAMP)
+	test -d $(MIN) || $(BIN)/uv venv --quiet --seed --python $(PYTHON) $(MIN)
+	$(BIN)/uv pip install --quiet --python $(MIN)/bin/python --resolution lowest-direct -e '.[dev]'
+	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q -m "not slow" -n auto
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo
@@ -28,4 +39,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo.db* demo-results.jsonl
+	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl

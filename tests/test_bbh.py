@@ -324,7 +324,9 @@ def test_hub_offline_is_one_clear_line(monkeypatch):
     import datasets.config
     import huggingface_hub.constants
 
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    # datasets names its offline flag HF_HUB_OFFLINE since 2.20, HF_DATASETS_OFFLINE before.
+    for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setattr(datasets.config, flag, True, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(SweepqError) as e:
         load_tasks(["navigate"], 1)

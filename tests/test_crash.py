@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, cli_env, run_cli
 
 from sweepq.fakeapi import FakeAPI, FakeConfig
@@ -85,6 +86,7 @@ def canonical(db: Path) -> list[tuple]:
     return [(r["task_id"], r["arm"], r["passed"], r["detail"], r["sub_calls"]) for r in rows]
 
 
+@pytest.mark.slow
 def test_chaos_equals_calm(tmp_path, sample_bbh):
     """2,000 jobs through faults, an exhaustion window and five SIGKILLs = a calm run."""
     from sweepq.sample import write_sample
