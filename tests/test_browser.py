@@ -37,7 +37,8 @@ EVIL_ARM = f"echo-{SCRIPT}"
 EVIL_ARM_2 = f"x{IMG}"
 ARMS = ["haiku-only", "sonnet-only", "echo-judge", "echo-oracle", EVIL_ARM, EVIL_ARM_2]
 SWEEP = "bbh-browser"
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]     # the first test may wait for apt to install chromium
+# The first test may wait for apt to install chromium.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--disable-quic", "--hide-scrollbars"]
