@@ -381,6 +381,38 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
 
 
 @main.command()
+@click.argument("sql")
+@click.option("-p", "--param", "params", type=(str, str), multiple=True, metavar="NAME VALUE",
+              help="A named parameter, used in SQL as :NAME (repeatable).")
+@click.option("--table", "fmt", flag_value="table", default=True, help="Aligned columns "
+              "(default).")
+@click.option("--json", "fmt", flag_value="json", help="A JSON array of objects.")
+@click.option("--nl", "fmt", flag_value="nl", help="One JSON object per line.")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+@click.pass_context
+def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt: str) -> None:
+    """Run SQL against the database, read-only, and print the rows.
+
+    The tables and views are described in README.md (jobs, results, calls,
+    pauses, arm_summary, jobs_readable). Nothing a query does can change a sweep.
+
+    \b
+    sweepq query "SELECT * FROM arm_summary"
+    sweepq query "SELECT task_id, last_error FROM jobs WHERE state = 'error'" --csv
+    sweepq query "SELECT detail, count(*) AS n FROM results JOIN jobs USING (job_id)
+                  WHERE arm = :arm GROUP BY detail" -p arm echo-judge --json
+    """
+    from . import query as query_mod
+
+    conn = report.open_read_only(ctx.find_root().obj["db"]).conn
+    ctx.call_on_close(conn.close)
+    rows = query_mod.run(conn, sql, dict(params))
+    n = query_mod.write(rows, fmt, sys.stdout)  # type: ignore[arg-type]
+    if n == 0 and fmt == "table":
+        click.echo("(no rows)", err=True)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback shares your results.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
