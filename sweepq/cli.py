@@ -200,8 +200,18 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
                                  max_wait=wait))
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())
+    on_tick = progress.update
+    if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
+        from .pauselog import PauseLog
+
+        pause_log = PauseLog(queue, lambda line: click.echo(line, err=True),
+                             interval=_log_interval())
+
+        def on_tick() -> None:
+            progress.update()
+            pause_log.tick()
     with progress:
-        outcome = worker.run(on_tick=progress.update)
+        outcome = worker.run(on_tick=on_tick)
     data = report.status(queue, sweep)
     click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
                f"passed); sweep {sweep.name} {data['states']['done']}/{data['total']} done, "
@@ -210,6 +220,49 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     if outcome.exit_code:
         click.echo(f"sweepq: {outcome.message}", err=True)
     ctx.exit(outcome.exit_code)
+
+
+def _log_interval() -> float:
+    """Seconds between "still paused" lines; SWEEPQ_PAUSE_LOG_SECONDS overrides (tests)."""
+    import os
+
+    from .pauselog import WAITING_LOG_INTERVAL
+
+    raw = os.environ.get("SWEEPQ_PAUSE_LOG_SECONDS")
+    return parse_duration(raw) if raw else WAITING_LOG_INTERVAL
+
+
+@main.command("models")
+@sweep_option
+@click.option("--force", is_flag=True,
+              help="Change an alias even though results from its old model exist.")
+@click.argument("pairs", nargs=-1, metavar="ALIAS=MODEL_ID...")
+@click.pass_context
+def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[str, ...]
+               ) -> None:
+    """Show a sweep's model map, or change aliases in it (recorded in the database).
+
+    A change is refused once results from the old model exist (an arm would mix
+    two models), unless --force.
+
+    \b
+    sweepq models --sweep bbh-n99
+    sweepq models --sweep bbh-n99 sonnet=claude-sonnet-4-6 && sweepq resume
+    """
+    queue = _queue(ctx)
+    sweep = queue.resolve_sweep(name)
+    models = sweep.models
+    if pairs:
+        changes = {}
+        for pair in pairs:
+            alias, sep, model_id = pair.partition("=")
+            if not sep or not alias.strip() or not model_id.strip():
+                raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
+                                  "sonnet=claude-sonnet-4-6)")
+            changes[alias.strip()] = model_id.strip()
+        models = queue.set_models(sweep.name, changes, force=force)
+    for alias, model_id in models.items():
+        click.echo(f"{alias}={model_id}")
 
 
 @main.command()

@@ -32,14 +32,16 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
     numbers = [number for number, _, _ in found]
-    if numbers != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations are not numbered 0001..{len(found):04d}: {numbers}")
+    # A number may be missing while the change that owns it is still on its branch, but
+    # none may repeat, and 0001 must be there.
+    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"migrations must start at 0001 and never repeat: {numbers}")
     return found
 
 
 def schema_version() -> int:
     """The schema version this sweepq writes: the number of the last migration."""
-    return len(migrations())
+    return migrations()[-1][0]
 
 
 def default_path() -> str:

@@ -33,7 +33,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .errors import Failure, ModelCallError, SweepqError, classify, classify_cli
+from .errors import SweepqError
+from .failures import CallFailed
+from .failures.api import classify
+from .failures.cli import classify_cli, parse_output
 from .queue import Call, Job, Queue
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
@@ -134,10 +137,13 @@ class AnthropicBackend:
 
 
 class ClaudeCliBackend:
-    """`claude --print` for subscription users; the prompt goes on stdin.
+    """`claude -p` for subscription users; the prompt goes on stdin.
 
-    `--setting-sources ""` keeps the user's project settings (CLAUDE.md,
-    hooks) out of benchmark answers.
+    `--output-format stream-json --verbose` is asked for because only the stream
+    carries the `rate_limit_event` with the exact reset second; the reply is read
+    from the stream's `result` line. A CLI that answers with one JSON object or
+    plain text instead is understood too. `--setting-sources ""` keeps the user's
+    project settings (CLAUDE.md, hooks) out of benchmark answers.
     """
 
     def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT):
@@ -149,30 +155,30 @@ class ClaudeCliBackend:
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         argv = [self.binary, "--print", "--setting-sources", "", "--model", model,
-                "--output-format", "json"]
+                "--output-format", "stream-json", "--verbose"]
         if system:
             argv += ["--system-prompt", system]
         done = subprocess.run(argv, input=prompt, capture_output=True, text=True,
-                              timeout=self.timeout, check=False)
+                              encoding="utf-8", timeout=self.timeout, check=False)
         failure = classify_cli(done.returncode, done.stdout, done.stderr)
         if failure is not None:
-            raise ModelCallError(failure)
-        data = json.loads(done.stdout)
-        usage = data.get("usage") or {}
-        return Reply(text=data.get("result", ""),
-                     input_tokens=usage.get("input_tokens", 0),
-                     output_tokens=usage.get("output_tokens", 0),
-                     cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-                     cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
-                     cost_usd=data.get("total_cost_usd"))
+            raise CallFailed(failure)
+        return cli_reply(done.stdout)
 
 
-class CallFailed(Exception):
-    """A model call failed for good within this attempt; the worker decides what follows."""
-
-    def __init__(self, failure: Failure):
-        super().__init__(failure.message)
-        self.failure = failure
+def cli_reply(stdout: str) -> Reply:
+    """The reply in a successful CLI run's output: its `result` line, else the plain text."""
+    result = parse_output(stdout).result
+    if result is None:
+        return Reply(text=stdout.strip())
+    usage = result.get("usage") or {}
+    text = result.get("result")
+    return Reply(text=text if isinstance(text, str) else "",
+                 input_tokens=usage.get("input_tokens", 0),
+                 output_tokens=usage.get("output_tokens", 0),
+                 cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+                 cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
+                 cost_usd=result.get("total_cost_usd"))
 
 
 class QueuePaused(Exception):
@@ -295,14 +301,22 @@ class JobClient:
         """Send, retrying transient failures with jittered exponential backoff.
 
         Exhaustion, rate limits and fatal errors are not retried here: they
-        concern the whole queue, and the worker pauses or stops it.
+        concern the whole queue, and the worker pauses or stops it. A retry
+        never starts while the queue is paused (the breaker may have tripped on
+        this very failure elsewhere): the job is released instead.
         """
+        tries = 0
+
         def attempt() -> tuple[Reply, float]:
+            nonlocal tries
+            tries += 1
+            if tries > 1 and self.queue.active_pause() is not None:
+                raise QueuePaused()
             started = time.monotonic()
             try:
                 reply = self.backend.send(model, system, prompt, max_tokens)
             except Exception as exc:
-                failure = exc.failure if isinstance(exc, ModelCallError) else classify(exc)
+                failure = classify(exc)
                 self.queue.record_call(Call(
                     job_id=self.job.job_id, attempt=self.job.attempts, call_index=index,
                     model=model, request_hash=digest, response_text=None,

@@ -28,6 +28,7 @@ ENQUEUE_BATCH = 10_000
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 LOCKED_RETRIES = 50
+BREAKER_JOBS = 5  # different jobs ended by the same failure in a row trip the breaker
 
 
 @dataclass(frozen=True)
@@ -353,14 +354,19 @@ class Queue:
                  result.sub_calls, result.output, result.input_tokens, result.output_tokens,
                  result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
                  None if result.models is None else json.dumps(result.models), now))
+            # A success ends any streak of failures (the breaker counts only unbroken ones).
+            conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
+                         " WHERE jobs != '[]'", (now,))
             return True
 
     def fail(self, job_id: int, worker: str, message: str, kind: str = "transient",
-             final: bool = False) -> str | None:
+             final: bool = False, signature: str | None = None) -> str | None:
         """Count a failed attempt: back to pending with backoff, or `error` when spent.
 
         `final` sends the job straight to `error` (a fatal error for this job).
-        Returns the new state, or None when the job was no longer ours.
+        With a `signature` (a model-call failure), the breaker counts it in the same
+        transaction: see `_count_failure`. Returns the job's state afterwards, or None
+        when the job was no longer ours.
         """
         now = self.clock()
         with self.write() as conn:
@@ -380,7 +386,77 @@ class Queue:
                 " WHERE job_id = ?",
                 (state, now + backoff_seconds(attempts), now if state == "error" else None,
                  message, now, kind, message, job_id))
+            if signature is not None and self._count_failure(conn, job_id, signature,
+                                                             message, now):
+                return "pending"
             return state
+
+    def _count_failure(self, conn: sqlite3.Connection, job_id: int, signature: str,
+                       message: str, now: float) -> bool:
+        """The breaker: True when this failure's attempt was handed back uncharged.
+
+        The same signature ending attempts of BREAKER_JOBS different jobs with no
+        success in between (any process: the streak is a row) is systemic, not the
+        jobs': pause the queue until `sweepq resume` (reason 'unrecognised') and give
+        every attempt of the streak back. While that pause stands, the same failure
+        arriving from calls already in flight is given back too.
+        """
+        row = conn.execute("SELECT signature, jobs, tripped_pause FROM failure_streak"
+                           " WHERE streak_id = 1").fetchone()
+        same = row is not None and row[0] == signature
+        if same and row[2] is not None and conn.execute(
+                "SELECT 1 FROM pauses WHERE pause_id = ? AND cleared_at IS NULL",
+                (row[2],)).fetchone():
+            _restore_attempts(conn, [job_id])
+            return True
+        jobs = [*(json.loads(row[1]) if same else []), job_id]
+        tripped = None
+        if len(set(jobs)) >= BREAKER_JOBS:
+            tripped = conn.execute(
+                "INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
+                " VALUES (NULL, 'unrecognised', ?, 'breaker', ?) RETURNING pause_id",
+                (message, now)).fetchone()[0]
+            _restore_attempts(conn, jobs)
+            jobs = []
+        conn.execute(
+            "INSERT INTO failure_streak (streak_id, signature, jobs, tripped_pause, updated_at)"
+            " VALUES (1, :sig, :jobs, :tripped, :now) ON CONFLICT (streak_id) DO UPDATE SET"
+            " signature = :sig, jobs = :jobs, updated_at = :now,"
+            " tripped_pause = CASE WHEN :tripped IS NOT NULL THEN :tripped"
+            "   WHEN signature = :sig THEN tripped_pause END",
+            {"sig": signature, "jobs": json.dumps(jobs), "tripped": tripped, "now": now})
+        return tripped is not None
+
+    def set_models(self, sweep: str, changes: dict[str, str], force: bool = False
+                   ) -> dict[str, str]:
+        """Change aliases of a sweep's model map, recorded in `model_changes`.
+
+        Refused (nothing changed) when results already came from a model being
+        replaced, since an arm would then mix two models, unless `force`.
+        Returns the new map.
+        """
+        now = self.clock()
+        with self.write() as conn:
+            row = conn.execute("SELECT models FROM sweeps WHERE sweep = ?", (sweep,)).fetchone()
+            if row is None:
+                raise SweepqError(f"no sweep named {sweep!r}: see `sweepq status`")
+            models = json.loads(row[0])
+            for alias, new in changes.items():
+                old = models.get(alias)
+                if old == new:
+                    continue
+                used = old is not None and _has_results_from(conn, sweep, old)
+                if used and not force:
+                    raise SweepqError(f"sweep {sweep!r} already has results from {old} "
+                                      f"({alias}): a new id would mix two models in one arm; "
+                                      "pass --force to change it anyway")
+                conn.execute("INSERT INTO model_changes (sweep, alias, old_model, new_model,"
+                             " forced, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (sweep, alias, old, new, int(used), now))
+                models[alias] = new
+            conn.execute("UPDATE sweeps SET models = ? WHERE sweep = ?",
+                         (json.dumps(models), sweep))
+        return models
 
     def release(self, job_id: int, worker: str, kind: str | None = None,
                 message: str | None = None) -> bool:
@@ -494,6 +570,26 @@ class Queue:
             " AS at FROM jobs INDEXED BY jobs_claimable"
             " WHERE sweep = ? AND state IN ('pending', 'running')", (sweep,))
         return rows[0]["at"]
+
+
+def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:
+    """Give back one charged attempt per entry of `job_ids`: a job the breaker sent to
+    `error` is pending again, and a pending one claimable at once."""
+    for job_id in set(job_ids):
+        conn.execute(
+            "UPDATE jobs SET attempts = max(attempts - ?, 0),"
+            " available_at = CASE WHEN state IN ('pending', 'error') THEN 0"
+            "   ELSE available_at END,"
+            " finished_at = CASE WHEN state = 'error' THEN NULL ELSE finished_at END,"
+            " state = CASE WHEN state = 'error' THEN 'pending' ELSE state END"
+            " WHERE job_id = ?", (job_ids.count(job_id), job_id))
+
+
+def _has_results_from(conn: sqlite3.Connection, sweep: str, model: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM results AS r JOIN jobs AS j USING (job_id), json_each(r.models) AS m"
+        " WHERE j.sweep = ? AND r.models IS NOT NULL AND m.value = ? LIMIT 1",
+        (sweep, model)).fetchone() is not None
 
 
 def backoff_seconds(attempts: int) -> float:

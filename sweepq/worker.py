@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from .arms import Arm
 from .bbh import Task, score
-from .errors import Failure
-from .models import Backend, CallFailed, JobClient, QueuePaused
-from .queue import Job, Pause, Queue, Result, Sweep
+from .failures import CallFailed, Failure, signature
+from .models import Backend, JobClient, QueuePaused
+from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -187,9 +187,7 @@ class Worker:
     def _wait_out(self, pause: Pause) -> bool:
         """Sleep until the pause ends (waking to notice `sweepq resume`), or give up."""
         if pause.resume_at is None:
-            detail = f": {pause.message}" if pause.message else ""
-            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}){detail}; fix the "
-                           "cause (add credit, fix the key), then run `sweepq resume`")
+            self._set_exit(EXIT_TEMPFAIL, _until_resume(pause))
             self.stopping.set()
             return False
         remaining = pause.resume_at - self.queue.clock()
@@ -257,14 +255,16 @@ class Worker:
             self.tally.released += 1
         elif failure.kind == "fatal" and failure.scope == "run":
             # Every worker of every process must stop: the same call fails for all of them.
-            self.queue.pause(None, "fatal", failure.message, set_by=owner)
-            self.queue.release(job.job_id, owner, failure.kind, failure.message)
-            self._set_exit(EXIT_FATAL, f"{failure.message}; fix it, then run `sweepq resume`")
+            message = failure.message.replace("--sweep SWEEP", f"--sweep {self.sweep.name}")
+            self.queue.pause(None, "fatal", message, set_by=owner)
+            self.queue.release(job.job_id, owner, failure.kind, message)
+            self._set_exit(EXIT_FATAL, f"{message}; fix it, then run `sweepq resume`")
             self.stopping.set()
         else:
+            # Counted by the breaker too: the same failure across many jobs pauses the queue.
             self.tally.failed_attempts += 1
             self.queue.fail(job.job_id, owner, failure.message, failure.kind,
-                            final=failure.kind == "fatal")
+                            final=failure.kind == "fatal", signature=signature(failure))
 
     def _set_exit(self, code: int, message: str) -> None:
         with self._lock:
@@ -281,3 +281,14 @@ class Worker:
                 held = list(self._in_flight.items())
             for job_id, owner in held:
                 self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+
+
+def _until_resume(pause: Pause) -> str:
+    """The exit message for a pause only `sweepq resume` ends: what, and what to do."""
+    detail = f": {pause.message}" if pause.message else ""
+    if pause.reason == "unrecognised":
+        return (f"queue paused (unrecognised){detail}; the same failure ended {BREAKER_JOBS} "
+                "jobs in a row (their attempts were not charged); find the cause, then run "
+                "`sweepq resume`")
+    return (f"queue paused ({pause.reason}){detail}; fix the cause (add credit, fix the key), "
+            "then run `sweepq resume`")

@@ -1,18 +1,14 @@
-"""Classification of model-call failures (sweepq.errors).
+"""Classification of anthropic SDK failures (sweepq.failures.api).
 
-SDK cases are real `anthropic` exceptions raised by the real SDK from real HTTP
-responses served by `sweepq.fakeapi` on 127.0.0.1. CLI cases run the stand-in
-`tests/bin/claude` and feed its real exit code and output to `classify_cli`.
+Real `anthropic` exceptions raised by the real SDK from real HTTP responses served by
+`sweepq.fakeapi` on 127.0.0.1. The Claude CLI's are in test_failures_cli.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,14 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweepq.errors import (
-    Failure,
-    ModelCallError,
-    SweepqError,
-    classify,
-    classify_cli,
-    next_occurrence,
-)
+from sweepq.errors import SweepqError
+from sweepq.failures import CallFailed, Failure
+from sweepq.failures.api import classify
 from sweepq.fakeapi import FakeAPI, FakeConfig
 
 FAKE_CLAUDE = Path(__file__).parent / "bin" / "claude"
@@ -364,9 +355,9 @@ def test_sweepq_error_is_unchanged_and_not_a_model_failure():
     assert classify(SweepqError("bad flag"), now=NOW).kind == "transient"
 
 
-def test_model_call_error_carries_its_failure():
+def test_call_failed_carries_its_failure():
     failure = Failure("exhausted", 123.0, "claude CLI: limit")
-    exc = ModelCallError(failure)
+    exc = CallFailed(failure)
     assert exc.failure is failure and str(exc) == "claude CLI: limit"
     assert classify(exc, now=NOW) is failure
 
@@ -388,284 +379,3 @@ def test_any_exception_text_gives_a_clean_transient(before, key, after):
     assert failure.kind == "transient"
     assert_clean(failure)
     assert "sk-ant-" + key not in failure.message
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def run_claude(scenario: str, fmt: str = "text", **env: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, str(FAKE_CLAUDE), "--print", "--model", "claude-sonnet-4-5"]
-    if fmt != "text":
-        args += ["--output-format", fmt]
-    if fmt == "stream-json":
-        args.append("--verbose")
-    args.append("Which option? (A) one (B) two")
-    full_env = {**os.environ, "FAKE_CLAUDE_SCENARIO": scenario, **env}
-    return subprocess.run(args, capture_output=True, text=True, encoding="utf-8",
-                          env=full_env, stdin=subprocess.DEVNULL, timeout=30, check=False)
-
-
-def cli(scenario: str, fmt: str = "text", now: float = NOW, tz: str | None = None, **env):
-    proc = run_claude(scenario, fmt, **env)
-    return proc, classify_cli(proc.returncode, proc.stdout, proc.stderr, now=now, tz=tz)
-
-
-def test_fake_claude_is_an_executable_script():
-    assert FAKE_CLAUDE.read_text().startswith("#!/usr/bin/env python3\n")
-    assert os.access(FAKE_CLAUDE, os.X_OK)
-    proc = subprocess.run([str(FAKE_CLAUDE), "-p", "--output-format", "json"], input="hi",
-                          capture_output=True, text=True, timeout=30, check=False,
-                          env={**os.environ, "FAKE_CLAUDE_SCENARIO": "ok"})
-    assert proc.returncode == 0
-
-
-@pytest.mark.parametrize("fmt", ["text", "json", "stream-json"])
-def test_cli_success_is_none(fmt):
-    proc, failure = cli("ok", fmt)
-    assert proc.returncode == 0 and failure is None
-    assert "Answer: A" in proc.stdout
-
-
-def test_cli_ok_json_has_the_real_fields():
-    import json
-
-    proc = run_claude("ok", "json")
-    obj = json.loads(proc.stdout)
-    assert obj["type"] == "result" and obj["is_error"] is False
-    assert obj["result"].endswith("Answer: A")
-    assert set(obj["usage"]) >= {"input_tokens", "output_tokens", "cache_read_input_tokens",
-                                 "cache_creation_input_tokens"}
-    assert obj["total_cost_usd"] > 0
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_cli_answer_quoting_a_limit_message_is_still_success(fmt):
-    proc, failure = cli("ok-mentions-limit", fmt, tz="UTC")
-    assert proc.returncode == 0 and failure is None
-
-
-LA, SE, REC, LON = "America/Los_Angeles", "Europe/Stockholm", "America/Recife", "Europe/London"
-
-# (scenario, now, tz argument, expected resume_at)
-CLI_LIMIT_CASES = [
-    pytest.param("usage-epoch", ts("2025-11-12T10:00:00+00:00"), None, 1762952400.0,
-                 id="epoch"),
-    pytest.param("five-hour", at("2026-07-15T01:00", LA), LA, at("2026-07-15T02:00", LA),
-                 id="2am-before"),
-    pytest.param("five-hour", at("2026-07-15T03:00", LA), LA, at("2026-07-16T02:00", LA),
-                 id="2am-after-is-tomorrow"),
-    pytest.param("five-hour-tz", at("2026-07-15T10:00", SE), LA, at("2026-07-15T15:00", SE),
-                 id="3pm-text-zone-wins"),
-    pytest.param("five-hour-tz", at("2026-07-15T16:00", SE), LA, at("2026-07-16T15:00", SE),
-                 id="3pm-after-is-tomorrow"),
-    pytest.param("hit-limit-date", at("2026-03-01T09:00", REC), None,
-                 at("2026-04-23T16:00", REC), id="apr23-this-year"),
-    pytest.param("hit-limit-date", at("2026-04-23T17:00", REC), None,
-                 at("2027-04-23T16:00", REC), id="apr23-next-year"),
-    pytest.param("session-limit", at("2026-07-15T00:30", LA), None, at("2026-07-15T00:50", LA),
-                 id="12:50am-before"),
-    pytest.param("session-limit", at("2026-07-15T01:00", LA), None, at("2026-07-16T00:50", LA),
-                 id="12:50am-after"),
-    pytest.param("weekly-limit", at("2026-07-15T02:00", LON), None, at("2026-07-15T03:00", LON),
-                 id="3am-london-summer"),
-    # Clocks go back at 02:00 BST on 2026-10-25: 23:30 BST is 22:30 UTC and the next 03:00 is
-    # 03:00 GMT = 03:00 UTC, 4.5 hours later (a naive 3.5 h would be wrong by an hour).
-    pytest.param("weekly-limit", ts("2026-10-24T23:30:00+01:00"), None,
-                 ts("2026-10-25T03:00:00+00:00"), id="3am-london-dst-ends"),
-]
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-@pytest.mark.parametrize("scenario, now, tz, resume_at", CLI_LIMIT_CASES)
-def test_cli_limit_messages_are_exhausted(scenario, now, tz, resume_at, fmt):
-    proc, failure = cli(scenario, fmt, now=now, tz=tz)
-    assert proc.returncode == 1
-    assert failure is not None
-    assert (failure.kind, failure.resume_at, failure.scope) == ("exhausted", resume_at, "job")
-    assert_clean(failure)
-    if fmt == "json":
-        assert '"api_error_status": 429' in proc.stdout
-
-
-@pytest.mark.parametrize("scenario", ["usage-epoch", "five-hour", "weekly-limit"])
-def test_cli_stream_json_rate_limit_event(scenario):
-    resets = int(ts("2026-07-15T17:00:00+00:00"))
-    proc, failure = cli(scenario, "stream-json", now=NOW, tz=LA,
-                        FAKE_CLAUDE_RESETS_AT=str(resets))
-    assert proc.returncode == 1 and '"rate_limit_event"' in proc.stdout
-    assert failure is not None
-    assert (failure.kind, failure.resume_at) == ("exhausted", float(resets))
-
-
-def test_cli_time_without_zone_uses_local_zone(monkeypatch):
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    now = at("2026-07-15T01:00", "Asia/Tokyo")
-    _, failure = cli("five-hour", now=now, tz=None)
-    assert failure is not None and failure.resume_at == at("2026-07-15T02:00", "Asia/Tokyo")
-
-
-def test_cli_reset_just_passed_is_a_short_pause_not_a_day():
-    now = at("2026-07-15T02:02", LA)  # "resets 2am", two minutes late (skew, rounding)
-    _, failure = cli("five-hour", now=now, tz=LA)
-    assert failure is not None and failure.kind == "exhausted"
-    assert failure.resume_at == now + 60
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_cli_limit_printed_as_an_answer_with_exit_0_is_exhausted(fmt):
-    proc, failure = cli("usage-epoch-exit0", fmt, now=ts("2025-11-12T10:00:00+00:00"))
-    assert proc.returncode == 0
-    assert failure is not None and failure.kind == "exhausted"
-    assert failure.resume_at == 1762952400.0
-
-
-@pytest.mark.parametrize("fmt", ["text", "json", "stream-json"])
-@pytest.mark.parametrize("scenario", ["auth", "forbidden"])
-def test_cli_auth_is_fatal_for_the_run(scenario, fmt):
-    proc, failure = cli(scenario, fmt)
-    assert proc.returncode == 1
-    assert failure is not None
-    assert (failure.kind, failure.scope) == ("fatal", "run")
-    assert "claude login" in failure.message
-    assert_clean(failure)
-
-
-@pytest.mark.parametrize(
-    "scenario, fmt, kind, resume_at",
-    [
-        ("server-error", "json", "transient", None),
-        ("server-error", "text", "transient", None),
-        ("crash", "text", "transient", None),
-        ("crash", "json", "transient", None),
-        ("killed", "json", "transient", None),
-        ("rate-429-other", "json", "rate_limited", NOW + 60),
-    ],
-)
-def test_cli_unrecognised_failures_are_not_exhausted(scenario, fmt, kind, resume_at):
-    proc, failure = cli(scenario, fmt)
-    assert proc.returncode != 0
-    assert failure is not None
-    assert (failure.kind, failure.resume_at, failure.scope) == (kind, resume_at, "job")
-    assert_clean(failure)
-
-
-def test_cli_crash_message_names_the_error():
-    _, failure = cli("crash")
-    assert failure is not None and "EPIPE" in failure.message
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Claude AI usage limit reached|1762952400 and then some",
-        "note: 5-hour limit reached ∙ resets 2am",
-        "You've hit your limit · resets someday",
-        "5-hour limit reached - resets 2am",  # not the CLI's separator
-        "Claude AI usage limit reached",
-    ],
-)
-def test_cli_near_misses_are_not_exhausted(text):
-    failure = classify_cli(1, text + "\n", "", now=NOW, tz="UTC")
-    assert failure is not None and failure.kind == "transient"
-
-
-def test_cli_success_with_a_limit_line_inside_the_answer_is_success():
-    answer = "5-hour limit reached \u2219 resets 2am\nAnswer: A\n"
-    assert classify_cli(0, answer, "", now=NOW, tz="UTC") is None
-
-
-def test_cli_rejected_event_without_reset_uses_the_text():
-    stdout = "\n".join([
-        '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected"}}',
-        '{"type":"result","is_error":true,"api_error_status":429,'
-        '"result":"You\'ve hit your weekly limit \u00b7 resets 3am (Europe/London)"}',
-    ])
-    failure = classify_cli(1, stdout, "", now=at("2026-07-15T02:00", LON))
-    assert failure is not None and failure.kind == "exhausted"
-    assert failure.resume_at == at("2026-07-15T03:00", LON)
-    assert "weekly limit" in failure.message
-
-
-def test_cli_rejected_event_on_a_successful_run_is_success():
-    stdout = "\n".join([
-        '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected",'
-        '"resetsAt":1762952400,"rateLimitType":"seven_day_opus"}}',
-        '{"type":"result","is_error":false,"result":"Answer: B"}',
-    ])
-    assert classify_cli(0, stdout, "", now=NOW) is None
-
-
-def test_cli_both_separators_are_understood():
-    for sep in ("\u2219", "\u00b7"):
-        failure = classify_cli(1, f"5-hour limit reached {sep} resets 2am\n", "", now=NOW,
-                               tz="UTC")
-        assert failure is not None and failure.kind == "exhausted"
-        assert failure.resume_at == ts("2026-07-16T02:00:00+00:00")
-
-
-# --------------------------------------------------------------------------- next_occurrence
-
-
-@pytest.mark.parametrize(
-    "hour, minute, zone, now, month, day, expected",
-    [
-        (2, 0, LA, "2026-07-15T01:00", None, None, "2026-07-15T02:00"),
-        (2, 0, LA, "2026-07-15T03:00", None, None, "2026-07-16T02:00"),
-        (2, 0, LA, "2026-07-15T02:00", None, None, "2026-07-16T02:00"),  # strictly after
-        (16, 0, REC, "2026-12-31T23:00", 4, 23, "2027-04-23T16:00"),
-        (0, 0, "UTC", "2027-03-01T00:00", 2, 29, "2028-02-29T00:00"),  # leap day
-    ],
-)
-def test_next_occurrence(hour, minute, zone, now, month, day, expected):
-    tz = ZoneInfo(zone)
-    got = next_occurrence(hour, minute, tz, datetime.fromisoformat(now).replace(tzinfo=tz),
-                          month=month, day=day)
-    assert got == datetime.fromisoformat(expected).replace(tzinfo=tz)
-    assert got.tzinfo is tz
-
-
-def test_next_occurrence_spring_forward_gap_los_angeles():
-    # 2026-03-08: 02:00 PST jumps to 03:00 PDT; "2:30am" does not exist that night and
-    # resolves with the pre-change offset, i.e. 10:30 UTC = 03:30 PDT.
-    tz = ZoneInfo(LA)
-    now = datetime(2026, 3, 8, 1, 0, tzinfo=tz)
-    got = next_occurrence(2, 30, tz, now)
-    assert got.astimezone(UTC) == datetime(2026, 3, 8, 10, 30, tzinfo=UTC)
-    assert got.astimezone(UTC) - now.astimezone(UTC) == timedelta(hours=1, minutes=30)
-
-
-def test_next_occurrence_fall_back_ambiguous_los_angeles():
-    # 2026-11-01: 01:30 happens twice (PDT, then PST an hour later).
-    tz = ZoneInfo(LA)
-    first = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)  # 01:30 PDT
-    second = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)  # 01:30 PST
-    before = datetime(2026, 11, 1, 0, 0, tzinfo=tz)
-    assert next_occurrence(1, 30, tz, before).astimezone(UTC) == first
-    between = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-    assert next_occurrence(1, 30, tz, between).astimezone(UTC) == second
-    assert next_occurrence(1, 30, tz, second).astimezone(UTC) == datetime(
-        2026, 11, 2, 9, 30, tzinfo=UTC)
-
-
-ZONES = ["UTC", LA, LON, REC, SE, "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.integers(0, 23),
-    st.integers(0, 59),
-    st.sampled_from(ZONES),
-    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1),
-                 timezones=st.just(UTC)),
-)
-def test_next_occurrence_properties(hour, minute, zone, now):
-    tz = ZoneInfo(zone)
-    got = next_occurrence(hour, minute, tz, now)
-    delta = got.astimezone(UTC) - now
-    assert timedelta(0) < delta <= timedelta(hours=25)
-    wall = got.astimezone(tz)
-    if (wall.hour, wall.minute) != (hour, minute):  # only when that wall time doesn't exist
-        naive = datetime.combine(wall.date(), datetime.min.time()).replace(hour=hour,
-                                                                           minute=minute)
-        roundtrip = naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
-        assert (roundtrip.hour, roundtrip.minute) != (hour, minute)

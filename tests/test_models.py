@@ -15,12 +15,12 @@ from conftest import cli_env, run_cli
 from sweepq.arms import PERSONA_A, PERSONA_B
 from sweepq.bbh import Task, load_tasks
 from sweepq.errors import SweepqError
+from sweepq.failures import CallFailed
 from sweepq.fakeapi import FakeAPI
 from sweepq.models import (
     DEFAULT_MODELS,
     PRICES,
     AnthropicBackend,
-    CallFailed,
     JobClient,
     Reply,
     parse_model_map,

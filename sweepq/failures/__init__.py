@@ -1,0 +1,70 @@
+"""What a failed model call means (DESIGN.md, "Errors: four classes").
+
+A failure is exhausted, rate_limited, transient or fatal, with the time the queue
+may resume and a one-line message that never contains an API key. `api.classify`
+reads anthropic SDK exceptions, `cli.classify_cli` the Claude CLI's output; both
+build a `Failure`. `signature` is what the breaker compares: two failures with the
+same signature are "the same failure" whatever job, request id or count they name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["exhausted", "rate_limited", "transient", "fatal"]
+Scope = Literal["job", "run"]
+
+MESSAGE_MAX = 300
+DEFAULT_RATE_LIMIT_PAUSE = 60.0  # seconds, for a 429 that gives no advice at all
+
+_API_KEY = re.compile(r"sk-ant-[A-Za-z0-9_-]+")
+_WHITESPACE = re.compile(r"\s+")
+# Any token that holds a digit (counts, ports, request ids, uuids, hex, dates) is masked.
+_VARIABLE = re.compile(r"[A-Za-z0-9_\-.:/]*\d[A-Za-z0-9_\-.:/]*")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A classified model-call failure: what kind, until when, and a printable message."""
+
+    kind: Kind
+    resume_at: float | None  # unix seconds; None = no known time
+    message: str  # one line, no API key
+    scope: Scope = "job"  # for fatal: the whole run (auth, unknown model) or only this job
+
+    def __post_init__(self) -> None:
+        # Every Failure is safe to store and print, whoever built it.
+        object.__setattr__(self, "message", one_line(self.message))
+
+
+class CallFailed(Exception):
+    """A model call failed, already classified: the backend or the client raises it with
+    its `Failure`, and the worker decides what follows (pause, retry, stop)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def scrub(text: str) -> str:
+    """Replace anything that looks like an Anthropic API key with `sk-ant-***`."""
+    return _API_KEY.sub("sk-ant-***", text)
+
+
+def one_line(text: str, limit: int = MESSAGE_MAX) -> str:
+    """`text` scrubbed of API keys, on one line, at most `limit` characters."""
+    line = _WHITESPACE.sub(" ", scrub(str(text))).strip()
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return scrub(line)  # a cut can't create a key, but be certain
+
+
+def signature(failure: Failure) -> str:
+    """The failure's kind and message with every token that holds a digit masked as `#`.
+
+    Two jobs failing with `500 … req_011CA…` and `500 … req_011CB…` are the same
+    failure; a 500 and a 503 are too (both `#`), which is what a breaker wants.
+    """
+    return f"{failure.kind}: {_VARIABLE.sub('#', failure.message)}"
