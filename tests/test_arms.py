@@ -22,7 +22,7 @@ from sweepq import arms as arms_mod
 from sweepq.arms import BUILTIN, JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
 from sweepq.bbh import Task, load_tasks, score
 from sweepq.errors import SweepqError
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.models import DEFAULT_MODELS, AnthropicBackend, JobClient, request_hash
 from sweepq.queue import Queue, Sweep
 

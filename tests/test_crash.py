@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conftest import ROOT, cli_env, run_cli
 
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 
 CHAOS_ARMS = "echo-judge,echo-lexical,haiku-only,sonnet-only"
 

@@ -1,7 +1,7 @@
 """Classification of model-call failures (sweepq.errors).
 
 SDK cases are real `anthropic` exceptions raised by the real SDK from real HTTP
-responses served by `sweepq.fakeapi` on 127.0.0.1. CLI cases run the stand-in
+responses served by `sweepq.fake` on 127.0.0.1. CLI cases run the stand-in
 `tests/bin/claude` and feed its real exit code and output to `classify_cli`.
 """
 
@@ -30,7 +30,7 @@ from sweepq.errors import (
     classify_cli,
     next_occurrence,
 )
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 
 FAKE_CLAUDE = Path(__file__).parent / "bin" / "claude"
 TEST_KEY = "sk-ant-test-0123456789"

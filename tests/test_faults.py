@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import ROOT, cli_env, run_cli
 
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 
 STAND_IN_CLAUDE = ROOT / "tests" / "bin" / "claude"
 PLANTED_KEY = "sk-ant-api03-PLANTEDsecretKEY0123456789abcdef"

@@ -26,7 +26,7 @@ from conftest import ROOT, cli_env, run_cli
 from sweepq import worker as worker_mod
 from sweepq.arms import BUILTIN
 from sweepq.bbh import Task, load_tasks, score
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.models import DEFAULT_MODELS, AnthropicBackend
 from sweepq.queue import Queue, Sweep
 from sweepq.worker import Worker, WorkerConfig
