@@ -434,3 +434,28 @@ def test_config_validation():
         FakeAPI(FakeConfig(faults={529: 1.5}))
     with pytest.raises(ValueError):
         FakeAPI().script([{"headers": {}}])
+
+
+def test_chunked_request_bodies_are_refused_not_decoded(fake):
+    """http.server does not decode chunked requests; the fake answers 411 (the SDK always
+    sends a content-length)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+    conn.request("POST", "/v1/messages", body=iter([b'{"model":', b'"x"}']),
+                 headers={"x-api-key": "k", "content-type": "application/json"},
+                 encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 411 and json.loads(resp.read())["error"]["type"] == \
+        "invalid_request_error"
+    conn.close()
+    assert fake.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--models", ""], "at least one model"),
+    (["--spend-limit", "galaxy"], "galaxy"),
+])
+def test_cli_bad_models_and_spend_limit(args, fragment):
+    result = CliRunner().invoke(fake_api_command, args)
+    assert result.exit_code == 2 and fragment in result.output
