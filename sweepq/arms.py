@@ -42,6 +42,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from . import templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
 
@@ -50,6 +51,13 @@ PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem s
 PERSONA_B = ("You are a pragmatic problem solver. Go straight for the most likely answer with "
              "brief reasoning, and end with a final line of the form 'Answer: X'.")
 JUDGE_SYSTEM = "You compare two answers to the same question. Reply with YES or NO only."
+# The judge's prompt and verdicts. The fake API recognises a judge call through
+# `read_judge_prompt` and answers with these words, so it follows any edit made here.
+JUDGE_PROMPT = ("Question:\n{question}\n\n<response_a>\n{a}\n</response_a>\n\n"
+                "<response_b>\n{b}\n</response_b>\n\n"
+                "Do both responses pick the same final choice? Answer YES or NO.")
+JUDGE_AGREE = "YES"
+JUDGE_DISAGREE = "NO"
 ENTRY_POINT_GROUP = "sweepq.arms"
 
 
@@ -111,7 +119,7 @@ def echo_judge(task: Task, client: ArmClient) -> str:
 
 def judge_agrees(verdict: str) -> bool:
     """The spec: anything not starting with YES is a disagreement."""
-    return verdict.lstrip().startswith("YES")
+    return verdict.lstrip().startswith(JUDGE_AGREE)
 
 
 def echo_oracle(task: Task, client: ArmClient) -> str:
@@ -128,9 +136,14 @@ def echo_oracle(task: Task, client: ArmClient) -> str:
 
 
 def judge_prompt(task: Task, a: str, b: str) -> str:
-    return (f"Question:\n{task.prompt}\n\n<response_a>\n{a}\n</response_a>\n\n"
-            f"<response_b>\n{b}\n</response_b>\n\n"
-            "Do both responses pick the same final choice? Answer YES or NO.")
+    return JUDGE_PROMPT.format(question=task.prompt, a=a, b=b)
+
+
+def read_judge_prompt(prompt: str) -> tuple[str, str, str] | None:
+    """(question, response a, response b) of a prompt `judge_prompt` built; else None."""
+    shape = templates.pattern(JUDGE_PROMPT, re.S, question=".*?", a=".*?", b=".*?")
+    match = shape.fullmatch(prompt)
+    return None if match is None else (match["question"], match["a"], match["b"])
 
 
 def _normalise(text: str) -> str:

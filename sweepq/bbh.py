@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from sweepq import templates
 from sweepq.errors import SweepqError
 
 HF_DATASET = "Joschka/big_bench_hard"
@@ -71,10 +72,18 @@ _IMPLICIT_CHOICES: dict[str, tuple[str, str]] = {
 _NUMERIC = frozenset({"multistep_arithmetic_two", "object_counting"})
 _LETTERS = string.ascii_uppercase
 
-_CHOICE_INSTRUCTION = (
-    "Think it through briefly, then end your reply with a last line of exactly "
-    '"Answer: X", where X is the letter of the correct option.'
-)
+# The shapes a prompt is built from. Code that must recognise a prompt or write a reply
+# to one (the fake API) uses these through `prompt_labels`, `format_answer` and
+# `declared_answers`, never a copy, so editing a shape here cannot silently break it.
+OPTION_LINE = "({label}) {text}"
+ANSWER_LINE = "Answer: {answer}"
+
+
+
+def _choice_instruction() -> str:
+    return ("Think it through briefly, then end your reply with a last line of exactly "
+            f'"{ANSWER_LINE.format(answer="X")}", where X is the letter of the correct option.')
+
 _FREE_HINTS: dict[str, str] = {
     "dyck_languages": "the closing brackets that complete the sequence, separated by spaces",
     "multistep_arithmetic_two": "a single integer",
@@ -190,13 +199,39 @@ def _resolve_gold(
 
 def _build_prompt(subtask: str, question: str, choices: Sequence[tuple[str, str]]) -> str:
     if choices:
-        options = "\n".join(f"({lab}) {txt}" for lab, txt in choices)
-        return f"{question}\n\nOptions:\n{options}\n\n{_CHOICE_INSTRUCTION}"
+        options = "\n".join(OPTION_LINE.format(label=lab, text=txt) for lab, txt in choices)
+        return f"{question}\n\nOptions:\n{options}\n\n{_choice_instruction()}"
     hint = _FREE_HINTS.get(subtask, "your final answer")
     return (
         f"{question}\n\nThink it through briefly, then end your reply with a last line "
-        f'of the form "Answer: <answer>", where <answer> is {hint}.'
+        f'of the form "{ANSWER_LINE.format(answer="<answer>")}", where <answer> is {hint}.'
     )
+
+
+def prompt_labels(prompt: str) -> list[str]:
+    """The choice labels of a prompt built here (lines shaped like `OPTION_LINE`), in order.
+
+    Empty for a free-form prompt. The pattern is derived from `OPTION_LINE` when called,
+    so it follows the template wherever it is changed.
+    """
+    option = templates.pattern(OPTION_LINE, label="[A-Z]", text="[^\n]*")
+    lines = re.compile(f"^{option.pattern}$", re.M)
+    return [m.group("label") for m in lines.finditer(prompt)]
+
+
+def format_answer(answer: str) -> str:
+    """The final line a prompt built here asks a model to end with."""
+    return ANSWER_LINE.format(answer=answer)
+
+
+def declared_answers(text: str) -> list[str]:
+    """Every answer declared on an `ANSWER_LINE`-shaped line of `text`, in order, stripped.
+
+    A literal reading for comparing two replies; scoring uses the more forgiving
+    `extract_answer`.
+    """
+    line = templates.pattern(ANSWER_LINE, answer="[^\n]+")
+    return [m.group("answer").strip() for m in line.finditer(text)]
 
 
 def make_task(

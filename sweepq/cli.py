@@ -36,7 +36,7 @@ class Group(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name == "fake-api":
-            from .fakeapi import fake_api_command
+            from .fake.cli import fake_api_command
 
             return fake_api_command
         return super().get_command(ctx, name)

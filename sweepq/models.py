@@ -79,6 +79,27 @@ class Reply:
 
 
 class Backend(Protocol):
+    """What makes one model call: the only thing `JobClient` needs from a backend.
+
+    `send(model, system, prompt, max_tokens)` sends one user turn (`prompt`) to the model
+    id `model` (aliases are already resolved), with `system` as the system prompt when
+    not None and at most `max_tokens` output tokens. It makes one attempt: no retries,
+    no sleeping; `JobClient` and the worker own retry and pause policy.
+
+    Returns a `Reply`: the text of the answer's text blocks joined, the token counts the
+    service reported, and `cost_usd` only when the service reports a cost itself.
+
+    Raises, for any failure, either an exception `failures.api.classify` understands (the
+    `anthropic` SDK's `APIStatusError`/`APIConnectionError` family, `httpx2` transport
+    errors, `OSError`s) or `CallFailed` carrying an already-classified `Failure`
+    (what a backend raises when only it can read the failure, as the CLI backend does).
+    Anything else is classified as transient with its message.
+
+    Must be safe to call from several threads at once. Implementations:
+    `AnthropicBackend`, `ClaudeCliBackend`, and `sweepq.fake.inprocess.InProcessBackend`
+    (the fake API in-process, for tests and offline dry runs).
+    """
+
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply: ...
 
 

@@ -1,11 +1,13 @@
-"""Built-in and custom arms, driven through JobClient + AnthropicBackend against the fake API.
+"""Built-in and custom arms, driven through JobClient against the fake API.
 
-Every call goes over real HTTP through the real `anthropic` SDK to `FakeAPI` on
-127.0.0.1. Two ways to control what the "models" say: the fake's answer key with
-a per-model accuracy (1.0 always right, 0.0 always wrong), or `fake.script()` for
-exact response texts. Scripted replies are served in arrival order, and the two
-persona calls of an echo arm race each other, so tests that need to know which
-text was persona A read it from the call journal (call_index 0), not the script.
+Built-in arms run on `InProcessBackend`: the real `anthropic` SDK and the fake's engine,
+without a socket (test_fake_inprocess.py holds it to the HTTP fake). Custom arms run
+end to end: real `sweepq` processes over HTTP to `FakeAPI` on 127.0.0.1. Two ways to
+control what the "models" say: the fake's answer key with a per-model accuracy (1.0
+always right, 0.0 always wrong), or `fake.script()` for exact response texts. Scripted
+replies are served in arrival order, and the two persona calls of an echo arm race each
+other, so tests that need to know which text was persona A read it from the call
+journal (call_index 0), not the script.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from sweepq import arms as arms_mod
 from sweepq.arms import BUILTIN, JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
 from sweepq.bbh import Task, load_tasks, score
 from sweepq.errors import SweepqError
-from sweepq.fakeapi import FakeAPI, FakeConfig
-from sweepq.models import DEFAULT_MODELS, AnthropicBackend, JobClient, request_hash
+from sweepq.fake import FakeConfig
+from sweepq.fake.inprocess import InProcessBackend
+from sweepq.models import DEFAULT_MODELS, JobClient, request_hash
 from sweepq.queue import Queue, Sweep
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
@@ -59,12 +62,9 @@ def wrong(task: Task, preamble: str = "Quickly.") -> str:
 class Runner:
     """Runs one arm on one task as the worker would: enqueue, claim, JobClient, arm."""
 
-    def __init__(self, db_path: Path, fake: FakeAPI, monkeypatch: pytest.MonkeyPatch):
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
-        self.fake = fake
+    def __init__(self, db_path: Path, fake: InProcessBackend):
+        self.fake = self.backend = fake
         self.queue = Queue.open(str(db_path))
-        self.backend = AnthropicBackend(timeout=10)
         self._names = itertools.count()
 
     def run(self, arm: str, task: Task, models: dict[str, str] | None = None,
@@ -82,14 +82,14 @@ class Runner:
         return sorted(self.queue.journal(client.job.job_id), key=lambda c: c.call_index)
 
 
-def keyed_fake(tasks: list[Task], haiku: float, sonnet: float, **kw) -> FakeAPI:
-    return FakeAPI(FakeConfig(answer_key={t.prompt: t.answer for t in tasks},
-                              accuracy={"haiku": haiku, "sonnet": sonnet}, **kw))
+def keyed_fake(tasks: list[Task], haiku: float, sonnet: float, **kw) -> InProcessBackend:
+    return InProcessBackend(FakeConfig(answer_key={t.prompt: t.answer for t in tasks},
+                                       accuracy={"haiku": haiku, "sonnet": sonnet}, **kw))
 
 
 @pytest.fixture
-def runner(db_path: Path, fake_api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
-    r = Runner(db_path, fake_api, monkeypatch)
+def runner(db_path: Path) -> Iterator[Runner]:
+    r = Runner(db_path, InProcessBackend())
     yield r
     r.queue.close()
 
@@ -99,16 +99,16 @@ def runner(db_path: Path, fake_api: FakeAPI, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize("arm,model", [("haiku-only", HAIKU), ("sonnet-only", SONNET)])
 @pytest.mark.parametrize("accuracy,passes", [(1.0, True), (0.0, False)])
-def test_single_call_arms(tasks, db_path, monkeypatch, arm, model, accuracy, passes):
-    with keyed_fake(tasks, accuracy, accuracy) as fake:
-        runner = Runner(db_path, fake, monkeypatch)
-        for task in tasks:
-            output, client = runner.run(arm, task)
-            assert client.usage.calls == 1
-            assert score(output, task)[0] is passes, output
-            (call,) = runner.journal(client)
-            assert call.request_hash == request_hash(model, PERSONA_A, task.prompt, 1024)
-        assert fake.stats()["successes_by_model"] == {model: len(tasks)}
+def test_single_call_arms(tasks, db_path, arm, model, accuracy, passes):
+    fake = keyed_fake(tasks, accuracy, accuracy)
+    runner = Runner(db_path, fake)
+    for task in tasks:
+        output, client = runner.run(arm, task)
+        assert client.usage.calls == 1
+        assert score(output, task)[0] is passes, output
+        (call,) = runner.journal(client)
+        assert call.request_hash == request_hash(model, PERSONA_A, task.prompt, 1024)
+    assert fake.stats()["successes_by_model"] == {model: len(tasks)}
 
 
 # -- echo-lexical ----------------------------------------------------------------
@@ -148,24 +148,24 @@ def test_echo_lexical_unparseable(runner, task, a, b, calls):
     assert output == (journal[0].response_text if calls == 2 else journal[2].response_text)
 
 
-def test_echo_lexical_with_answer_key(tasks, db_path, monkeypatch):
+def test_echo_lexical_with_answer_key(tasks, db_path):
     """Both personas always right → always agree → never pays for sonnet."""
-    with keyed_fake(tasks, 1.0, 1.0) as fake:
-        runner = Runner(db_path, fake, monkeypatch)
-        for task in tasks:
-            output, client = runner.run("echo-lexical", task)
-            assert client.usage.calls == 2 and score(output, task)[0]
-        assert fake.stats()["successes_by_model"] == {HAIKU: 2 * len(tasks)}
+    fake = keyed_fake(tasks, 1.0, 1.0)
+    runner = Runner(db_path, fake)
+    for task in tasks:
+        output, client = runner.run("echo-lexical", task)
+        assert client.usage.calls == 2 and score(output, task)[0]
+    assert fake.stats()["successes_by_model"] == {HAIKU: 2 * len(tasks)}
 
 
-def test_persona_calls_run_concurrently(tasks, db_path, monkeypatch):
-    """The two cheap persona calls overlap at the server; a single-call arm never does."""
-    with keyed_fake(tasks, 1.0, 1.0, latency_ms=300) as fake:
-        runner = Runner(db_path, fake, monkeypatch)
-        runner.run("haiku-only", tasks[1])
-        assert fake.stats()["max_in_flight"] == 1
-        _, client = runner.run("echo-lexical", tasks[2])
-        assert fake.stats()["max_in_flight"] == 2
+def test_persona_calls_run_concurrently(tasks, db_path):
+    """The two cheap persona calls overlap at the fake; a single-call arm never does."""
+    fake = keyed_fake(tasks, 1.0, 1.0, latency_ms=300)
+    runner = Runner(db_path, fake)
+    runner.run("haiku-only", tasks[1])
+    assert fake.stats()["max_in_flight"] == 1
+    _, client = runner.run("echo-lexical", tasks[2])
+    assert fake.stats()["max_in_flight"] == 2
     assert client.usage.calls == 2
 
 
@@ -199,16 +199,16 @@ def test_echo_judge_verdicts(runner, task, verdict, calls):
         assert runner.fake.stats()["successes_by_model"] == {HAIKU: 3, SONNET: 1}
 
 
-def test_echo_judge_against_the_fakes_judge(tasks, db_path, monkeypatch):
+def test_echo_judge_against_the_fakes_judge(tasks, db_path):
     """Unscripted: the fake's judge compares the two Answer lines itself."""
-    with keyed_fake(tasks, 1.0, 1.0) as fake:
-        runner = Runner(db_path, fake, monkeypatch)
-        output, client = runner.run("echo-judge", tasks[0])
-        assert client.usage.calls == 3 and score(output, tasks[0])[0]
-        fake.script([reply(right(tasks[1])), reply(wrong(tasks[1]))])
-        output, client = runner.run("echo-judge", tasks[1])
-        assert client.usage.calls == 4 and runner.journal(client)[2].response_text.startswith(
-            "NO")
+    fake = keyed_fake(tasks, 1.0, 1.0)
+    runner = Runner(db_path, fake)
+    output, client = runner.run("echo-judge", tasks[0])
+    assert client.usage.calls == 3 and score(output, tasks[0])[0]
+    fake.script([reply(right(tasks[1])), reply(wrong(tasks[1]))])
+    output, client = runner.run("echo-judge", tasks[1])
+    assert client.usage.calls == 4 and runner.journal(client)[2].response_text.startswith(
+        "NO")
 
 
 # -- echo-oracle ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from test_crash import canonical
 
 from sweepq import db
 from sweepq.failures import Failure, signature
-from sweepq.fakeapi import FakeAPI
+from sweepq.fake import FakeAPI
 from sweepq.queue import BREAKER_JOBS, Queue, Result, Sweep
 
 UNKNOWN = {"status": 418, "body": {"type": "error", "error": {

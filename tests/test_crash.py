@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, cli_env, run_cli
 
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 
 CHAOS_ARMS = "echo-judge,echo-lexical,haiku-only,sonnet-only"
 

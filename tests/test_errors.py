@@ -1,7 +1,7 @@
 """Classification of anthropic SDK failures (sweepq.failures.api).
 
 Real `anthropic` exceptions raised by the real SDK from real HTTP responses served by
-`sweepq.fakeapi` on 127.0.0.1. The Claude CLI's are in test_failures_cli.py.
+`sweepq.fake` on 127.0.0.1. The Claude CLI's are in test_failures_cli.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sweepq.errors import SweepqError
 from sweepq.failures import CallFailed, Failure
 from sweepq.failures.api import classify
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq.fake import FakeAPI, FakeConfig
 
 FAKE_CLAUDE = Path(__file__).parent / "bin" / "claude"
 TEST_KEY = "sk-ant-test-0123456789"

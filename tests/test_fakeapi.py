@@ -1,4 +1,4 @@
-"""sweepq.fakeapi against the real anthropic SDK over real loopback HTTP (no mocks)."""
+"""sweepq.fake against the real anthropic SDK over real loopback HTTP (no mocks)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ import anthropic
 import pytest
 from click.testing import CliRunner
 
-from sweepq.fakeapi import CREDIT_MESSAGE, SPEND_LIMIT_CODE, FakeAPI, FakeConfig, fake_api_command
+from sweepq.arms import judge_prompt
+from sweepq.bbh import make_task
+from sweepq.fake import CREDIT_MESSAGE, KNOWN_MODELS, SPEND_LIMIT_CODE, FakeAPI, FakeConfig
+from sweepq.fake.cli import fake_api_command
 
 REPO = Path(__file__).resolve().parents[1]
 HAIKU = "claude-haiku-4-5"
@@ -120,7 +123,8 @@ def test_determinism(fake):
 def test_answer_key_and_accuracy():
     free = "Is the sky blue? Answer True or False."
     cfg = FakeConfig(answer_key={MCQ: "B", free: "True", "How many legs has a cat?": "4"},
-                     accuracy={"haiku": 1.0, "sonnet": 0.0})
+                     accuracy={"haiku": 1.0, "sonnet": 0.0},
+                     models=(*KNOWN_MODELS, "claude-opus-4-7"))
     with FakeAPI(cfg) as fake:
         c = client(fake)
         assert final_answer(ask(c, MCQ, HAIKU)) == "B"
@@ -147,17 +151,21 @@ def test_accuracy_fraction_is_roughly_respected():
 
 
 def test_judge_yes_no(fake):
+    """A prompt `arms.judge_prompt` built is judged: YES when the last answers match."""
     c = client(fake)
+    task = make_task("web_of_lies", 0, "Does Ann tell the truth?", "Yes")
 
     def judge(a: str, b: str) -> str:
-        prompt = (f"Do these agree?\n<response_a>\nthinking\nAnswer: {a}\n</response_a>\n"
-                  f"<response_b>\nAnswer: wrong\nmore\nAnswer: {b}\n</response_b>")
+        prompt = judge_prompt(task, f"thinking\nAnswer: {a}",
+                              f"Answer: wrong\nmore\nAnswer: {b}")
         return text_of(ask(c, prompt, SONNET)).splitlines()[0]
 
     assert judge("(B)", " (b) ") == "YES"
     assert judge("(B)", "(C)") == "NO"
-    assert text_of(ask(c, "<response_a>no answer</response_a><response_b>Answer: x"
-                          "</response_b>")).startswith("NO")
+    assert text_of(ask(c, judge_prompt(task, "no answer", "Answer: x"))).startswith("NO")
+    # Text merely resembling a judge prompt is an ordinary question.
+    assert final_answer(ask(c, "<response_a>Answer: A</response_a><response_b>Answer: A"
+                               "</response_b>")) == "0"
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
@@ -257,7 +265,10 @@ def test_exhaustion_window():
         assert isinstance(e, anthropic.EnforcedSpendLimitReachedError)
         assert e.error_code == SPEND_LIMIT_CODE and e.type == "rate_limit_error"
         assert "retry-after" not in e.response.headers
-        m = re.fullmatch(r"You have reached your specified API usage limits\. You will regain "
+        # The tier cap's documented text (platform.claude.com/docs/en/api/rate-limits).
+        m = re.fullmatch(r"You have reached your API usage limits: your organization has "
+                         r"crossed its monthly API usage threshold, set based on your "
+                         r"organization's API tier\. You will regain "
                          r"access on (\d{4}-\d\d-\d\d) at (\d\d:\d\d) UTC\.", e.api_message)
         assert m, e.api_message
         regain = datetime.strptime(" ".join(m.groups()), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
@@ -381,7 +392,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path):
     key.write_text(json.dumps({MCQ: "D"}))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from sweepq.fakeapi import fake_api_command; fake_api_command()",
+        [sys.executable, "-m", "sweepq", "fake-api",
          "--port", "0", "--answer-key", str(key), "--accuracy", "haiku=1.0",
          "--api-key", "test-key"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
@@ -423,3 +434,28 @@ def test_config_validation():
         FakeAPI(FakeConfig(faults={529: 1.5}))
     with pytest.raises(ValueError):
         FakeAPI().script([{"headers": {}}])
+
+
+def test_chunked_request_bodies_are_refused_not_decoded(fake):
+    """http.server does not decode chunked requests; the fake answers 411 (the SDK always
+    sends a content-length)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+    conn.request("POST", "/v1/messages", body=iter([b'{"model":', b'"x"}']),
+                 headers={"x-api-key": "k", "content-type": "application/json"},
+                 encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 411 and json.loads(resp.read())["error"]["type"] == \
+        "invalid_request_error"
+    conn.close()
+    assert fake.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--models", ""], "at least one model"),
+    (["--spend-limit", "galaxy"], "galaxy"),
+])
+def test_cli_bad_models_and_spend_limit(args, fragment):
+    result = CliRunner().invoke(fake_api_command, args)
+    assert result.exit_code == 2 and fragment in result.output

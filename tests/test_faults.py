@@ -1,7 +1,10 @@
 """Exhaustion, rate limits, transient faults and fatal errors, end to end.
 
 Real `sweepq work` processes, the real SDK over HTTP to the fake API on
-127.0.0.1 (or the stand-in `claude` executable), real SQLite files.
+127.0.0.1 (or the stand-in `claude` executable), real SQLite files: at least one such
+test per failure class. Where only the counting matters (transient retries), the
+failing part runs in this process on `InProcessBackend` without backoff sleeps; the
+policy itself is unit-tested in test_worker.py.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from pathlib import Path
 
 from conftest import ROOT, cli_env, run_cli
 
-from sweepq.fakeapi import FakeAPI, FakeConfig
+from sweepq import arms as arms_mod
+from sweepq import models as models_mod
+from sweepq import queue as queue_mod
+from sweepq.fake import FakeAPI, FakeConfig
+from sweepq.fake.inprocess import InProcessBackend
+from sweepq.worker import Worker
 
 STAND_IN_CLAUDE = ROOT / "tests" / "bin" / "claude"
 PLANTED_KEY = "sk-ant-api03-PLANTEDsecretKEY0123456789abcdef"
@@ -121,13 +129,28 @@ def test_max_wait_exits_75_instead_of_waiting(db_path, sample_bbh):
     assert fake.stats()["requests"] == 0
 
 
-def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, sample_bbh):
+def _error_every_job_in_process(db: Path, monkeypatch) -> InProcessBackend:
+    """Work sweep `s` in this process against a fake failing every call with a 500,
+    without the backoff sleeps (the retry counts are the point, not the waiting)."""
+    monkeypatch.setattr(models_mod, "_transient_wait", lambda state: 0.0)
+    monkeypatch.setattr(queue_mod, "BACKOFF_BASE_SECONDS", 0.01)
+    backend = InProcessBackend(FakeConfig(faults={500: 1.0}))
+    queue = queue_mod.Queue.open(str(db))
+    try:
+        sweep = queue.sweep("s")
+        outcome = Worker(queue, sweep, arms_mod.registry(), backend).run()
+    finally:
+        queue.close()
+    assert outcome.exit_code == 0, outcome
+    return backend
+
+
+def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, sample_bbh,
+                                                                   monkeypatch):
     enqueue(db_path, sample_bbh, 1, "haiku-only", "s", "--max-attempts", "2")
-    with FakeAPI(FakeConfig(faults={500: 1.0})) as fake:
-        done = run_cli("work", "--quiet", db=db_path, fake=fake, timeout=120)
-        # Each attempt retried inside itself (tenacity) before counting.
-        assert fake.stats()["faults"]["500"] == 2 * 2 * 3
-    assert done.returncode == 0, done.stderr
+    backend = _error_every_job_in_process(db_path, monkeypatch)
+    # Each attempt retried inside itself (tenacity) before counting.
+    assert backend.stats()["faults"]["500"] == 2 * 2 * models_mod.TRANSIENT_TRIES
     assert states(db_path) == {"error": 2}
     [(errors,)] = rows(db_path, "SELECT errors FROM jobs LIMIT 1")
     trail = json.loads(errors)

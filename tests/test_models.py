@@ -16,7 +16,7 @@ from sweepq.arms import PERSONA_A, PERSONA_B
 from sweepq.bbh import Task, load_tasks
 from sweepq.errors import SweepqError
 from sweepq.failures import CallFailed
-from sweepq.fakeapi import FakeAPI
+from sweepq.fake import FakeAPI
 from sweepq.models import (
     DEFAULT_MODELS,
     PRICES,
@@ -151,8 +151,9 @@ def test_cost_from_real_token_counts(client_for, task, fake_api):
     assert client.usage.calls == 2 and client.usage.models == [HAIKU, SONNET]
 
 
-def test_unpriced_model_makes_cost_unknown(client_for, task):
+def test_unpriced_model_makes_cost_unknown(client_for, task, fake_api):
     client = client_for(task, models={**DEFAULT_MODELS, "haiku": "claude-unpriced-1"})
+    fake_api.script([reply("Answer: Yes"), reply("Answer: Yes")])  # the fake 404s unknown ids
     client.call("sonnet", task.prompt)
     client.call("haiku", task.prompt)
     assert client.usage.cost_usd is None and client.usage.calls == 2

@@ -1,7 +1,9 @@
 """The worker: result rows, scorer crashes, failures, many processes, signals, progress.
 
-Workers run as real `sweepq work` processes (or in-process `Worker`s where a test
-must reach inside), always on the real SDK over HTTP to `FakeAPI` on 127.0.0.1.
+Workers run as real `sweepq work` processes on the real SDK over HTTP to `FakeAPI` on
+127.0.0.1 wherever processes, signals or terminals are the point; `Worker`s that a test
+must reach inside, and the fault policy, run in this process on `InProcessBackend` (the
+real SDK and the same fake, without a socket).
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, cli_env, run_cli
 
+from sweepq import models as models_mod
+from sweepq import queue as queue_mod
 from sweepq import worker as worker_mod
 from sweepq.arms import BUILTIN
 from sweepq.bbh import Task, load_tasks, score
-from sweepq.fakeapi import FakeAPI, FakeConfig
-from sweepq.models import DEFAULT_MODELS, AnthropicBackend
+from sweepq.fake import FakeAPI, FakeConfig
+from sweepq.fake.inprocess import InProcessBackend
+from sweepq.models import DEFAULT_MODELS
 from sweepq.queue import Queue, Sweep
 from sweepq.worker import Worker, WorkerConfig
 
@@ -108,18 +113,23 @@ def test_result_rows(sample_bbh, db_path):
 
 
 @pytest.fixture
-def in_process(db_path, sample_bbh, fake_api, monkeypatch):
+def fake_backend() -> InProcessBackend:
+    return InProcessBackend()
+
+
+@pytest.fixture
+def in_process(db_path, sample_bbh, fake_backend):
     """Run a Worker in this process on a small sweep; returns (run, queue)."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url)
     queue = Queue.open(str(db_path))
     tasks = load_tasks(["web_of_lies"], 2, 0, str(sample_bbh))
 
-    def run(arms: dict, max_attempts: int = 3):
+    def run(arms: dict, max_attempts: int = 3, backend: InProcessBackend | None = None,
+            max_wait: float | None = None, concurrency: int = 2):
         sweep = Sweep(name="p", arms=list(arms), models=dict(DEFAULT_MODELS))
         queue.enqueue(sweep, [(t.task_id, t.payload()) for t in tasks], max_attempts)
-        worker = Worker(queue, sweep, arms, AnthropicBackend(timeout=10),
-                        WorkerConfig(concurrency=2, lease_seconds=30))
+        worker = Worker(queue, sweep, arms, backend or fake_backend,
+                        WorkerConfig(concurrency=concurrency, lease_seconds=30,
+                                     max_wait=max_wait))
         return worker.run()
 
     yield run, queue
@@ -153,10 +163,10 @@ def test_arm_returning_non_text_is_an_arm_failure(in_process):
     assert queue.read("SELECT count(*) AS n FROM results")[0]["n"] == 0
 
 
-def test_model_call_exception_is_not_a_result(in_process, fake_api):
+def test_model_call_exception_is_not_a_result(in_process, fake_backend):
     """A rejected call (400) errors the job: no result row, the failure in the journal."""
     run, queue = in_process
-    fake_api.script([{"status": 400}, {"status": 400}])
+    fake_backend.script([{"status": 400}, {"status": 400}])
     outcome = run({"haiku-only": BUILTIN["haiku-only"]})
     assert outcome.exit_code == 0 and outcome.tally.failed_attempts == 2
     assert queue.read("SELECT count(*) AS n FROM results")[0]["n"] == 0
@@ -166,6 +176,63 @@ def test_model_call_exception_is_not_a_result(in_process, fake_api):
     assert {r["error_class"] for r in queue.read("SELECT error_class FROM calls")} == {"fatal"}
     # (Transient failures: retried, then the attempt counts and the job backs off;
     # see test_faults.py::test_transient_failures_back_off_then_error_and_retry_requeues.)
+
+
+# -- fault policy, in process: each failure class decides pause, stop or count ------------
+
+HAIKU_ONLY = {"haiku-only": BUILTIN["haiku-only"]}
+
+
+def test_rate_limit_pauses_and_releases_without_charging(in_process, fake_backend):
+    run, queue = in_process
+    fake_backend.script([{"status": 429, "headers": {"retry-after": "0.3"}}])
+    outcome = run(HAIKU_ONLY)
+    assert outcome.exit_code == 0 and outcome.tally.done == 2
+    (pause,) = queue.read("SELECT reason, resume_at - created_at AS wait FROM pauses")
+    assert pause["reason"] == "rate_limited" and 0 < pause["wait"] <= 0.35
+    assert queue.read("SELECT max(attempts) AS a FROM jobs")[0]["a"] == 1
+
+
+@pytest.mark.parametrize("config, reason, resumes", [
+    (FakeConfig(credit_exhausted=True), "exhausted", False),
+    (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="tier"), "exhausted", True),
+    (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="organization"), "exhausted",
+     True),
+])
+def test_exhaustion_pauses_and_exits_75_touching_no_job(in_process, config, reason, resumes):
+    """Credit gone: a person must act. A spend limit: beyond --max-wait, exit 75 at once."""
+    run, queue = in_process
+    outcome = run(HAIKU_ONLY, backend=InProcessBackend(config), max_wait=5)
+    assert outcome.exit_code == worker_mod.EXIT_TEMPFAIL, outcome
+    pauses = queue.read("SELECT reason, resume_at FROM pauses")     # one per thread at most
+    assert 1 <= len(pauses) <= 2 and all(
+        p["reason"] == reason and (p["resume_at"] is not None) is resumes for p in pauses)
+    jobs = queue.read("SELECT state, attempts FROM jobs")
+    assert jobs == [{"state": "pending", "attempts": 0}] * 2
+
+
+def test_a_bad_key_stops_the_run_with_exit_2(in_process):
+    run, queue = in_process
+    backend = InProcessBackend(FakeConfig(valid_api_keys={"sk-ant-right"}), api_key="sk-ant-x")
+    # One thread: with more, an idle one may see the pause first and exit 75 instead.
+    outcome = run(HAIKU_ONLY, backend=backend, concurrency=1)
+    assert outcome.exit_code == worker_mod.EXIT_FATAL and "sweepq resume" in outcome.message
+    assert queue.read("SELECT reason FROM pauses") == [{"reason": "fatal"}]
+    assert {j["state"] for j in queue.read("SELECT state FROM jobs")} == {"pending"}
+
+
+def test_transient_failures_are_retried_then_counted(in_process, monkeypatch):
+    """A 500 is retried inside the attempt, then the attempt counts; the last one errors."""
+    monkeypatch.setattr(models_mod, "_transient_wait", lambda state: 0.0)
+    monkeypatch.setattr(queue_mod, "BACKOFF_BASE_SECONDS", 0.01)     # the job's own backoff
+    run, queue = in_process
+    backend = InProcessBackend(FakeConfig(faults={500: 1.0}))
+    outcome = run(HAIKU_ONLY, max_attempts=2, backend=backend)
+    assert outcome.exit_code == 0 and outcome.tally.failed_attempts >= 2
+    assert backend.stats()["faults"] == {"500": 2 * 2 * models_mod.TRANSIENT_TRIES}
+    jobs = queue.read("SELECT state, attempts, errors FROM jobs")
+    assert all(j["state"] == "error" and j["attempts"] == 2 for j in jobs)
+    assert all([e["kind"] for e in json.loads(j["errors"])] == ["transient"] * 2 for j in jobs)
 
 
 # -- processes ----------------------------------------------------------------------------
