@@ -494,18 +494,20 @@ class Queue:
         """Pause every worker until `resume_at` (None: until `resume`).
 
         A longer pause wins: a shorter one is recorded but never shortens the
-        active pause. Returns the pause now in force.
+        active pause. Returns the pause now in force (this one when it has already ended).
         """
         now = self.clock()
         with self.write() as conn:
             # Pauses that ran out are closed here, so the claim's check stays tiny.
             conn.execute("UPDATE pauses SET cleared_at = resume_at"
                          " WHERE cleared_at IS NULL AND resume_at <= ?", (now,))
-            conn.execute("INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
-                         " VALUES (?, ?, ?, ?, ?)", (resume_at, reason, message, set_by, now))
-        active = self.active_pause()
-        assert active is not None
-        return active
+            pause_id = conn.execute(
+                "INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING pause_id",
+                (resume_at, reason, message, set_by, now)).fetchone()[0]
+        # A pause whose end has already come (retry-after: 0, a slow commit) is in force
+        # for no one: say so with the pause itself rather than with nothing.
+        return self.active_pause() or Pause(pause_id, resume_at, reason, message, set_by)
 
     def resume(self) -> int:
         """Clear every active pause; return how many were cleared."""

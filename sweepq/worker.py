@@ -187,7 +187,10 @@ class Worker:
     def _wait_out(self, pause: Pause) -> bool:
         """Sleep until the pause ends (waking to notice `sweepq resume`), or give up."""
         if pause.resume_at is None:
-            self._set_exit(EXIT_TEMPFAIL, _until_resume(pause))
+            # A fatal pause (bad key, unknown model) exits 2 in every thread and process
+            # that meets it, not only in the one whose call failed.
+            code = EXIT_FATAL if pause.reason == "fatal" else EXIT_TEMPFAIL
+            self._set_exit(code, _until_resume(pause))
             self.stopping.set()
             return False
         remaining = pause.resume_at - self.queue.clock()
@@ -286,6 +289,8 @@ class Worker:
 def _until_resume(pause: Pause) -> str:
     """The exit message for a pause only `sweepq resume` ends: what, and what to do."""
     detail = f": {pause.message}" if pause.message else ""
+    if pause.reason == "fatal":
+        return f"{pause.message or 'fatal error'}; fix it, then run `sweepq resume`"
     if pause.reason == "unrecognised":
         return (f"queue paused (unrecognised){detail}; the same failure ended {BREAKER_JOBS} "
                 "jobs in a row (their attempts were not charged); find the cause, then run "

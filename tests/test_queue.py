@@ -539,3 +539,12 @@ def test_four_processes_complete_every_job_exactly_once(tmp_path: Path, db_path:
     assert {r["job_id"]: r["detail"] for r in results} == dict(claims)  # the claimer wrote it
     assert queue.read("SELECT max(attempts) AS m FROM jobs")[0]["m"] == 1
     queue.close()
+
+
+def test_a_pause_that_has_already_ended_is_returned_not_an_error(db_path):
+    """retry-after: 0 gives a pause ending now; by the time it is read back it is over."""
+    clock = [1000.0]
+    queue = Queue(db.connect(db_path), clock=lambda: clock[0])
+    pause = queue.pause(1000.0, "rate_limited", "retry-after: 0", set_by="w")
+    assert (pause.resume_at, pause.reason, pause.set_by) == (1000.0, "rate_limited", "w")
+    assert queue.active_pause() is None
