@@ -76,8 +76,10 @@ class ModelCallError(Exception):
 
 
 def scrub(text: str) -> str:
-    """Replace anything that looks like an Anthropic API key with `sk-ant-***`."""
-    return _API_KEY.sub("sk-ant-***", text)
+    """Mask `sk-ant-…` keys and the values of ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN."""
+    from .secrets import mask  # imported late: secrets is tiny, errors is imported everywhere
+
+    return mask(text)
 
 
 def one_line(text: str, limit: int = MESSAGE_MAX) -> str:

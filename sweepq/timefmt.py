@@ -5,21 +5,26 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from . import bounds
 from .errors import SweepqError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `30m`, `1h30m`, `2d` → seconds."""
+def parse_duration(text: str, name: str = "duration",
+                   maximum: float = bounds.MAX_DURATION_SECONDS) -> float:
+    """`90`, `90s`, `30m`, `1h30m`, `2d` → seconds, at most `maximum` (a year by default).
+
+    `name` is the option the text came from, for the refusal.
+    """
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return bounds.duration(name, float(text), maximum=maximum)
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise SweepqError(f"cannot read duration {text!r}: use e.g. 90s, 30m, 1h30m or 2d")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+        raise SweepqError(f"cannot read {name} {text!r}: use e.g. 90s, 30m, 1h30m or 2d")
+    return bounds.duration(name, sum(float(n) * _UNITS[u] for n, u in parts), maximum=maximum)
 
 
 def parse_until(text: str, now: float) -> float:
