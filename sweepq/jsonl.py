@@ -10,14 +10,13 @@ remember that, so import then export reproduces any such file byte for byte.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
+from .atomicfile import atomic_output
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -108,21 +107,8 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterato
             yield batch
 
 
-@contextmanager
-def open_output(path: str) -> Iterator[IO[str]]:
-    """`-` is stdout; a path in a missing folder is a user mistake, said before writing."""
-    if path == "-":
-        yield sys.stdout
-        return
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise SweepqError(f"cannot write {path}: folder {target.parent} does not exist")
-    try:
-        handle = target.open("w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise SweepqError(f"cannot write {path}: {exc.strerror}") from None
-    with handle:
-        yield handle
+# Every file sweepq writes is written whole or not at all (see atomicfile).
+open_output = atomic_output
 
 
 # -- import -------------------------------------------------------------------

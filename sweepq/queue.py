@@ -45,6 +45,13 @@ class Sweep:
     dataset: str | None = None
     has_meta: bool = True
 
+    def __post_init__(self) -> None:
+        # Checked here, once, for every way a sweep is made: enqueue, import, the database.
+        if self.n_per_subtask is not None:
+            bounds.count("n_per_subtask (--n-per-subtask)", self.n_per_subtask, 1,
+                         bounds.MAX_N_PER_SUBTASK)
+        bounds.count("start (--start)", self.start, 0, bounds.MAX_N_PER_SUBTASK)
+
     def meta(self) -> dict[str, Any]:
         """The historical `_meta` line, keys in their historical order."""
         return {"_meta": True, "benchmark": self.benchmark, "subtasks": self.subtasks,
@@ -169,6 +176,20 @@ class Queue:
              create: bool = True) -> Queue:
         return cls(db.connect(path or db.default_path(), synchronous=synchronous, create=create))
 
+    @classmethod
+    def open_for_reading(cls, path: str | None = None, *, synchronous: str = "NORMAL") -> Queue:
+        """Open as usual; a database in a read-only file or folder opens read-only instead.
+
+        For the commands that only read: a valid database nobody may write is
+        still a sweepq database, and status or export of it must work.
+        """
+        from pathlib import Path
+
+        target = Path(path or db.default_path())
+        if target.is_file() and not db.is_writable(target):
+            return cls(db.connect_read_only(target))
+        return cls(db.connect(target, synchronous=synchronous, create=False))
+
     def close(self) -> None:
         self.conn.close()
 
@@ -281,8 +302,6 @@ class Queue:
         if not sweep.arms:
             raise SweepqError("no arms given: pass --arms a,b")
         bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
-        if sweep.n_per_subtask is not None:
-            bounds.count("--n-per-subtask", sweep.n_per_subtask, 1, bounds.MAX_N_PER_SUBTASK)
         now = self.clock()
         new, created, batch = 0, False, []
         n_arms = len(sweep.arms)

@@ -40,13 +40,11 @@ to divide by. `escalated` is null for arms that never escalate (not echo-*).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import datetime
 from typing import Any
 
 from . import stats
-from .db import schema_version
 from .errors import SweepqError
 from .queue import Queue, Sweep
 from .timefmt import format_duration
@@ -497,22 +495,7 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
 # -- read-only access for the page server -------------------------------------------
 
 def open_read_only(path: str) -> Queue:
-    """A queue on `path` that cannot write (for `sweepq serve`)."""
-    from pathlib import Path
+    """A queue on `path` that cannot write (for `sweepq serve` and the commands that read)."""
+    from .db import connect_read_only
 
-    if not Path(path).is_file():
-        raise SweepqError(f"no database at {path}: pass --db PATH")
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                               check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("SELECT count(*) FROM sweeps").fetchone()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
-    if version > schema_version():
-        conn.close()
-        raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "
-                          f"understands ({schema_version()}): upgrade sweepq")
-    return Queue(conn)
+    return Queue(connect_read_only(path))
