@@ -27,8 +27,12 @@ def atomic_output(path: str) -> Iterator[IO[str]]:
     """Yield a text handle for `path` (`-` is stdout); the file appears only when the block ends
     without an exception."""
     if path == "-":
-        yield sys.stdout
-        _flushed(sys.stdout, "standard output")
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except OSError as exc:
+            raise SweepqError(f"cannot write to standard output: {exc.strerror or exc}") \
+                from None
         return
     target = Path(path)
     if target.exists() and not target.is_file():
@@ -66,17 +70,12 @@ def _in_place(target: Path) -> Iterator[IO[str]]:
         raise SweepqError(f"cannot write {target}: {exc.strerror}") from None
     try:
         yield handle
-        _flushed(handle, str(target))
+        handle.flush()
+    except OSError as exc:
+        raise SweepqError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(OSError):
             handle.close()
-
-
-def _flushed(handle: IO[str], name: str) -> None:
-    try:
-        handle.flush()
-    except OSError as exc:
-        raise SweepqError(f"cannot write {name}: {exc.strerror or exc}") from None
 
 
 def _mode_for(target: Path) -> int:

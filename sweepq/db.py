@@ -141,7 +141,8 @@ def connect_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
-            retry = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CANTOPEN
+            retry = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CANTOPEN,
+                                                                   sqlite3.SQLITE_READONLY)
             if flags.endswith("immutable=1") or not retry:
                 raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
     if not sweepq:

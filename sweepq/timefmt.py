@@ -65,5 +65,8 @@ def format_duration(seconds: float) -> str:
 
 
 def format_time(at: float) -> str:
-    """A unix time as local ISO, to the second."""
-    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    """A unix time as local ISO, to the second (or a plain word for a time no calendar holds)."""
+    try:
+        return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return "an impossible time"
