@@ -202,8 +202,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
-    0 finished (or stopped by a signal), 1 internal error, 2 fatal (bad key, unknown model),
-    75 paused with no resume time or longer than --max-wait.
+    0 finished (or stopped by a signal), 1 internal error or an unwritable database,
+    2 fatal (bad key, unknown model), 75 paused with no resume time or longer than --max-wait.
 
     \b
     export ANTHROPIC_API_KEY=sk-ant-...

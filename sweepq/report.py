@@ -44,7 +44,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from . import stats
+from . import bounds, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 from .timefmt import format_duration
@@ -476,6 +476,7 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
     from rich.live import Live
     from rich.text import Text
 
+    bounds.duration("--watch", seconds, 0.2, 86400.0)
     console = Console()
     try:
         if as_json or not console.is_terminal:

@@ -246,6 +246,34 @@ def test_an_internal_bug_says_so_and_shows_its_traceback_only_with_debug(finishe
     assert loud.exit_code == 1 and "Traceback" in loud.output and "KeyError" in loud.output
 
 
+def test_a_full_database_disk_is_one_line(db_path, sample_bbh, monkeypatch):
+    """SQLITE_FULL for real: the database may not grow past its current pages."""
+    from sweepq import db
+
+    enqueue(db_path, sample_bbh, 1)
+    pragmas = db._pragmas
+
+    def capped(conn, synchronous):
+        pragmas(conn, synchronous)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    monkeypatch.setattr(db, "_pragmas", capped)
+    before = dump(db_path)
+    done = CliRunner().invoke(cli.main, ["--db", str(db_path), "enqueue", "--sweep", "big",
+                                         "--subtasks", SUBTASKS, "--n-per-subtask", "40",
+                                         "--arms", "haiku-only,sonnet-only,echo-judge",
+                                         "--dataset", str(sample_bbh)])
+    assert done.exit_code == 1, done.output
+    assert done.output.count("\n") == 1 and "Traceback" not in done.output
+    assert "the disk holding the database is full" in done.output
+    assert dump(db_path) == before
+
+
+def test_watch_refuses_an_endless_interval(finished):
+    one_line(run_cli("status", "--watch", "inf", db=finished), "--watch")
+
+
 def test_sqlite_and_os_errors_are_explained(tmp_path):
     path = tmp_path / "x.db"
     first = sqlite3.connect(path, isolation_level=None)
