@@ -387,8 +387,9 @@ class Queue:
                 "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
                 " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
                 " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, int(result.passed), result.detail, result.wall_seconds,
-                 result.sub_calls, result.output, result.input_tokens, result.output_tokens,
+                (job_id, int(result.passed), mask(result.detail), result.wall_seconds,
+                 result.sub_calls, None if result.output is None else mask(result.output),
+                 result.input_tokens, result.output_tokens,
                  result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
                  None if result.models is None else json.dumps(result.models), now))
             return True
@@ -524,7 +525,8 @@ class Queue:
                 " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
                 " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-                 call.response_text, call.input_tokens, call.output_tokens,
+                 None if call.response_text is None else mask(call.response_text),
+                 call.input_tokens, call.output_tokens,
                  call.cache_read_tokens, call.cache_write_tokens, call.cost_usd,
                  call.latency_seconds, call.error_class,
                  None if call.error is None else mask(call.error), self.clock(),
