@@ -1,5 +1,4 @@
--- sweepq schema, version 5 (number 4 belongs to another change): the breaker's state and
--- the history of sweeps' model maps.
+-- sweepq schema, version 5: the breaker's state and the history of sweeps' model maps.
 --
 -- failure_streak holds one row: the signature (kind + message with digits masked) of the
 -- failure that ended the latest attempts, and the jobs whose attempts it ended in a row.

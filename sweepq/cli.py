@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from . import arms as arms_mod
-from . import bbh, jsonl, report
+from . import bbh, db, jsonl, report
 from .db import default_path
 from .errors import SweepqError
+from .explain import explain
 from .queue import Queue, Sweep
+from .redact import mask
 from .timefmt import format_duration, format_time, parse_duration, parse_until
 
 
@@ -27,8 +30,13 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except SweepqError as exc:
-            click.echo(f"sweepq: error: {exc}", err=True)
+            click.echo(f"sweepq: error: {mask(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # a full disk, a corrupt file, a bug: one line each
+            _report_failure(ctx, exc)
+            ctx.exit(1)
 
     # `fake-api` is loaded only when asked for, so every other command starts faster.
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -64,14 +72,33 @@ class Group(click.Group):
             sys.exit(exc.exit_code)
 
 
+def _report_failure(ctx: click.Context, exc: Exception) -> None:
+    """SQLite and OS errors are the machine's state, said in one line; anything else is a bug,
+    said loudly, with its traceback behind --debug."""
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    if debug:
+        click.echo(mask("".join(traceback.format_exception(exc))), err=True, nl=False)
+    known = explain(exc)
+    if known is not None:
+        click.echo(f"sweepq: error: {known}", err=True)
+        return
+    hint = "" if debug else "; run with --debug for the traceback"
+    click.echo(mask(f"sweepq: internal error (a bug in sweepq, please report it): "
+                    f"{type(exc).__name__}: {' '.join(str(exc).split())}{hint}"), err=True)
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _queue(ctx: click.Context, create: bool = False) -> Queue:
+def _queue(ctx: click.Context, create: bool = False, reads_only: bool = False) -> Queue:
+    """The command's queue. `reads_only`: a read-only file or folder opens read-only."""
     obj = ctx.find_root().obj
     if "queue" not in obj:
-        obj["queue"] = Queue.open(obj["db"], synchronous=obj["synchronous"], create=create)
+        if reads_only:
+            obj["queue"] = Queue.open_for_reading(obj["db"], synchronous=obj["synchronous"])
+        else:
+            obj["queue"] = Queue.open(obj["db"], synchronous=obj["synchronous"], create=create)
         ctx.call_on_close(obj["queue"].close)
     return obj["queue"]
 
@@ -90,9 +117,10 @@ baseline_option = click.option("--baseline", default=None, metavar="ARM",
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               default="NORMAL", show_default=True,
               help="SQLite durability: FULL fsyncs every commit (slower).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 @click.version_option(package_name="sweepq")
 @click.pass_context
-def main(ctx: click.Context, db_path: str, synchronous: str) -> None:
+def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> None:
     """A SQLite-backed job queue for LLM evaluation sweeps.
 
     \b
@@ -102,7 +130,7 @@ def main(ctx: click.Context, db_path: str, synchronous: str) -> None:
     sweepq status
     sweepq export --sweep bbh-demo results.jsonl
     """
-    ctx.obj = {"db": db_path, "synchronous": synchronous}
+    ctx.obj = {"db": db_path, "synchronous": synchronous, "debug": debug}
 
 
 @main.command()
@@ -137,12 +165,10 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     subtask_list = _split(subtasks)
     if not subtask_list:
         raise SweepqError("no subtasks given: pass --subtasks a,b")
-    if n_per_subtask < 1:
-        raise SweepqError(f"--n-per-subtask must be at least 1, not {n_per_subtask}")
-    tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
                   models=parse_model_map(model_pairs), dataset=dataset)
+    tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
     queue = _queue(ctx, create=True)
     new = queue.enqueue(sweep, ((t.task_id, t.payload()) for t in tasks), max_attempts)
     total = sum(queue.counts(name).values())
@@ -152,11 +178,12 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
 
 @main.command()
 @click.option("--sweep", "name", default=None, help="Sweep to work on (default: the only one).")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 512), default=8, show_default=True,
-              help="Jobs in flight at once (threads).")
-@click.option("--lease-seconds", type=click.FloatRange(1), default=120.0, show_default=True,
-              help="A job whose worker stops heartbeating is claimable after this.")
-@click.option("--max-attempts", type=click.IntRange(1), default=None,
+@click.option("--concurrency", "-c", type=int, default=8, show_default=True,
+              help="Jobs in flight at once (threads), 1 to 512.")
+@click.option("--lease-seconds", type=float, default=120.0, show_default=True,
+              help="A job whose worker stops heartbeating is claimable after this (1 s to a "
+              "day).")
+@click.option("--max-attempts", type=int, default=None,
               help="Change the attempts allowed for the sweep's unfinished jobs.")
 @click.option("--max-wait", default=None, metavar="DURATION",
               help="Exit 75 instead of waiting out a pause longer than this (e.g. 30m).")
@@ -175,8 +202,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
-    0 finished (or stopped by a signal), 1 internal error, 2 fatal (bad key, unknown model),
-    75 paused with no resume time or longer than --max-wait.
+    0 finished (or stopped by a signal), 1 internal error or an unwritable database,
+    2 fatal (bad key, unknown model), 75 paused with no resume time or longer than --max-wait.
 
     \b
     export ANTHROPIC_API_KEY=sk-ant-...
@@ -187,7 +214,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     from .progress import Progress
     from .worker import Worker, WorkerConfig
 
-    wait = None if max_wait is None else parse_duration(max_wait)
+    wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
+    config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = arms_mod.validate(sweep.arms, arms_module)
@@ -195,9 +223,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
                      else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
-    worker = Worker(queue, sweep, known, model_backend,
-                    WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds,
-                                 max_wait=wait))
+    worker = Worker(queue, sweep, known, model_backend, config)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())
     on_tick = progress.update
@@ -212,10 +238,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
-    data = report.status(queue, sweep)
     click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed); sweep {sweep.name} {data['states']['done']}/{data['total']} done, "
-               f"{data['states']['error']} error, {data['states']['pending']} pending"
+               f"passed){_sweep_line(queue, sweep)}"
                + (f"; {outcome.message}" if outcome.message else ""))
     if outcome.exit_code:
         click.echo(f"sweepq: {outcome.message}", err=True)
@@ -265,6 +289,18 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
         click.echo(f"{alias}={model_id}")
 
 
+def _sweep_line(queue: Queue, sweep: Sweep) -> str:
+    """Where the sweep stands, for work's closing line; nothing when the database can't say."""
+    try:
+        data = report.status(queue, sweep)
+    except Exception as exc:
+        if explain(exc) is None:
+            raise
+        return ""
+    return (f"; sweep {sweep.name} {data['states']['done']}/{data['total']} done, "
+            f"{data['states']['error']} error, {data['states']['pending']} pending")
+
+
 @main.command()
 @sweep_option
 @click.option("--watch", type=click.FloatRange(0.2), is_flag=False, flag_value=2.0, default=None,
@@ -283,7 +319,7 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweepq status --watch 60 --json >> status.jsonl   # one JSON line per minute
     sweepq status --json | jq '.arms[] | {arm, done, pass_rate}'
     """
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
     if watch is None:
         data = report.status(queue, sweep)
@@ -308,7 +344,7 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
     sweepq export --sweep bbh-n99 results.jsonl
     sweepq export --order canonical - | head
     """
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
     with jsonl.open_output(path) as out:
         rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors)
@@ -362,7 +398,7 @@ def pause(ctx: click.Context, until: str | None, duration: str | None, reason: s
     queue = _queue(ctx)
     now = queue.clock()
     resume_at = (parse_until(until, now) if until else
-                 now + parse_duration(duration) if duration else None)
+                 now + parse_duration(duration, "--for") if duration else None)
     if resume_at is not None and resume_at <= now:
         given = f"--until {until}" if until else f"--for {duration}"
         raise SweepqError(f"{given} ends now or in the past: pass a later time or a "
@@ -400,7 +436,7 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
     sweepq summary --sweep bbh-n99
     sweepq summary --baseline haiku-only --json | jq '.arms[].vs_baseline.p_value'
     """
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=True)
     data = report.summary(queue, queue.resolve_sweep(name), baseline)
     click.echo(json.dumps(data, indent=2) if as_json else report.render_summary(data))
 
@@ -423,7 +459,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
     """
     from . import html
 
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
     page = html.render(html.collect(queue, sweep.name, baseline), refresh or None)
     path = output or html.default_filename(sweep.name)
@@ -499,3 +535,39 @@ def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: 
                    "reach this machine can read the results", err=True)
     sys.stdout.flush()
     html.serve_forever(server)
+
+
+@main.command()
+@click.option("--repair", is_flag=True,
+              help="Fix what is safe to fix (aggregates, orphan leases, done jobs without a "
+              "result) and say what was done.")
+@click.pass_context
+def check(ctx: click.Context, repair: bool) -> None:
+    """Check the database: SQLite's integrity and foreign keys, then the queue's invariants.
+
+    One line per violation, exit 1 when there is any. Without --repair the
+    database is opened read-only and never changed.
+
+    \b
+    sweepq check
+    sweepq check --repair && sweepq work
+    """
+    from . import check as checking
+
+    obj = ctx.find_root().obj
+    if repair:
+        queue = _queue(ctx)
+        for line in checking.repair(queue):
+            click.echo(f"repaired: {line}")
+    else:
+        queue = Queue(db.connect_read_only(obj["db"]))
+        ctx.call_on_close(queue.close)
+    found = checking.check(queue)
+    for violation in found:
+        click.echo(violation.message)
+    if found:
+        fixable = sum(v.repairable for v in found)
+        hint = f"; {fixable} fixable with `sweepq check --repair`" if fixable and not repair else ""
+        click.echo(f"sweepq check: {len(found)} problems{hint}", err=True)
+        ctx.exit(1)
+    click.echo("sweepq check: ok")

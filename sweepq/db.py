@@ -32,16 +32,14 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
     numbers = [number for number, _, _ in found]
-    # A number may be missing while the change that owns it is still on its branch, but
-    # none may repeat, and 0001 must be there.
-    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
-        raise RuntimeError(f"migrations must start at 0001 and never repeat: {numbers}")
+    if numbers != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations are not numbered 0001..{len(found):04d}: {numbers}")
     return found
 
 
 def schema_version() -> int:
     """The schema version this sweepq writes: the number of the last migration."""
-    return migrations()[-1][0]
+    return len(migrations())
 
 
 def default_path() -> str:
@@ -67,6 +65,10 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
             raise SweepqError(f"cannot create database {path}: folder {parent} is not writable")
     elif path.is_dir():
         raise SweepqError(f"{path} is a folder, not a database file: pass --db FILE")
+    elif not is_writable(path):
+        raise SweepqError(f"the database {path} is read-only ({read_only_reason(path)}): "
+                          "this command writes; make it writable, or use a command that "
+                          "only reads (status, export, summary, report, serve, check)")
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
@@ -100,6 +102,56 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
     except sqlite3.OperationalError as exc:
         conn.close()
         raise SweepqError(f"cannot open {path}: {exc}") from None
+    return conn
+
+
+def is_writable(path: Path) -> bool:
+    """Whether SQLite can write `path`: the file, and its folder (for the -wal and -shm files)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    return os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+
+
+def read_only_reason(path: Path) -> str:
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    return f"its folder {path.parent} is not writable"
+
+
+def connect_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open an existing sweepq database for reading only (`mode=ro`); never writes or migrates.
+
+    A WAL database whose folder is read-only cannot get the -shm file a normal
+    reader needs: it is then opened `immutable`, which is right since nobody
+    can be writing it either.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SweepqError(f"no database at {path}: pass --db PATH")
+    uri = path.resolve().as_uri()
+    conn = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{flags}", uri=True, check_same_thread=False,
+                                   isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            sweepq = _is_sweepq(conn)
+            break
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            retry = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CANTOPEN,
+                                                                   sqlite3.SQLITE_READONLY)
+            if flags.endswith("immutable=1") or not retry:
+                raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
+    if not sweepq:
+        conn.close()
+        raise SweepqError(f"{path} is not a sweepq database: pass --db with another file")
+    if version > schema_version():
+        conn.close()
+        raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "
+                          f"understands ({schema_version()}): upgrade sweepq")
     return conn
 
 

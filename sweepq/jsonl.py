@@ -10,14 +10,14 @@ remember that, so import then export reproduces any such file byte for byte.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
+from . import bounds
+from .atomicfile import atomic_output
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -108,21 +108,8 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterato
             yield batch
 
 
-@contextmanager
-def open_output(path: str) -> Iterator[IO[str]]:
-    """`-` is stdout; a path in a missing folder is a user mistake, said before writing."""
-    if path == "-":
-        yield sys.stdout
-        return
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise SweepqError(f"cannot write {path}: folder {target.parent} does not exist")
-    try:
-        handle = target.open("w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise SweepqError(f"cannot write {path}: {exc.strerror}") from None
-    with handle:
-        yield handle
+# Every file sweepq writes is written whole or not at all (see atomicfile).
+open_output = atomic_output
 
 
 # -- import -------------------------------------------------------------------
@@ -200,6 +187,7 @@ def _parse(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
             if meta is not None or rows:
                 raise SweepqError(f"{path}:{number}: a _meta line must come first and only "
                                   "once: nothing imported")
+            _check_meta(obj, path, number)
             meta = obj
             continue
         _check_row(obj, path, number)
@@ -220,6 +208,34 @@ def _check_row(row: dict[str, Any], path: Path, number: int) -> None:
     if not ok:
         raise SweepqError(f"{path}:{number}: a field has the wrong type (passed must be true or "
                           "false, sub_calls an integer): nothing imported")
+    try:
+        bounds.count("sub_calls", row["sub_calls"], 0, bounds.MAX_SUB_CALLS)
+        if row["wall_seconds"] is not None:
+            bounds.duration("wall_seconds", row["wall_seconds"], 0.0, bounds.MAX_WALL_SECONDS)
+    except SweepqError as exc:
+        raise SweepqError(f"{path}:{number}: {exc}: nothing imported") from None
+
+
+def _check_meta(meta: dict[str, Any], path: Path, number: int) -> None:
+    """The `_meta` fields a sweep is made of: right types and sane numbers, or a refusal."""
+    def strings(value: Any) -> bool:
+        return value is None or (isinstance(value, list)
+                                 and all(isinstance(v, str) for v in value))
+    problem = None
+    if not (meta.get("benchmark") is None or isinstance(meta.get("benchmark"), str)):
+        problem = "benchmark must be a string or null"
+    elif not strings(meta.get("arms")) or not strings(meta.get("subtasks")):
+        problem = "arms and subtasks must be lists of strings"
+    else:
+        try:
+            if meta.get("n_per_subtask") is not None:
+                bounds.count("n_per_subtask", meta["n_per_subtask"], 1, bounds.MAX_N_PER_SUBTASK)
+            if meta.get("start") is not None:
+                bounds.count("start", meta["start"], 0, bounds.MAX_N_PER_SUBTASK)
+        except SweepqError as exc:
+            problem = str(exc)
+    if problem:
+        raise SweepqError(f"{path}:{number}: _meta: {problem}: nothing imported")
 
 
 def _sweep_for(name: str, meta: dict[str, Any] | None, rows: list[dict[str, Any]]) -> Sweep:

@@ -76,6 +76,7 @@ class Reply:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float | None = None     # set by backends that report it (the CLI)
+    stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
 
 
 class Backend(Protocol):
@@ -154,7 +155,8 @@ class AnthropicBackend:
         return Reply(text=text, input_tokens=usage.input_tokens,
                      output_tokens=usage.output_tokens,
                      cache_read_tokens=usage.cache_read_input_tokens or 0,
-                     cache_write_tokens=usage.cache_creation_input_tokens or 0)
+                     cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                     stop_reason=message.stop_reason)
 
 
 class ClaudeCliBackend:
@@ -248,6 +250,7 @@ class JobClient:
         self._lock = threading.Lock()
         self._next_index = 0
         self._replay: dict[str, deque[Call]] = defaultdict(deque)
+        self._stops: dict[int, tuple[str, str | None]] = {}   # call index -> (text, stop_reason)
         for call in queue.journal(job.job_id):
             self._replay[call.request_hash].append(call)
 
@@ -298,9 +301,10 @@ class JobClient:
         if replayed is not None:
             reply = Reply(replayed.response_text or "", replayed.input_tokens or 0,
                           replayed.output_tokens or 0, replayed.cache_read_tokens or 0,
-                          replayed.cache_write_tokens or 0)
+                          replayed.cache_write_tokens or 0, stop_reason=replayed.stop_reason)
             with self._lock:
                 self.usage.add(model, reply, replayed.cost_usd)
+                self._stops[index] = (reply.text, reply.stop_reason)
             return reply.text
         if self.queue.active_pause() is not None:
             raise QueuePaused()
@@ -312,10 +316,23 @@ class JobClient:
             request_hash=digest, response_text=reply.text, input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens, cache_read_tokens=reply.cache_read_tokens,
             cache_write_tokens=reply.cache_write_tokens, cost_usd=cost,
-            latency_seconds=latency))
+            latency_seconds=latency, stop_reason=reply.stop_reason))
         with self._lock:
             self.usage.add(model, reply, cost)
+            self._stops[index] = (reply.text, reply.stop_reason)
         return reply.text
+
+    def stop_reason_of(self, output: str) -> str | None:
+        """Why the model stopped in the latest call whose reply is `output` (the arm's answer).
+
+        None when no call's reply is the output as it stands (the arm rewrote it).
+        """
+        with self._lock:
+            for index in sorted(self._stops, reverse=True):
+                text, stop_reason = self._stops[index]
+                if text == output:
+                    return stop_reason
+        return None
 
     def _send_with_retries(self, index: int, model: str, digest: str, system: str | None,
                            prompt: str, max_tokens: int) -> tuple[Reply, float]:

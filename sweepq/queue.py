@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import db
+from . import bounds, db
 from .errors import SweepqError
+from .redact import mask
 
 ENQUEUE_BATCH = 10_000
 BACKOFF_BASE_SECONDS = 5.0
@@ -44,6 +45,13 @@ class Sweep:
     models: dict[str, str] = field(default_factory=dict)
     dataset: str | None = None
     has_meta: bool = True
+
+    def __post_init__(self) -> None:
+        # Checked here, once, for every way a sweep is made: enqueue, import, the database.
+        if self.n_per_subtask is not None:
+            bounds.count("n_per_subtask (--n-per-subtask)", self.n_per_subtask, 1,
+                         bounds.MAX_N_PER_SUBTASK)
+        bounds.count("start (--start)", self.start, 0, bounds.MAX_N_PER_SUBTASK)
 
     def meta(self) -> dict[str, Any]:
         """The historical `_meta` line, keys in their historical order."""
@@ -112,6 +120,7 @@ class Call:
     latency_seconds: float | None = None
     error_class: str | None = None
     error: str | None = None
+    stop_reason: str | None = None      # why the model stopped: end_turn, max_tokens, refusal
 
 
 _JOB_COLUMNS = 7
@@ -138,6 +147,18 @@ WHERE job_id = (
 RETURNING job_id, sweep, task_id, arm, task, attempts, max_attempts, lease_owner
 """
 
+# Current results of the jobs {jobs} selects, copied to results_history before they are
+# replaced or dropped.
+KEEP_RESULTS = """
+INSERT INTO results_history (job_id, completion_seq, passed, detail, wall_seconds, sub_calls,
+    output, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+    models, completed_at, replaced_at, why)
+SELECT job_id, completion_seq, passed, detail, wall_seconds, sub_calls, output, input_tokens,
+       output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, models, completed_at,
+       :now, :why
+FROM results WHERE job_id IN ({jobs})
+"""
+
 
 class Queue:
     """A sweepq database, shared by the threads of one process.
@@ -155,6 +176,20 @@ class Queue:
     def open(cls, path: str | None = None, *, synchronous: str = "NORMAL",
              create: bool = True) -> Queue:
         return cls(db.connect(path or db.default_path(), synchronous=synchronous, create=create))
+
+    @classmethod
+    def open_for_reading(cls, path: str | None = None, *, synchronous: str = "NORMAL") -> Queue:
+        """Open as usual; a database in a read-only file or folder opens read-only instead.
+
+        For the commands that only read: a valid database nobody may write is
+        still a sweepq database, and status or export of it must work.
+        """
+        from pathlib import Path
+
+        target = Path(path or db.default_path())
+        if target.is_file() and not db.is_writable(target):
+            return cls(db.connect_read_only(target))
+        return cls(db.connect(target, synchronous=synchronous, create=False))
 
     def close(self) -> None:
         self.conn.close()
@@ -267,8 +302,7 @@ class Queue:
         """
         if not sweep.arms:
             raise SweepqError("no arms given: pass --arms a,b")
-        if max_attempts < 1:
-            raise SweepqError("--max-attempts must be at least 1")
+        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         now = self.clock()
         new, created, batch = 0, False, []
         n_arms = len(sweep.arms)
@@ -335,7 +369,10 @@ class Queue:
 
         A worker whose lease was taken over must not write: returns False and
         changes nothing. Holding the lease after it expired, while nobody else
-        claimed the job, still counts as holding it.
+        claimed the job, still counts as holding it. A result already there (a
+        row someone wrote by hand, or one left from before migration 4) is
+        moved to results_history in the same transaction: a job done again is
+        a result replaced, never a UNIQUE failure that kills the worker.
         """
         now = self.clock()
         with self.write() as conn:
@@ -346,18 +383,27 @@ class Queue:
                 (now, job_id, worker))
             if cursor.rowcount != 1:
                 return False
+            self._drop_result(conn, job_id, now, "done again")
             conn.execute(
                 "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
                 " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
                 " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, int(result.passed), result.detail, result.wall_seconds,
-                 result.sub_calls, result.output, result.input_tokens, result.output_tokens,
+                (job_id, int(result.passed), mask(result.detail), result.wall_seconds,
+                 result.sub_calls, None if result.output is None else mask(result.output),
+                 result.input_tokens, result.output_tokens,
                  result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
                  None if result.models is None else json.dumps(result.models), now))
             # A success ends any streak of failures (the breaker counts only unbroken ones).
             conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
                          " WHERE jobs != '[]'", (now,))
             return True
+
+    @staticmethod
+    def _drop_result(conn: sqlite3.Connection, job_id: int, now: float, why: str) -> None:
+        """Move the job's result, if it has one, to results_history (inside a transaction)."""
+        if conn.execute("SELECT 1 FROM results WHERE job_id = ?", (job_id,)).fetchone():
+            conn.execute(KEEP_RESULTS.format(jobs=":job"), {"now": now, "why": why, "job": job_id})
+            conn.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
 
     def fail(self, job_id: int, worker: str, message: str, kind: str = "transient",
              final: bool = False, signature: str | None = None) -> str | None:
@@ -368,7 +414,7 @@ class Queue:
         transaction: see `_count_failure`. Returns the job's state afterwards, or None
         when the job was no longer ours.
         """
-        now = self.clock()
+        now, message = self.clock(), mask(message)
         with self.write() as conn:
             row = conn.execute(
                 "SELECT attempts, max_attempts FROM jobs"
@@ -378,6 +424,7 @@ class Queue:
                 return None
             attempts, max_attempts = row
             state = "error" if final or attempts >= max_attempts else "pending"
+            self._drop_result(conn, job_id, now, "job left done")
             conn.execute(
                 "UPDATE jobs SET state = ?, lease_owner = NULL, lease_expires_at = NULL,"
                 " available_at = ?, finished_at = ?, last_error = ?,"
@@ -462,6 +509,7 @@ class Queue:
                 message: str | None = None) -> bool:
         """Give a job back without counting the attempt (a pause, or a clean shutdown)."""
         now = self.clock()
+        message = None if message is None else mask(message)
         trail = ("errors" if message is None else
                  "json_insert(errors, '$[#]', json_object('at', :now, 'attempt', attempts,"
                  " 'kind', :kind, 'message', :message))")
@@ -471,17 +519,28 @@ class Queue:
                 f" attempts = max(attempts - 1, 0), errors = {trail}"
                 " WHERE job_id = :job AND state = 'running' AND lease_owner = :worker",
                 {"now": now, "kind": kind, "message": message, "job": job_id, "worker": worker})
+            if cursor.rowcount == 1:
+                self._drop_result(conn, job_id, now, "job left done")
             return cursor.rowcount == 1
 
     def retry(self, sweep: str) -> int:
-        """Move the sweep's `error` jobs back to pending with fresh attempts."""
+        """Move the sweep's `error` jobs back to pending with fresh attempts.
+
+        An error job never has a result, unless someone wrote one by hand: that
+        one goes to results_history, so pending jobs stay without results.
+        """
         with self.write() as conn:
+            errors = "SELECT job_id FROM jobs WHERE sweep = :sweep AND state = 'error'"
+            conn.execute(KEEP_RESULTS.format(jobs=errors),
+                         {"now": self.clock(), "why": "job left done", "sweep": sweep})
+            conn.execute(f"DELETE FROM results WHERE job_id IN ({errors})", {"sweep": sweep})
             return conn.execute(
                 "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
                 " finished_at = NULL WHERE sweep = ? AND state = 'error'", (sweep,)).rowcount
 
     def set_max_attempts(self, sweep: str, max_attempts: int) -> int:
         """Change the attempts allowed for the sweep's unfinished jobs."""
+        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         with self.write() as conn:
             return conn.execute(
                 "UPDATE jobs SET max_attempts = ? WHERE sweep = ?"
@@ -494,19 +553,25 @@ class Queue:
         """Pause every worker until `resume_at` (None: until `resume`).
 
         A longer pause wins: a shorter one is recorded but never shortens the
-        active pause. Returns the pause now in force (this one when it has already ended).
+        active pause. Returns the pause now in force (this one, if it already ran
+        out while waiting for the lock).
+
+        `created_at` is read inside the write transaction: it is after every claim
+        committed before the pause, and before every claim that can see it. A
+        claim between the failure that asked for the pause and this row is
+        legitimate; one after it is impossible.
         """
-        now = self.clock()
+        if resume_at is not None:
+            bounds.timestamp("the pause's end", resume_at, self.clock())
+        message = None if message is None else mask(message)
         with self.write() as conn:
+            now = self.clock()
             # Pauses that ran out are closed here, so the claim's check stays tiny.
             conn.execute("UPDATE pauses SET cleared_at = resume_at"
                          " WHERE cleared_at IS NULL AND resume_at <= ?", (now,))
             pause_id = conn.execute(
                 "INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING pause_id",
-                (resume_at, reason, message, set_by, now)).fetchone()[0]
-        # A pause whose end has already come (retry-after: 0, a slow commit) is in force
-        # for no one: say so with the pause itself rather than with nothing.
+                " VALUES (?, ?, ?, ?, ?)", (resume_at, reason, message, set_by, now)).lastrowid
         return self.active_pause() or Pause(pause_id, resume_at, reason, message, set_by)
 
     def resume(self) -> int:
@@ -533,19 +598,22 @@ class Queue:
             conn.execute(
                 "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
                 " response_text, input_tokens, output_tokens, cache_read_tokens,"
-                " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
+                " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-                 call.response_text, call.input_tokens, call.output_tokens,
+                 None if call.response_text is None else mask(call.response_text),
+                 call.input_tokens, call.output_tokens,
                  call.cache_read_tokens, call.cache_write_tokens, call.cost_usd,
-                 call.latency_seconds, call.error_class, call.error, self.clock()))
+                 call.latency_seconds, call.error_class,
+                 None if call.error is None else mask(call.error), self.clock(),
+                 call.stop_reason))
 
     def journal(self, job_id: int) -> list[Call]:
         """The job's successful calls, oldest first: what a retry can replay."""
         rows = self.read(
             "SELECT job_id, attempt, call_index, model, request_hash, response_text,"
             " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-            " latency_seconds, error_class, error FROM calls"
+            " latency_seconds, error_class, error, stop_reason FROM calls"
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
         return [Call(**row) for row in rows]
 

@@ -18,6 +18,9 @@ status keys
     arms [{arm, total, pending, running, done, error, passed, pass_rate,
            ci_low, ci_high, escalated, escalation_rate, cost_units,
            cost_usd, cost_usd_rows, unparseable}],
+    check null | one line: what a quick check found wrong (done jobs without a
+        result, aggregates that disagree with a recount); counts still come
+        from the jobs,
     pause null | {reason, message, resume_at, seconds_left, set_by}
 
 summary keys
@@ -25,6 +28,7 @@ summary keys
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
+           not_answered {refusal, empty reply, cut off at max_tokens},
            oracle_alignment null | {agree, n, rate},
            vs_baseline null | {baseline, n, arm_pass_rate, baseline_pass_rate,
                                baseline_right_arm_wrong,
@@ -36,13 +40,11 @@ to divide by. `escalated` is null for arms that never escalate (not echo-*).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import datetime
 from typing import Any
 
-from . import stats
-from .db import schema_version
+from . import bounds, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 from .timefmt import format_duration
@@ -60,7 +62,7 @@ _BUCKETS_BY_JOIN = (
     " count(r.cost_usd) AS cost_usd_rows,"
     " min(r.completed_at - coalesce(r.wall_seconds, 0)) AS first_started_at,"
     " max(r.completed_at) AS last_completed_at"
-    " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+    " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ? AND j.state = 'done'"
     " GROUP BY 1, 2, 3, 4")
 
 
@@ -70,11 +72,10 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
     with queue.snapshot():
-        buckets, done = _buckets(queue, sweep.name)
         states = queue.read(
             "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
-            " WHERE sweep = ? AND state IN ('pending', 'running', 'error')"
-            " GROUP BY state, arm", (sweep.name,)) + done
+            " WHERE sweep = ? GROUP BY state, arm", (sweep.name,))
+        buckets, problem = _buckets(queue, sweep.name, states)
         recent = _recent_count(queue, sweep.name, now - PACE_WINDOW_SECONDS)
         claims = queue.read(
             "SELECT min(started_at) AS first, max(finished_at) AS last,"
@@ -155,6 +156,7 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
         "eta_seconds": None if eta is None else round(eta, 1),
         "eta_at": None if eta is None else round(now + eta, 1),
         "arms": list(per_arm.values()),
+        "check": problem,
         "pause": None if pause is None else {
             "reason": pause.reason, "message": pause.message, "resume_at": pause.resume_at,
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
@@ -184,26 +186,38 @@ def _fill(entry: dict[str, Any], t: stats.ArmTotals, arm: str) -> None:
     })
 
 
-def _buckets(queue: Queue, sweep: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The sweep's result buckets and its done jobs per arm, without reading every job.
+def _buckets(queue: Queue, sweep: str,
+             states: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """The sweep's result buckets, checked against its done jobs; and what looked wrong.
 
-    The buckets are trusted when, over the whole database, they count as many
-    results as the results table holds (a whole-table `count(*)` is a b-tree
-    count: milliseconds for a million rows); done jobs per arm are then their
-    sums, since a job is done exactly when it has a result. Otherwise both
-    come from the rows.
+    Counts come from the jobs (`states`); the buckets only add what the
+    results say. They are trusted when, over the whole database, they count as
+    many results as the results table holds (a b-tree count: milliseconds for
+    a million rows) and, per arm, as many as the arm has done jobs. Otherwise
+    they are recomputed from the results of done jobs, and a done job without
+    a result is reported (the quick check `status` shows), never hidden.
     """
-    if _has_table(queue, "result_buckets") and queue.read(
-            "SELECT (SELECT coalesce(sum(n), 0) FROM result_buckets)"
-            " = (SELECT count(*) FROM results) AS ok")[0]["ok"]:
+    done = {row["arm"]: row["n"] for row in states if row["state"] == "done"}
+    kept = _has_table(queue, "result_buckets")
+    if kept and queue.read("SELECT (SELECT coalesce(sum(n), 0) FROM result_buckets)"
+                           " = (SELECT count(*) FROM results) AS ok")[0]["ok"]:
         rows = queue.read(_BUCKETS, (sweep,))
-        done: dict[str, int] = {}
-        for row in rows:
-            done[row["arm"]] = done.get(row["arm"], 0) + row["n"]
-        return rows, [{"arm": arm, "state": "done", "n": n} for arm, n in done.items()]
-    return (queue.read(_BUCKETS_BY_JOIN, (sweep,)),
-            queue.read("SELECT arm, 'done' AS state, count(*) AS n FROM jobs"
-                       " WHERE sweep = ? AND state = 'done' GROUP BY arm", (sweep,)))
+        if _per_arm(rows) == done:
+            return rows, None
+    rows = queue.read(_BUCKETS_BY_JOIN, (sweep,))
+    missing = sum(done.values()) - sum(_per_arm(rows).values())
+    if missing:
+        return rows, (f"{missing:,} done job{'s' if missing != 1 else ''} without a result: "
+                      "run `sweepq check`")
+    return rows, ("the result_buckets aggregate disagrees with a recount: run "
+                  "`sweepq check --repair`" if kept else None)
+
+
+def _per_arm(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[row["arm"]] = counted.get(row["arm"], 0) + row["n"]
+    return counted
 
 
 def _recent_count(queue: Queue, sweep: str, since: float) -> int:
@@ -248,7 +262,8 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
     with queue.snapshot():
         rows = queue.conn.execute(
             "SELECT j.task_id, j.arm, r.passed = 1, r.detail, r.sub_calls, r.cost_usd"
-            " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = ?"
+            " FROM results AS r JOIN jobs AS j USING (job_id)"
+            " WHERE j.sweep = ? AND j.state = 'done'"
             " ORDER BY r.completion_seq", (sweep.name,)).fetchall()
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
@@ -326,6 +341,8 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
                  f"({format_duration(pause['resume_at'] - now)} left)")
         message = f": {pause['message']}" if pause["message"] else ""
         lines.append(f"  paused ({pause['reason']}) {until}{message}")
+    if data.get("check"):
+        lines.append(f"  check: {data['check']}")
     return lines
 
 
@@ -376,8 +393,15 @@ def render_status(data: dict[str, Any], now: float | None = None,
 
 
 def clock_text(at: float, now: float | None = None) -> str:
-    """`19:58:18` on the day of `now`; `Nov 26 03:00` on another day (local time)."""
-    when = datetime.fromtimestamp(at).astimezone()
+    """`19:58:18` on the day of `now`; `Nov 26 03:00` on another day (local time).
+
+    A time no calendar holds (a pause edited by hand to 1e300) prints as such,
+    rather than failing the whole status view.
+    """
+    try:
+        when = datetime.fromtimestamp(at).astimezone()
+    except (OverflowError, ValueError, OSError):
+        return "an impossible time (see `sweepq check`)"
     if now is not None and when.date() != datetime.fromtimestamp(now).astimezone().date():
         return when.strftime("%b %d %H:%M")
     return when.strftime("%H:%M:%S")
@@ -412,6 +436,11 @@ def render_summary(data: dict[str, Any]) -> str:
                      f"  {format_p(vs['p_value']):>7}" if vs else f"  {'(baseline)':>17}")
         lines.append(line.rstrip())
     lines.append("")
+    unanswered = [f"{a['arm']}: " + ", ".join(f"{n} {kind}" for kind, n in
+                                              a["not_answered"].items() if n)
+                  for a in data["arms"] if any(a["not_answered"].values())]
+    if unanswered:
+        lines.append("  no answer (not passes): " + "; ".join(unanswered))
     lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
                  "units: haiku call 1, sonnet 3.")
     if data["oracle"]:
@@ -447,6 +476,7 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
     from rich.live import Live
     from rich.text import Text
 
+    bounds.duration("--watch", seconds, 0.2, 86400.0)
     console = Console()
     try:
         if as_json or not console.is_terminal:
@@ -473,22 +503,7 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
 # -- read-only access for the page server -------------------------------------------
 
 def open_read_only(path: str) -> Queue:
-    """A queue on `path` that cannot write (for `sweepq serve`)."""
-    from pathlib import Path
+    """A queue on `path` that cannot write (for `sweepq serve` and the commands that read)."""
+    from .db import connect_read_only
 
-    if not Path(path).is_file():
-        raise SweepqError(f"no database at {path}: pass --db PATH")
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                               check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("SELECT count(*) FROM sweeps").fetchone()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
-    if version > schema_version():
-        conn.close()
-        raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "
-                          f"understands ({schema_version()}): upgrade sweepq")
-    return Queue(conn)
+    return Queue(connect_read_only(path))

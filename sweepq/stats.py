@@ -13,6 +13,9 @@ computed on old result files match:
   of the tasks both completed where the arm's escalate decision equals the
   oracle's;
 - unparseable: rows whose detail is exactly `unparseable`;
+- not answered: rows whose detail says the model gave no answer to score —
+  `refusal`, `empty reply` or `cut off at max_tokens` — counted per kind
+  (they are failures, like a wrong answer, but not the same failure);
 - paired comparison against a baseline arm: on the tasks both completed, the
   discordant counts b (baseline right, arm wrong) and c (arm right, baseline
   wrong) and the exact two-sided McNemar p-value
@@ -33,6 +36,9 @@ SONNET_UNITS = 3
 ORACLE_ARM = "echo-oracle"
 DEFAULT_BASELINE = "sonnet-only"
 UNPARSEABLE = "unparseable"
+# Details the worker writes when the model's reply holds no answer (from its stop_reason).
+REFUSAL, EMPTY_REPLY, CUT_OFF = "refusal", "empty reply", "cut off at max_tokens"
+NOT_ANSWERED = (REFUSAL, EMPTY_REPLY, CUT_OFF)
 _EXACT_LIMIT = 2_000               # above this many discordant pairs, sum in log space
 
 
@@ -161,11 +167,13 @@ def summarize(rows: Iterable[Sequence[Any]], arms: Sequence[str] = (),
     once, the later row winning.
     """
     by_arm: dict[str, dict[str, tuple]] = {arm: {} for arm in arms}
+    details: dict[str, dict[str, str]] = {arm: {} for arm in arms}
     for task_id, arm, passed, detail, sub_calls, cost in rows:
         tasks = by_arm.get(arm)
         if tasks is None:
             tasks = by_arm[arm] = {}
         tasks[task_id] = (bool(passed), sub_calls, detail == UNPARSEABLE, cost)
+        details.setdefault(arm, {})[task_id] = detail
     with_results = [arm for arm, tasks in by_arm.items() if tasks]
     if baseline is None and DEFAULT_BASELINE in with_results:
         baseline = DEFAULT_BASELINE
@@ -193,6 +201,7 @@ def summarize(rows: Iterable[Sequence[Any]], arms: Sequence[str] = (),
             "cost_usd": round(t.cost_usd, 6) if t.cost_usd_rows else None,
             "cost_usd_rows": t.cost_usd_rows,
             "unparseable": t.unparseable,
+            "not_answered": not_answered(details.get(arm, {}).values()),
             "oracle_alignment": None,
             "vs_baseline": None,
         }
@@ -202,6 +211,12 @@ def summarize(rows: Iterable[Sequence[Any]], arms: Sequence[str] = (),
             record["vs_baseline"] = _paired(tasks, by_arm[baseline], baseline)
         out.append(record)
     return {"baseline": baseline, "oracle": oracle is not None, "arms": out}
+
+
+def not_answered(details: Iterable[str]) -> dict[str, int]:
+    """How many results were a refusal, an empty reply, or cut off at max_tokens."""
+    counted = Counter(detail for detail in details if detail in NOT_ANSWERED)
+    return {kind: counted[kind] for kind in NOT_ANSWERED}
 
 
 def _totals(arm: str, tasks: dict[str, tuple]) -> ArmTotals:

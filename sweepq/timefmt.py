@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import bounds
 from .errors import SweepqError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -151,15 +152,19 @@ def _non_negative(raw: str | None, per_second: float) -> float | None:
 
 # -- what people type --------------------------------------------------------------------------
 
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `30m`, `1h30m`, `2d` → seconds."""
+def parse_duration(text: str, name: str = "duration",
+                   maximum: float = bounds.MAX_DURATION_SECONDS) -> float:
+    """`90`, `90s`, `30m`, `1h30m`, `2d` → seconds, at most `maximum` (a year by default).
+
+    `name` is the option the text came from, for the refusal.
+    """
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return bounds.duration(name, float(text), maximum=maximum)
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise SweepqError(f"cannot read duration {text!r}: use e.g. 90s, 30m, 1h30m or 2d")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+        raise SweepqError(f"cannot read {name} {text!r}: use e.g. 90s, 30m, 1h30m or 2d")
+    return bounds.duration(name, sum(float(n) * _UNITS[u] for n, u in parts), maximum=maximum)
 
 
 def parse_until(text: str, now: float, tz: ZoneInfo | None = None) -> float:
@@ -201,5 +206,8 @@ def format_duration(seconds: float) -> str:
 
 
 def format_time(at: float) -> str:
-    """A unix time as local ISO, to the second."""
-    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    """A unix time as local ISO, to the second (or a plain word for a time no calendar holds)."""
+    try:
+        return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return "an impossible time"

@@ -10,7 +10,7 @@ processes may work on one database. Each thread loops:
 A heartbeat thread extends the leases of the jobs in flight. A failure is
 never a result: it is classified, and either pauses the whole queue
 (exhausted, rate-limited), counts an attempt (transient), errors the job, or
-stops the run (fatal). SIGINT/SIGTERM stop claiming, let in-flight jobs
+stops the run (fatal). SIGINT/SIGTERM/SIGHUP stop claiming, let in-flight jobs
 finish for a grace period, then release the rest.
 """
 
@@ -19,19 +19,23 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import bounds, stats
 from .arms import Arm
 from .bbh import Task, score
+from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .models import Backend, JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
+EXIT_DATABASE = 1           # the database failed (full, read-only, corrupt): not a bug, same code
 EXIT_FATAL = 2
 EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
 IDLE_POLL_SECONDS = 0.5
@@ -45,6 +49,12 @@ class WorkerConfig:
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def __post_init__(self) -> None:
+        bounds.count("--concurrency", self.concurrency, 1, bounds.MAX_CONCURRENCY)
+        bounds.duration("--lease-seconds", self.lease_seconds, 1.0, 86400.0)
+        if self.max_wait is not None:
+            bounds.duration("--max-wait", self.max_wait)
 
 
 @dataclass
@@ -112,7 +122,7 @@ class Worker:
         threading.Thread(target=self._release_after, args=(grace,), daemon=True).start()
 
     def install_signal_handlers(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: self.stop())
 
     def _release_after(self, grace: float) -> None:
@@ -134,6 +144,14 @@ class Worker:
     def _loop(self, owner: str) -> None:
         try:
             self._work(owner)
+        except sqlite3.Error as exc:
+            # The disk filled, the file turned read-only or corrupt: not a bug. The job this
+            # thread held was released if the database still took it, else its lease expires.
+            self._set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; jobs in flight "
+                           "were released or are left to their leases (they expire within "
+                           f"{self.config.lease_seconds:.0f}s): fix the cause, run `sweepq "
+                           "check`, then `sweepq work` again")
+            self.stopping.set()
         except Exception as exc:
             # A bug or a broken database: never absorbed in silence. Stop every thread,
             # exit non-zero; a job this thread held is released below or by its lease.
@@ -221,6 +239,8 @@ class Worker:
             if self.queue.release(job.job_id, owner):
                 self.tally.released += 1
             return
+        except sqlite3.Error:   # the journal could not be written: the database, not the arm
+            raise
         except Exception as exc:  # a bug in an arm: count the attempt, keep the message
             self.tally.failed_attempts += 1
             self.queue.fail(job.job_id, owner, f"arm {job.arm} raised "
@@ -236,6 +256,8 @@ class Worker:
             passed, detail = score(output, task)
         except Exception as exc:  # as the old runner did: a scorer crash is a failed result
             passed, detail = False, f"scorer {type(exc).__name__}: {exc}"[:500]
+        if not passed:
+            detail = no_answer(output, client.stop_reason_of(output)) or detail
         usage = client.usage
         result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=usage.calls,
                         output=output, input_tokens=usage.input_tokens,
@@ -283,7 +305,10 @@ class Worker:
             with self._lock:
                 held = list(self._in_flight.items())
             for job_id, owner in held:
-                self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+                try:
+                    self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+                except sqlite3.Error:   # the job's thread meets the same failure and says so
+                    break
 
 
 def _until_resume(pause: Pause) -> str:
@@ -297,3 +322,18 @@ def _until_resume(pause: Pause) -> str:
                 "`sweepq resume`")
     return (f"queue paused ({pause.reason}){detail}; fix the cause (add credit, fix the key), "
             "then run `sweepq resume`")
+
+
+def no_answer(output: str, stop_reason: str | None) -> str | None:
+    """The detail for a reply that holds no answer to score, from why the model stopped.
+
+    A refusal, an empty reply and a reply cut off at max_tokens are still not
+    passes, but a reader must be able to tell them from a wrong answer.
+    """
+    if stop_reason == "refusal":
+        return stats.REFUSAL
+    if not output.strip():
+        return stats.EMPTY_REPLY
+    if stop_reason == "max_tokens":
+        return stats.CUT_OFF
+    return None

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,16 +60,48 @@ def test_rate_limit_pauses_every_worker_then_resumes_without_counting(db_path, s
     [(reason, resume_at, created_at)] = rows(db_path, "SELECT reason, resume_at, created_at"
                                                       " FROM pauses")
     assert reason == "rate_limited"
-    # Resume at "now + retry-after", now being when the 429 arrived (just before the
-    # pause row was written, later under load).
+    # Resume at "now + retry-after", now being when the 429 arrived. The pause row is
+    # written after that, by how much depends on the machine's load: other workers may
+    # legitimately claim in between (issue 10), so only the upper bound is guaranteed.
     assert created_at >= started
     assert resume_at >= started + 2.0
-    assert 0 < resume_at - created_at <= 2.05
-    # The released job was not charged an attempt; nobody claimed during the pause.
+    assert resume_at - created_at <= 2.0 + 1e-3
+    # The released job was not charged an attempt; nobody claimed once the pause row was
+    # committed (its created_at is read inside its transaction, so a claim stamped after
+    # it committed after it, and would have seen it).
     assert rows(db_path, "SELECT max(attempts) FROM jobs") == [(1,)]
     claims_during = rows(db_path, "SELECT count(*) FROM jobs WHERE started_at > ? AND"
                                   " started_at < ?", (created_at, resume_at))
     assert claims_during == [(0,)]
+
+
+def test_a_claim_between_a_429_and_its_pause_row_is_stamped_before_the_pause(db_path):
+    """The race the test above once lost, made to happen: the pause is asked for, a claim
+    takes the lock first. The pause's created_at must still come after that claim."""
+    from sweepq.queue import Queue, Sweep
+
+    now = [1000.0]
+    queue = Queue.open(str(db_path))
+    queue.clock = lambda: now[0]
+    queue.enqueue(Sweep(name="s", arms=["a"]), [("x", {}), ("y", {})])
+    asked = threading.Event()
+
+    def pause() -> None:
+        asked.set()
+        queue.pause(now[0] + 2.0, "rate_limited", set_by="w1")
+
+    with queue._lock:                     # a claim of another thread holds the lock
+        thread = threading.Thread(target=pause)
+        thread.start()
+        asked.wait(5)
+        time.sleep(0.1)                   # the pause now waits for the lock
+        now[0] += 0.5
+        assert queue.claim("s", "w2") is not None
+    thread.join(5)
+    [(started_at, created_at)] = rows(db_path, "SELECT (SELECT max(started_at) FROM jobs),"
+                                               " created_at FROM pauses")
+    assert started_at <= created_at
+    queue.close()
 
 
 def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh):

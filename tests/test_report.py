@@ -19,13 +19,14 @@ STATUS_KEYS = {"sweep", "benchmark", "now", "phase", "states", "total", "passed"
                "ci_low", "ci_high", "escalated", "cost_units", "cost_usd", "cost_usd_rows",
                "unparseable", "stale_leases", "started_at", "finished_at", "elapsed_seconds",
                "pace_per_minute", "pace_window_seconds", "eta_seconds", "eta_at", "arms",
-               "pause"}
+               "pause", "check"}
 ARM_KEYS = {"arm", "total", "pending", "running", "done", "error", "passed", "pass_rate",
             "ci_low", "ci_high", "escalated", "escalation_rate", "cost_units", "cost_usd",
             "cost_usd_rows", "unparseable"}
 SUMMARY_ARM_KEYS = {"arm", "n", "passed", "pass_rate", "ci_low", "ci_high", "escalated",
                     "escalation_rate", "cost_units", "cost_units_per_task", "cost_usd",
-                    "cost_usd_rows", "unparseable", "oracle_alignment", "vs_baseline"}
+                    "cost_usd_rows", "unparseable", "not_answered", "oracle_alignment",
+                    "vs_baseline"}
 
 
 # -- the team's definitions, written out again independently of sweepq.stats ---------------
@@ -271,8 +272,10 @@ def test_status_buckets_agree_with_the_rows_and_survive_deletes(db_path: Path) -
     with queue.write() as conn:                              # drift: the join takes over
         conn.execute("DELETE FROM result_buckets")
     slow = report.status(queue, sweep)
-    assert {k: v for k, v in fast.items() if k != "now"} == \
-        {k: v for k, v in slow.items() if k != "now"}
+    assert {k: v for k, v in fast.items() if k not in ("now", "check")} == \
+        {k: v for k, v in slow.items() if k not in ("now", "check")}
+    # The drift is said, not hidden (issue 10): the counts are right, the aggregate is not.
+    assert fast["check"] is None and "result_buckets" in slow["check"]
     assert fast["unparseable"] == 5 and fast["cost_usd_rows"] == 25
 
     queue2 = Queue.open(str(db_path.with_name("other.db")))
