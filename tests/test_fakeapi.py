@@ -438,17 +438,22 @@ def test_config_validation():
 
 def test_chunked_request_bodies_are_refused_not_decoded(fake):
     """http.server does not decode chunked requests; the fake answers 411 (the SDK always
-    sends a content-length)."""
-    import http.client
+    sends a content-length). The whole request goes out in one write before the answer is
+    read: the fake may close as soon as it has the headers, and a client still sending
+    chunks then would see a broken pipe instead of the answer."""
+    import socket
 
-    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
-    conn.request("POST", "/v1/messages", body=iter([b'{"model":', b'"x"}']),
-                 headers={"x-api-key": "k", "content-type": "application/json"},
-                 encode_chunked=True)
-    resp = conn.getresponse()
-    assert resp.status == 411 and json.loads(resp.read())["error"]["type"] == \
-        "invalid_request_error"
-    conn.close()
+    body = b'9\r\n{"model":\r\n5\r\n"x"}\r\n0\r\n\r\n'
+    request = (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: k\r\n"
+               b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+    with socket.create_connection(("127.0.0.1", fake.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == b"411"
+    assert json.loads(payload)["error"]["type"] == "invalid_request_error"
     assert fake.stats()["requests"] == 0
 
 

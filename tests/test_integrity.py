@@ -66,12 +66,25 @@ def one_line(done: subprocess.CompletedProcess[str], *needles: str) -> str:
     return done.stderr
 
 
+@pytest.fixture(scope="session")
+def finished_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of 4 jobs, all done by a real `sweepq work`: made once, copied per test."""
+    from sweepq.sample import write_sample
+
+    root = tmp_path_factory.mktemp("finished")
+    db = root / "sweepq.db"
+    enqueue(db, write_sample(root / "bbh", n=50), 2)
+    with FakeAPI() as fake:
+        run_cli("work", "--quiet", db=db, fake=fake, check=True)
+    assert rows(db, "SELECT count(*) FROM results") == [(4,)]
+    assert not Path(f"{db}-wal").exists()  # every connection closed: the file is the database
+    return db
+
+
 @pytest.fixture
-def finished(db_path: Path, sample_bbh: Path, fake_api: FakeAPI) -> Path:
-    """A sweep of 4 jobs, all done by a real `sweepq work`."""
-    enqueue(db_path, sample_bbh, 2)
-    run_cli("work", "--quiet", db=db_path, fake=fake_api, check=True)
-    assert rows(db_path, "SELECT count(*) FROM results") == [(4,)]
+def finished(db_path: Path, finished_once: Path) -> Path:
+    """This test's own copy of the finished sweep (tests edit it)."""
+    shutil.copyfile(finished_once, db_path)
     return db_path
 
 
