@@ -1,4 +1,4 @@
-"""What a failed model call means (DESIGN.md, "Errors: four classes").
+"""What a failed model call means (docs/ARCHITECTURE.md, "What a failure does").
 
 A failure is exhausted, rate_limited, transient or fatal, with the time the queue
 may resume and a one-line message that never contains an API key. `api.classify`
