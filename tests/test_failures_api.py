@@ -69,6 +69,16 @@ CASES = [
                  id=f"tier-cap-message-only {RATE_LIMITS}"),
     pytest.param(429, "rate_limit_error", "Your organization has reached its monthly spend "
                  "limit.", None, NEXT_MONTH, id=f"tier-cap-other-wording {RATE_LIMITS}"),
+    # The docs describe the cap ("crossed its monthly API usage threshold", access back on
+    # the 1st) without quoting the message: the wordings the fake sends, and a date.
+    pytest.param(429, "rate_limit_error", "You have reached your API usage limits: your "
+                 "organization has crossed its monthly API usage threshold, set based on your "
+                 "organization's API tier. You will regain access on 2027-01-01 at 00:00 UTC.",
+                 None, datetime(2027, 1, 1, tzinfo=UTC).timestamp(),
+                 id=f"tier-cap-threshold-wording {RATE_LIMITS}"),
+    pytest.param(429, "rate_limit_error", "Access is paused. You will regain access on "
+                 "2026-12-01 at 00:00 UTC.", None, datetime(2026, 12, 1, tzinfo=UTC).timestamp(),
+                 id=f"tier-cap-regain-date-only {RATE_LIMITS}"),
 ]
 
 

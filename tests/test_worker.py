@@ -198,6 +198,11 @@ def test_rate_limit_pauses_and_releases_without_charging(in_process, fake_backen
     (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="tier"), "exhausted", True),
     (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="organization"), "exhausted",
      True),
+    # The workspace's own limit (a 400) and the tier cap without `details` (known by its
+    # message alone) used to error every remaining job; the texts are in fake.documented.
+    (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="workspace"), "exhausted", True),
+    (FakeConfig(exhaust_after=0, exhaust_for=600, spend_limit="tier-message-only"), "exhausted",
+     True),
 ])
 def test_exhaustion_pauses_and_exits_75_touching_no_job(in_process, config, reason, resumes):
     """Credit gone: a person must act. A spend limit: beyond --max-wait, exit 75 at once."""

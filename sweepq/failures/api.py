@@ -11,8 +11,9 @@ en/api/errors and /en/api/rate-limits):
 - 400 "Your credit balance is too low…";
 - 429 `rate_limit_error` for the usage tier's monthly spend cap, which carries
   `details.error_code: enforced_spend_limit_reached` on the Messages API but not on
-  every response: its message speaks of the "monthly spend limit". It resets at
-  00:00 UTC on the 1st of next month.
+  every response: its message then speaks of a spend limit, the monthly API usage
+  threshold, or when access is regained. It resets at 00:00 UTC on the 1st of next
+  month.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure
 # Anchored: a sentence quoted inside some other error never decides.
 _USAGE_LIMITS = re.compile(r"^You have reached your specified (?:\w+ )?API usage limits\b")
 _CREDIT_LOW = re.compile(r"^Your credit balance is too low\b")
-_SPEND_CAP_TEXT = re.compile(r"\bspend (?:limit|cap)\b", re.IGNORECASE)
+# The tier cap's wording is not documented word for word (the docs describe it: the
+# organisation "crossed its monthly API usage threshold"), so any of its likely words
+# decides, and above all a regain-access date, which no per-minute rate limit carries.
+_SPEND_CAP_TEXT = re.compile(r"\b(?:spend (?:limit|cap)|API usage (?:limit|threshold)s?|"
+                             r"monthly (?:API )?(?:spend|usage)|regain access)\b",
+                             re.IGNORECASE)
 _REGAIN_ACCESS = re.compile(
     r"You will regain access on (\d{4})-(\d{2})-(\d{2}) at (\d{1,2}):(\d{2}) UTC\b")
 _SPEND_LIMIT_CODES = frozenset({"enforced_spend_limit_reached", "contract_spend_limit_reached"})
