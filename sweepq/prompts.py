@@ -306,3 +306,37 @@ def parse(text: str, source: str) -> PromptSet:
         raise SweepqError(f"prompt set {source}: {exc}") from None
     data.setdefault("schema", SCHEMA)
     return PromptSet(data, text)
+
+
+# --------------------------------------------------------------------------- files
+
+def read_file(path: str, source: str | None = None) -> PromptSet:
+    """A prompt set from a file; one-line SweepqError when it is missing or not a set."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise SweepqError(f"cannot read prompt set {path}: {reason}") from None
+    return parse(text, source or path)
+
+
+def sets_from_options(specs: Sequence[str]) -> dict[str, PromptSet]:
+    """`--prompts [NAME=]FILE` values -> every set of the sweep, `default` always among them.
+
+    `FILE` alone is the default set; `NAME=FILE` (NAME: lower-case letters, digits, `-`,
+    `_`) a set arms name as `ARM@NAME`. Without a default given, the built-in one is used.
+    """
+    sets: dict[str, PromptSet] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not SET_NAME.match(name):
+            name, path = DEFAULT_NAME, spec
+        if name in sets:
+            raise SweepqError(f"--prompts names the set {name!r} twice")
+        if not path:
+            raise SweepqError(f"--prompts {spec!r} names no file: pass --prompts [NAME=]FILE")
+        sets[name] = read_file(path)
+    sets.setdefault(DEFAULT_NAME, default_set())
+    return sets
