@@ -27,6 +27,12 @@ The contract, for custom arms as for these:
 - Reading `task.answer` makes an arm an oracle (like `echo-oracle`): fine for
   a ceiling, not deployable.
 
+Prompt sets (`sweepq.prompts`): a sweep runs each arm bound to a stored set
+(`for_sweep`, `bind`): `task.prompt` is rendered from the set, and an arm with a
+`prompts` parameter (every built-in) gets the `PromptSet` itself for its personas,
+judge and max_tokens. `ARM@SET` names the arm ARM with the sweep's set SET. Called
+without a set, a built-in arm uses the built-in default set, i.e. the constants below.
+
 Register custom arms with an entry point in the group `sweepq.arms`
 (`my-arm = "mypkg.arms:my_arm"`, found in any installed distribution), or put
 them in a module's `ARMS` dict (name -> function) and pass
