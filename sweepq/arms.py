@@ -27,6 +27,12 @@ The contract, for custom arms as for these:
 - Reading `task.answer` makes an arm an oracle (like `echo-oracle`): fine for
   a ceiling, not deployable.
 
+Prompt sets (`sweepq.prompts`): a sweep runs each arm bound to a stored set
+(`for_sweep`, `bind`): `task.prompt` is rendered from the set, and an arm with a
+`prompts` parameter (every built-in) gets the `PromptSet` itself for its personas,
+judge and max_tokens. `ARM@SET` names the arm ARM with the sweep's set SET. Called
+without a set, a built-in arm uses the built-in default set, i.e. the constants below.
+
 Register custom arms with an entry point in the group `sweepq.arms`
 (`my-arm = "mypkg.arms:my_arm"`, found in any installed distribution), or put
 them in a module's `ARMS` dict (name -> function) and pass
@@ -37,14 +43,18 @@ built-in's name replaces the built-in.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from . import templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
+from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
 
 PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
              "check each step, and end with a final line of the form 'Answer: X'.")
@@ -74,47 +84,55 @@ class ArmClient(Protocol):
 Arm = Callable[[Task, ArmClient], str]
 
 
-def haiku_only(task: Task, client: ArmClient) -> str:
+def haiku_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One cheap call."""
-    return client.call("haiku", task.prompt, system=PERSONA_A)
+    ps = prompts or default_set()
+    return client.call("haiku", task.prompt, system=ps.persona_a, max_tokens=ps.answer_max_tokens)
 
 
-def sonnet_only(task: Task, client: ArmClient) -> str:
+def sonnet_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One strong call."""
-    return client.call("sonnet", task.prompt, system=PERSONA_A)
+    ps = prompts or default_set()
+    return client.call("sonnet", task.prompt, system=ps.persona_a,
+                       max_tokens=ps.answer_max_tokens)
 
 
-def _two_cheap(task: Task, client: ArmClient) -> tuple[str, str]:
-    a, b = client.call_many([("haiku", task.prompt, PERSONA_A), ("haiku", task.prompt, PERSONA_B)])
+def _two_cheap(task: Task, client: ArmClient, ps: PromptSet) -> tuple[str, str]:
+    a, b = client.call_many([("haiku", task.prompt, ps.persona_a),
+                             ("haiku", task.prompt, ps.persona_b)],
+                            max_tokens=ps.answer_max_tokens)
     return a, b
 
 
-def echo_lexical(task: Task, client: ArmClient) -> str:
+def echo_lexical(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """Two cheap personas; escalate to sonnet when their answers differ.
 
     When neither answer parses, identical (whitespace-normalised) texts count
     as agreement.
     """
-    a, b = _two_cheap(task, client)
+    ps = prompts or default_set()
+    a, b = _two_cheap(task, client, ps)
     answer_a, answer_b = extract_answer(a, task), extract_answer(b, task)
     if answer_a is None and answer_b is None:
         agree = _normalise(a) == _normalise(b)
     else:
         agree = answer_a == answer_b
-    return a if agree else sonnet_only(task, client)
+    return a if agree else sonnet_only(task, client, ps)
 
 
-def echo_judge(task: Task, client: ArmClient) -> str:
-    """Two cheap personas and a cheap judge; escalate unless the judge says YES.
+def echo_judge(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
+    """Two cheap personas and a cheap judge; escalate unless the judge agrees.
 
-    Only a verdict starting with an upper-case `YES` (after leading whitespace)
-    is agreement; anything else, "yes, but…" and "Yes" included, is
-    disagreement and escalates: a doubtful verdict costs a sonnet call, never
-    an unchecked answer.
+    Agreement is the prompt set's rule; the default's is a verdict starting with an
+    upper-case `YES` (after leading whitespace): anything else, "yes, but…" and "Yes"
+    included, is disagreement and escalates: a doubtful verdict costs a sonnet call,
+    never an unchecked answer.
     """
-    a, b = _two_cheap(task, client)
-    verdict = client.call("haiku", judge_prompt(task, a, b), system=JUDGE_SYSTEM, max_tokens=16)
-    return a if judge_agrees(verdict) else sonnet_only(task, client)
+    ps = prompts or default_set()
+    a, b = _two_cheap(task, client, ps)
+    verdict = client.call("haiku", ps.judge_prompt(task.prompt, a, b), system=ps.judge_system,
+                          max_tokens=ps.judge_max_tokens)
+    return a if ps.agrees(verdict) else sonnet_only(task, client, ps)
 
 
 def judge_agrees(verdict: str) -> bool:
@@ -122,17 +140,18 @@ def judge_agrees(verdict: str) -> bool:
     return verdict.lstrip().startswith(JUDGE_AGREE)
 
 
-def echo_oracle(task: Task, client: ArmClient) -> str:
+def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """Two cheap personas scored against the gold: the ceiling for any agreement signal.
 
     Not deployable (it reads the answer key); it bounds what an agreement
     signal could achieve.
     """
-    a, b = _two_cheap(task, client)
+    ps = prompts or default_set()
+    a, b = _two_cheap(task, client, ps)
     for output in (a, b):
         if score(output, task)[0]:
             return output
-    return sonnet_only(task, client)
+    return sonnet_only(task, client, ps)
 
 
 def judge_prompt(task: Task, a: str, b: str) -> str:
@@ -178,15 +197,73 @@ def registry(module: str | None = None) -> dict[str, Arm]:
     return arms
 
 
-def validate(names: Sequence[str], module: str | None = None) -> dict[str, Arm]:
-    """The arms named, or an error listing the known ones."""
+def split_name(name: str) -> tuple[str, str]:
+    """`haiku-only@terse` -> ("haiku-only", "terse"); a name without `@` uses the default set."""
+    base, sep, set_name = name.partition("@")
+    if sep and not SET_NAME.match(set_name):
+        raise SweepqError(f"arm {name}: {set_name!r} is not a prompt set name (lower-case "
+                          "letters, digits, - and _)")
+    return base, set_name if sep else DEFAULT_NAME
+
+
+def validate(names: Sequence[str], module: str | None = None,
+             sets: Mapping[str, PromptSet] | None = None) -> dict[str, Arm]:
+    """The arms named (the function of `base@set` is base's), or an error listing the known ones.
+
+    With `sets`, an arm naming a prompt set not among them is an error too.
+    """
     if not names:
         raise SweepqError("no arms given: pass --arms a,b")
     known = registry(module)
-    unknown = [name for name in names if name not in known]
+    base = {name: name if name in known else split_name(name)[0] for name in names}
+    unknown = [name for name in names if base[name] not in known]
     if unknown:
         raise SweepqError(f"unknown arm {', '.join(unknown)}: known arms are "
-                          f"{', '.join(sorted(known))}")
+                          f"{', '.join(sorted(known))} (ARM@SET uses prompt set SET)")
     if len(set(names)) != len(names):
         raise SweepqError("an arm is listed twice in --arms")
-    return {name: known[name] for name in names}
+    for name in names:
+        set_name = DEFAULT_NAME if name in known else split_name(name)[1]
+        if sets is not None and set_name not in sets:
+            raise SweepqError(f"arm {name} uses prompt set {set_name!r}, which the sweep does "
+                              f"not have ({', '.join(sorted(sets))}): pass "
+                              f"--prompts {set_name}=FILE to enqueue")
+    return {name: known[base[name]] for name in names}
+
+
+def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
+              module: str | None = None) -> dict[str, Arm]:
+    """The sweep's arms, each bound to its stored prompt set (`bind`).
+
+    A sweep stored before prompt sets existed has none: the built-in default set is then
+    what its jobs were enqueued with.
+    """
+    sets = dict(sets) or {DEFAULT_NAME: default_set()}
+    arms = validate(names, module, sets)
+    known = registry(module)
+    return {name: bind(arm, sets[DEFAULT_NAME if name in known else split_name(name)[1]])
+            for name, arm in arms.items()}
+
+
+def bind(arm: Arm, prompt_set: PromptSet) -> Arm:
+    """The arm as a sweep runs it: the task prompt rendered from `prompt_set`.
+
+    An arm with a `prompts` parameter (every built-in) also gets the set itself, for its
+    personas, judge and max_tokens; any other arm sees the set through `task.prompt`.
+    """
+    takes_set = _takes_prompts(arm)
+
+    @functools.wraps(arm)
+    def bound(task: Task, client: ArmClient) -> str:
+        task = replace(task, prompt=prompt_set.task_prompt(task.subtask, task.question,
+                                                           task.choices))
+        return arm(task, client, prompts=prompt_set) if takes_set else arm(task, client)
+
+    return bound
+
+
+def _takes_prompts(arm: Arm) -> bool:
+    try:
+        return "prompts" in inspect.signature(arm).parameters
+    except (TypeError, ValueError):  # a callable inspect cannot read takes no set
+        return False

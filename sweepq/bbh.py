@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sweepq import templates
+from sweepq import prompts, templates
 from sweepq.errors import SweepqError
 
 HF_DATASET = "Joschka/big_bench_hard"
@@ -84,7 +84,29 @@ def _choice_instruction() -> str:
     return ("Think it through briefly, then end your reply with a last line of exactly "
             f'"{ANSWER_LINE.format(answer="X")}", where X is the letter of the correct option.')
 
-_FREE_HINTS: dict[str, str] = {
+
+def _literal(text: str) -> str:
+    """`text` as literal template text: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def choice_template() -> str:
+    """The built-in multiple-choice prompt as a template of {question} and {options}.
+
+    Part of the default prompt set (`prompts.default_set`), which is what builds prompts.
+    """
+    return "{question}\n\nOptions:\n{options}\n\n" + _literal(_choice_instruction())
+
+
+def free_form_template() -> str:
+    """The built-in free-form prompt as a template of {question} and {hint}."""
+    line = _literal(ANSWER_LINE.format(answer="<answer>"))
+    return ("{question}\n\nThink it through briefly, then end your reply with a last line "
+            f'of the form "{line}", where <answer> is {{hint}}.')
+
+
+DEFAULT_HINT = "your final answer"
+FREE_HINTS: dict[str, str] = {
     "dyck_languages": "the closing brackets that complete the sequence, separated by spaces",
     "multistep_arithmetic_two": "a single integer",
     "object_counting": "a single integer",
@@ -198,14 +220,11 @@ def _resolve_gold(
 
 
 def _build_prompt(subtask: str, question: str, choices: Sequence[tuple[str, str]]) -> str:
-    if choices:
-        options = "\n".join(OPTION_LINE.format(label=lab, text=txt) for lab, txt in choices)
-        return f"{question}\n\nOptions:\n{options}\n\n{_choice_instruction()}"
-    hint = _FREE_HINTS.get(subtask, "your final answer")
-    return (
-        f"{question}\n\nThink it through briefly, then end your reply with a last line "
-        f'of the form "{ANSWER_LINE.format(answer="<answer>")}", where <answer> is {hint}.'
-    )
+    """The prompt a task is stored with: the built-in default set's rendering.
+
+    A sweep's jobs render their prompt again from its stored set (`arms.for_sweep`).
+    """
+    return prompts.default_set().task_prompt(subtask, question, choices)
 
 
 def prompt_labels(prompt: str) -> list[str]:

@@ -147,30 +147,42 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
 @click.option("--max-attempts", type=int, default=3, show_default=True,
               help="Attempts before a job becomes an error.")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--prompts", "prompt_specs", multiple=True, metavar="[NAME=]FILE",
+              help="A prompt set (TOML) stored with the sweep: FILE is the default set, "
+              "NAME=FILE one that arms name as ARM@NAME (repeatable).")
 @click.pass_context
 def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, start: int,
             arm_names: str, dataset: str | None, model_pairs: tuple[str, ...],
-            max_attempts: int, arms_module: str | None) -> None:
+            max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...]) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
     \b
     sweepq enqueue --sweep bbh-n99 --dataset ../shared/bbh \\
         --subtasks logical_deduction_three_objects,causal_judgement,date_understanding \\
         --n-per-subtask 33 --arms haiku-only,sonnet-only,echo-judge,echo-oracle
+    sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
+        --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
     """
     from .models import parse_model_map
+    from .prompts import DEFAULT_NAME, sets_from_options
 
     arm_list = _split(arm_names)
-    arms_mod.validate(arm_list, arms_module)
+    prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
+    arms_mod.validate(arm_list, arms_module, prompt_sets)
     subtask_list = _split(subtasks)
     if not subtask_list:
         raise SweepqError("no subtasks given: pass --subtasks a,b")
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
-                  models=parse_model_map(model_pairs), dataset=dataset)
+                  models=parse_model_map(model_pairs), dataset=dataset, prompts=prompt_sets)
     tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
+    default = prompt_sets[DEFAULT_NAME]
     queue = _queue(ctx, create=True)
-    new = queue.enqueue(sweep, ((t.task_id, t.payload()) for t in tasks), max_attempts)
+    # The payload keeps the question and options, which jobs render with their arm's
+    # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
+    payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
+        t.subtask, t.question, t.choices)}) for t in tasks)
+    new = queue.enqueue(sweep, payloads, max_attempts)
     total = sum(queue.counts(name).values())
     click.echo(f"sweep {name}: {new} new jobs ({total} in all, {len(tasks)} tasks x "
                f"{len(arm_list)} arms)")
@@ -218,7 +230,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
-    known = arms_mod.validate(sweep.arms, arms_module)
+    known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module)
     model_backend = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
                      else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     if max_attempts is not None:
@@ -287,6 +299,81 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
         models = queue.set_models(sweep.name, changes, force=force)
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
+
+
+@main.group("prompts")
+def prompts_group() -> None:
+    """Prompt sets: every text the built-in arms and the BBH prompts send, as TOML.
+
+    \b
+    sweepq prompts init my-prompts.toml        # the default set, to edit
+    sweepq enqueue ... --prompts my-prompts.toml
+    sweepq prompts show --sweep bbh-n99
+    """
+
+
+@prompts_group.command("show")
+@sweep_option
+@click.option("--set", "set_name", default=None, metavar="NAME",
+              help="Only this set (default: every set of the sweep).")
+@click.pass_context
+def prompts_show(ctx: click.Context, name: str | None, set_name: str | None) -> None:
+    """Print the prompt sets a sweep stored, exactly as given, each after a header line."""
+    from .prompts import DEFAULT_NAME, default_set
+
+    queue = _queue(ctx, reads_only=True)
+    sweep = queue.resolve_sweep(name)
+    sets = sweep.prompts or {DEFAULT_NAME: default_set()}
+    if set_name is not None and set_name not in sets:
+        raise SweepqError(f"sweep {sweep.name!r} has no prompt set {set_name!r} "
+                          f"(it has {', '.join(sorted(sets))})")
+    stored = "" if sweep.prompts else " (built in: the sweep predates stored prompt sets)"
+    for each, prompt_set in sorted(sets.items()):
+        if set_name in (None, each):
+            click.echo(f"# prompt set {each} of sweep {sweep.name}, sha256 "
+                       f"{prompt_set.sha256}{stored}")
+            click.echo(prompt_set.text.rstrip("\n"))
+
+
+@prompts_group.command("init")
+@click.argument("path", metavar="FILE")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def prompts_init(path: str, force: bool) -> None:
+    """Write the built-in default prompt set to FILE (`-`: stdout), to edit."""
+    from pathlib import Path
+
+    from .prompts import default_set
+
+    if path != "-" and Path(path).exists() and not force:
+        raise SweepqError(f"{path} exists: pass --force to replace it")
+    with jsonl.open_output(path) as out:
+        out.write(default_set().text)
+    if path != "-":
+        click.echo(f"wrote the default prompt set to {path}")
+
+
+@main.command("requests")
+@sweep_option
+@click.option("--task", "task_id", required=True, help="A task id, e.g. bbh/navigate/3.")
+@click.option("--arm", required=True, help="An arm, e.g. echo-judge or haiku-only@terse.")
+@click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.pass_context
+def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
+                 arms_module: str | None) -> None:
+    """Print the system and user text of each call an arm would make for a task.
+
+    Nothing is sent: replies are placeholders that agree on nothing, so judge and
+    escalation calls are shown too.
+
+    \b
+    sweepq requests --sweep bbh-n99 --task bbh/navigate/3 --arm echo-judge
+    """
+    from . import preview
+
+    queue = _queue(ctx, reads_only=True)
+    sweep = queue.resolve_sweep(name)
+    calls = preview.requests_for(queue, sweep, task_id, arm, arms_module)
+    click.echo(preview.render(calls, sweep.models))
 
 
 def _sweep_line(queue: Queue, sweep: Sweep) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import bounds, db
 from .errors import SweepqError
+from .prompts import DEFAULT_NAME, PromptSet, default_set, parse
 from .redact import mask
 
 ENQUEUE_BATCH = 10_000
@@ -45,6 +46,9 @@ class Sweep:
     models: dict[str, str] = field(default_factory=dict)
     dataset: str | None = None
     has_meta: bool = True
+    # Prompt sets by name (`default` for arms without `@SET`); empty: the built-in default
+    # set (an import, or a sweep stored before prompt sets). Compared apart from settings().
+    prompts: dict[str, PromptSet] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         # Checked here, once, for every way a sweep is made: enqueue, import, the database.
@@ -57,6 +61,11 @@ class Sweep:
         """The historical `_meta` line, keys in their historical order."""
         return {"_meta": True, "benchmark": self.benchmark, "subtasks": self.subtasks,
                 "n_per_subtask": self.n_per_subtask, "start": self.start, "arms": self.arms}
+
+    def prompt_digests(self) -> dict[str, str]:
+        """Set name -> sha256 of its content; what a second enqueue must match."""
+        sets = self.prompts or {DEFAULT_NAME: default_set()}
+        return {name: ps.sha256 for name, ps in sorted(sets.items())}
 
     def settings(self) -> tuple:
         """What must match for a second enqueue to be the same sweep."""
@@ -245,8 +254,8 @@ class Queue:
     # -- sweeps -------------------------------------------------------------
 
     def sweep(self, name: str) -> Sweep | None:
-        rows = self.read("SELECT * FROM sweeps WHERE sweep = ?", (name,))
-        return _sweep_from_row(rows[0]) if rows else None
+        with self._lock:
+            return _load_sweep(self.conn, name)
 
     def sweep_names(self) -> list[str]:
         return [r["sweep"] for r in self.read("SELECT sweep FROM sweeps ORDER BY created_at")]
@@ -272,14 +281,16 @@ class Queue:
 
         An existing sweep with other settings is a mistake, not a resume.
         """
-        row = conn.execute("SELECT * FROM sweeps WHERE sweep = ?", (sweep.name,)).fetchone()
-        if row is not None:
-            names = [d[0] for d in conn.execute("SELECT * FROM sweeps LIMIT 0").description]
-            existing = _sweep_from_row(dict(zip(names, row, strict=True)))
+        existing = _load_sweep(conn, sweep.name)
+        if existing is not None:
             if existing.settings() != sweep.settings():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
                                   "(arms, subtasks, n, start, models or dataset): "
                                   "choose another --sweep name")
+            if existing.prompt_digests() != sweep.prompt_digests():
+                raise SweepqError(f"sweep {sweep.name!r} already exists with other prompt "
+                                  f"sets ({_describe(existing)}; given: {_describe(sweep)}): "
+                                  "choose another --sweep name, or see `sweepq prompts show`")
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
@@ -287,6 +298,11 @@ class Queue:
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
              int(sweep.has_meta), self.clock()))
+        conn.executemany(
+            "INSERT INTO prompt_sets (sweep, name, text, sha256, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(sweep.name, set_name, ps.text, ps.sha256, self.clock())
+             for set_name, ps in sorted(sweep.prompts.items())])
         return True
 
     # -- enqueue ------------------------------------------------------------
@@ -673,8 +689,35 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def _sweep_from_row(row: dict[str, Any]) -> Sweep:
+def _load_sweep(conn: sqlite3.Connection, name: str) -> Sweep | None:
+    """The sweep and its stored prompt sets, read on `conn` (inside the caller's transaction)."""
+    cursor = conn.execute("SELECT * FROM sweeps WHERE sweep = ?", (name,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    return _sweep_from_row(dict(zip(names, row, strict=True)), _load_prompts(conn, name))
+
+
+def _load_prompts(conn: sqlite3.Connection, sweep: str) -> dict[str, PromptSet]:
+    """The sweep's stored sets, parsed again; none in a database older than prompt sets.
+
+    A read-only database is never migrated, so its table may not exist yet.
+    """
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                    " AND name = 'prompt_sets'").fetchone() is None:
+        return {}
+    rows = conn.execute("SELECT name, text FROM prompt_sets WHERE sweep = ? ORDER BY name",
+                        (sweep,)).fetchall()
+    return {name: parse(text, f"{name!r} stored in sweep {sweep!r}") for name, text in rows}
+
+
+def _describe(sweep: Sweep) -> str:
+    return ", ".join(f"{name} {digest[:12]}" for name, digest in sweep.prompt_digests().items())
+
+
+def _sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = None) -> Sweep:
     return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
                  subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
                  start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
-                 has_meta=bool(row["has_meta"]))
+                 has_meta=bool(row["has_meta"]), prompts=prompts or {})

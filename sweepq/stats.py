@@ -83,8 +83,14 @@ def _log_comb(n: int, k: int) -> float:
 
 # -- the arm definitions --------------------------------------------------------
 
+def _base(arm: str) -> str:
+    """The arm without its prompt set: `echo-judge@terse` routes as `echo-judge` does."""
+    return arm.partition("@")[0]
+
+
 def is_judge_arm(arm: str) -> bool:
     """`echo-judge` and any `echo-judge-*` arm (two cheap personas and a judge)."""
+    arm = _base(arm)
     return arm == "echo-judge" or arm.startswith("echo-judge-")
 
 
@@ -104,9 +110,9 @@ def escalated(arm: str, sub_calls: int) -> bool:
 
 def cost_units(arm: str, sub_calls: int) -> int:
     """Cost of one row in units of a haiku call (a sonnet call is 3)."""
-    if arm == "haiku-only":
+    if _base(arm) == "haiku-only":
         return sub_calls * HAIKU_UNITS
-    if arm == "sonnet-only":
+    if _base(arm) == "sonnet-only":
         return sub_calls * SONNET_UNITS
     extra = SONNET_UNITS if escalated(arm, sub_calls) else 0
     if is_judge_arm(arm):

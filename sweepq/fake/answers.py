@@ -5,6 +5,8 @@ transport (HTTP or in-process) never change it. A prompt is recognised by asking
 modules that built it: `arms.read_judge_prompt` for the echo judge, `bbh.prompt_labels`
 for a multiple-choice task, and the reply ends with `bbh.format_answer`. Nothing here
 copies a prompt's wording, so editing a template in `bbh` or `arms` cannot break it.
+A sweep's own prompt sets (`FakeConfig.prompt_sets`, `fake-api --prompts FILE`) are
+recognised the same way, by their own templates, and judged with their own verdicts.
 """
 
 from __future__ import annotations
@@ -90,14 +92,14 @@ class Answerer:
             [self.config.seed, body["model"], body.get("system"), body["messages"]])).digest()
         user = next((text_of(m["content"]) for m in reversed(body["messages"])
                      if m.get("role") == "user"), "")
-        judged = arms.read_judge_prompt(user)
+        judged = self._judged(user)
         if judged is not None:
-            return self._verdict(judged[1], judged[2])
+            return judged
         gold = self.key.get(user.strip())
         correct = gold is not None and _unit(h, 0) < accuracy_for(self.config.accuracy,
                                                                    body["model"])
         pick = int.from_bytes(h[8:16], "big")
-        labels = bbh.prompt_labels(user)
+        labels = self._labels(user)
         if labels:
             reasoning = (f"Let me consider each of the {len(labels)} options in turn.\n"
                          "Weighing them against the question, one fits best.")
@@ -107,12 +109,31 @@ class Answerer:
             answer = "0" if gold is None else self._free_form(gold, correct)
         return f"{reasoning}\n{bbh.format_answer(answer)}"
 
+    def _judged(self, user: str) -> str | None:
+        """The verdict, when `user` is a judge question of the built-in or a given set."""
+        judged = arms.read_judge_prompt(user)
+        if judged is not None:
+            return self._verdict(judged[1], judged[2], arms.JUDGE_AGREE, arms.JUDGE_DISAGREE)
+        for prompt_set in self.config.prompt_sets:
+            judged = prompt_set.read_judge(user)
+            if judged is not None:
+                return self._verdict(judged[1], judged[2], prompt_set.agree,
+                                     prompt_set.disagree)
+        return None
+
+    def _labels(self, user: str) -> list[str]:
+        """Option labels by the built-in option line, else by a given set's."""
+        labels = bbh.prompt_labels(user)
+        for prompt_set in self.config.prompt_sets:
+            labels = labels or prompt_set.labels(user)
+        return labels
+
     @staticmethod
-    def _verdict(a: str, b: str) -> str:
+    def _verdict(a: str, b: str, agree: str, disagree: str) -> str:
         """The judge: agreement when the two responses' last declared answers match."""
         fa, fb = bbh.declared_answers(a), bbh.declared_answers(b)
         same = bool(fa and fb and fa[-1].lower() == fb[-1].lower())
-        word = arms.JUDGE_AGREE if same else arms.JUDGE_DISAGREE
+        word = agree if same else disagree
         return f"{word}\nThe two final answers {'match' if same else 'differ'}."
 
     @staticmethod

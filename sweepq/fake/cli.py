@@ -111,12 +111,23 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
               help="Accept only this x-api-key (repeatable).")
 @click.option("--models", "models", help="Comma-separated model ids served; any other is a "
               f"404 not_found_error. Default: {','.join(KNOWN_MODELS)} (and dated forms).")
+@click.option("--prompts", "prompt_files", multiple=True, metavar="FILE",
+              help="A prompt set whose prompts to recognise, as a sweep enqueued with "
+              "--prompts sends them (repeatable).")
 def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
                      answer_key: str | None, accuracy: str | None, faults: str | None,
                      resets: float, retry_after: float | None, exhaust_after: int | None,
                      exhaust_for: float, spend_limit: str | None, credit_exhausted: bool,
-                     api_keys: tuple[str, ...], models: str | None) -> None:
+                     api_keys: tuple[str, ...], models: str | None,
+                     prompt_files: tuple[str, ...]) -> None:
     """Serve a fake Anthropic Messages API on loopback until SIGINT/SIGTERM."""
+    from sweepq.errors import SweepqError
+    from sweepq.prompts import read_file
+
+    try:
+        prompt_sets = tuple(read_file(path) for path in prompt_files)
+    except SweepqError as e:
+        raise click.BadParameter(str(e), param_hint="--prompts") from None
     exhaust_after, exhaust_for = _spend_window(spend_limit, exhaust_after, exhaust_for)
     cfg = FakeConfig(
         latency_ms=latency_ms, seed=seed, answer_key=_read_key(answer_key),
@@ -126,7 +137,7 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
         exhaust_for=exhaust_for, spend_limit=spend_limit or "tier",
         credit_exhausted=credit_exhausted, valid_api_keys=set(api_keys) if api_keys else None,
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models is not None
-        else KNOWN_MODELS,
+        else KNOWN_MODELS, prompt_sets=prompt_sets,
     )
     try:
         cfg.validate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sweepq.models import DEFAULT_MODELS, PRICES
+from sweepq.prompts import PromptSet
 
 # Model ids the fake knows unless told otherwise (`--models`): every id sweepq names or
 # prices, in the undated form and any dated form (`claude-haiku-4-5-20251001`).
@@ -36,6 +37,9 @@ class FakeConfig:
     credit_exhausted: bool = False
     valid_api_keys: set[str] | None = None
     models: tuple[str, ...] = KNOWN_MODELS
+    # Prompt sets whose prompts the fake recognises besides the built-in ones (a sweep
+    # enqueued with `--prompts`): their option lines, judge question and verdict words.
+    prompt_sets: tuple[PromptSet, ...] = ()
 
     def validate(self) -> None:
         """Raise ValueError (one line) when a value is out of range."""
