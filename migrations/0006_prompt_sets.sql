@@ -1,5 +1,4 @@
--- sweepq schema: prompt sets stored with their sweep (issue 14). To be renumbered 0007 at
--- merge (0006 is taken on main by another change); the numbering check wants contiguity.
+-- sweepq schema, version 6: prompt sets stored with their sweep.
 --
 -- Every text a built-in arm or the BBH task builder sends, as the TOML the user gave
 -- (`sweepq enqueue --prompts [NAME=]FILE`), so jobs, retries and resumes build their
