@@ -21,9 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bounds, db
+from . import bounds, db, usage
 from .errors import SweepqError
 from .redact import mask
+from .usage import Usage
 
 ENQUEUE_BATCH = 10_000
 BACKOFF_BASE_SECONDS = 5.0
@@ -78,18 +79,18 @@ class Job:
 
 @dataclass(frozen=True)
 class Result:
-    """What a done job produced; the first four fields are the historical row."""
+    """What a done job produced; the first four fields are the historical row.
+
+    `usage` and `models` are None for a result with no record of its calls (an
+    imported historical row): their columns are then NULL.
+    """
 
     passed: bool
     detail: str
     wall_seconds: float | None
     sub_calls: int
     output: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    cost_usd: float | None = None
+    usage: Usage | None = None
     models: list[str] | None = None
 
 
@@ -112,11 +113,7 @@ class Call:
     model: str
     request_hash: str
     response_text: str | None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    cost_usd: float | None = None
+    usage: Usage | None = None          # None for a failed call
     latency_seconds: float | None = None
     error_class: str | None = None
     error: str | None = None
@@ -390,8 +387,7 @@ class Queue:
                 " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, int(result.passed), mask(result.detail), result.wall_seconds,
                  result.sub_calls, None if result.output is None else mask(result.output),
-                 result.input_tokens, result.output_tokens,
-                 result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
+                 *usage.columns(result.usage),
                  None if result.models is None else json.dumps(result.models), now))
             # A success ends any streak of failures (the breaker counts only unbroken ones).
             conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
@@ -602,9 +598,7 @@ class Queue:
                 " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
                  None if call.response_text is None else mask(call.response_text),
-                 call.input_tokens, call.output_tokens,
-                 call.cache_read_tokens, call.cache_write_tokens, call.cost_usd,
-                 call.latency_seconds, call.error_class,
+                 *usage.columns(call.usage), call.latency_seconds, call.error_class,
                  None if call.error is None else mask(call.error), self.clock(),
                  call.stop_reason))
 
@@ -615,7 +609,8 @@ class Queue:
             " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
             " latency_seconds, error_class, error, stop_reason FROM calls"
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
-        return [Call(**row) for row in rows]
+        return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
+                     usage=Usage.from_row(row)) for row in rows]
 
     # -- counts -------------------------------------------------------------
 

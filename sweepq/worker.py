@@ -258,13 +258,8 @@ class Worker:
             passed, detail = False, f"scorer {type(exc).__name__}: {exc}"[:500]
         if not passed:
             detail = no_answer(output, client.stop_reason_of(output)) or detail
-        usage = client.usage
-        result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=usage.calls,
-                        output=output, input_tokens=usage.input_tokens,
-                        output_tokens=usage.output_tokens,
-                        cache_read_tokens=usage.cache_read_tokens,
-                        cache_write_tokens=usage.cache_write_tokens, cost_usd=usage.cost_usd,
-                        models=usage.models)
+        result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=client.calls,
+                        output=output, usage=client.usage, models=client.models_used)
         if self.queue.complete(job.job_id, owner, result):
             with self._lock:
                 self.tally.done += 1

@@ -14,6 +14,7 @@ from conftest import ECHO_RESULTS, needs_echo_results, run_cli
 
 from sweepq import html, jsonl, report
 from sweepq.queue import Queue, Result, Sweep
+from sweepq.usage import Usage
 
 STATUS_KEYS = {"sweep", "benchmark", "now", "phase", "states", "total", "passed", "pass_rate",
                "ci_low", "ci_high", "escalated", "cost_units", "cost_usd", "cost_usd_rows",
@@ -208,9 +209,10 @@ def finish(queue: Queue, n: int, clock: Clock, step: float, **result: object) ->
         job = queue.claim("live", "w")
         assert job is not None
         calls = 4 if job.arm == "echo-judge" else 1
-        queue.complete(job.job_id, "w", Result(**{
-            "passed": True, "detail": "passed", "wall_seconds": 1.0, "sub_calls": calls,
-            "cost_usd": 0.5, **result}))
+        fields = {"passed": True, "detail": "passed", "wall_seconds": 1.0, "sub_calls": calls,
+                  "cost_usd": 0.5, **result}
+        usage = Usage(cost_usd=fields.pop("cost_usd"))  # type: ignore[arg-type]
+        queue.complete(job.job_id, "w", Result(**fields, usage=usage))  # type: ignore[arg-type]
 
 
 def test_status_pace_eta_elapsed_and_phases(db_path: Path) -> None:
@@ -281,7 +283,7 @@ def test_status_buckets_agree_with_the_rows_and_survive_deletes(db_path: Path) -
     queue2 = Queue.open(str(db_path.with_name("other.db")))
     queue2.enqueue(Sweep(name="a", arms=["haiku-only"]), [("t", {})])
     job = queue2.claim("a", "w")
-    queue2.complete(job.job_id, "w", Result(True, "passed", 1.0, 1, cost_usd=0.25))
+    queue2.complete(job.job_id, "w", Result(True, "passed", 1.0, 1, usage=Usage(cost_usd=0.25)))
     with queue2.write() as conn:
         conn.execute("UPDATE results SET passed = 0, detail = 'unparseable'")
     assert queue2.read("SELECT passed, unparseable, n FROM result_buckets") == \
