@@ -493,7 +493,7 @@ def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt
     """
     from . import query as query_mod
 
-    conn = report.open_read_only(ctx.find_root().obj["db"]).conn
+    conn = db.connect_read_only(ctx.find_root().obj["db"])
     ctx.call_on_close(conn.close)
     rows = query_mod.run(conn, sql, dict(params))
     n = query_mod.write(rows, fmt, sys.stdout)  # type: ignore[arg-type]
@@ -560,7 +560,7 @@ def check(ctx: click.Context, repair: bool) -> None:
         for line in checking.repair(queue):
             click.echo(f"repaired: {line}")
     else:
-        queue = Queue(db.connect_read_only(obj["db"]))
+        queue = Queue.open_read_only(obj["db"])
         ctx.call_on_close(queue.close)
     found = checking.check(queue)
     for violation in found:

@@ -590,7 +590,7 @@ class PageServer(ThreadingHTTPServer):
         self.db_path, self.sweep, self.baseline, self.refresh = db_path, sweep, baseline, refresh
         self._cache: dict[tuple, tuple] = {}
         self._cache_lock = threading.Lock()
-        report.open_read_only(db_path).close()     # fail now, not on the first request
+        Queue.open_read_only(db_path).close()     # fail now, not on the first request
         super().__init__(address, _Handler)
 
     def summary(self, queue: Queue, sweep_name: str | None) -> dict[str, Any]:
@@ -643,7 +643,7 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path not in ("/", "/status.json", "/summary.json"):
                 self._send(404, error_page(f"no page {url.path}").encode(), "text/html", head)
                 return
-            queue = report.open_read_only(self.server.db_path)
+            queue = Queue.open_read_only(self.server.db_path)
             try:
                 if url.path == "/" and sweep is None and len(queue.sweep_names()) != 1:
                     body = index_page(queue.sweep_names()).encode()

@@ -12,13 +12,14 @@ claims, calls the model with no transaction open, then completes.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import bounds, db, usage
@@ -156,6 +157,16 @@ SELECT job_id, completion_seq, passed, detail, wall_seconds, sub_calls, output, 
 FROM results WHERE job_id IN ({jobs})
 """
 
+# result_buckets computed from the results, for `check` to compare and `check --repair` to
+# rebuild from (the aggregate is only a cache of this).
+RECOUNT_BUCKETS = """
+SELECT j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable', count(*),
+       coalesce(sum(r.cost_usd), 0), count(r.cost_usd),
+       min(r.completed_at - coalesce(r.wall_seconds, 0)), max(r.completed_at)
+FROM results AS r JOIN jobs AS j USING (job_id)
+GROUP BY j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable'
+"""
+
 
 class Queue:
     """A sweepq database, shared by the threads of one process.
@@ -185,8 +196,13 @@ class Queue:
 
         target = Path(path or db.default_path())
         if target.is_file() and not db.is_writable(target):
-            return cls(db.connect_read_only(target))
+            return cls.open_read_only(target)
         return cls(db.connect(target, synchronous=synchronous, create=False))
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str]) -> Queue:
+        """A queue that cannot write (`sweepq serve`, `query`, `check`): the one read-only path."""
+        return cls(db.connect_read_only(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -234,10 +250,31 @@ class Queue:
                 self.conn.execute("COMMIT")
 
     def read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """The rows of a query, as dicts by column name."""
         with self._lock:
             cursor = self.conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[tuple]:
+        """The rows of a query as tuples (for the statistics, which take them positionally)."""
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def batches(self, sql: str, params: Iterable[Any] | dict[str, Any] = (),
+                size: int = 5_000) -> Iterator[list[tuple]]:
+        """The rows of a query `size` at a time, for streaming a whole sweep (export).
+
+        The lock is held per batch, not across the caller's work between batches.
+        """
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+        while True:
+            with self._lock:
+                batch = cursor.fetchmany(size)
+            if not batch:
+                return
+            yield batch
 
     # -- sweeps -------------------------------------------------------------
 
@@ -335,6 +372,35 @@ class Queue:
                                             for i in range(0, len(rest), _JOB_COLUMNS)))
             return conn.total_changes - before
 
+    def import_results(self, sweep: Sweep,
+                       rows: Sequence[tuple[str, str, Result]]) -> int:
+        """Add finished jobs with their results, (task_id, arm, result) in completion order.
+
+        For historical files: one transaction, the sweep created if new, each row a
+        `done` job of one attempt whose result completes in the order given. A
+        (task_id, arm) the sweep already has is left as it is; returns how many were
+        new. Arms the rows use beyond `sweep.arms` sort after them in positions. The
+        results are stored as given (not masked): an import must export byte for byte.
+        """
+        now = self.clock()
+        all_arms = list(dict.fromkeys([*sweep.arms, *(arm for _, arm, _ in rows)]))
+        arm_index = {arm: i for i, arm in enumerate(all_arms)}
+        task_index: dict[str, int] = {}
+        new = 0
+        with self.write() as conn:
+            self.create_sweep(conn, sweep)
+            for task_id, arm, result in rows:
+                t = task_index.setdefault(task_id, len(task_index))
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
+                    " attempts, created_at, finished_at)"
+                    " VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
+                    (sweep.name, task_id, arm, t * len(all_arms) + arm_index[arm], now, now))
+                if cursor.rowcount:
+                    new += 1
+                    _insert_result(conn, cursor.lastrowid, result, now)
+        return new
+
     # -- the job life cycle -------------------------------------------------
 
     def claim(self, sweep: str, worker: str, lease_seconds: float = 120.0) -> Job | None:
@@ -381,14 +447,9 @@ class Queue:
             if cursor.rowcount != 1:
                 return False
             self._drop_result(conn, job_id, now, "done again")
-            conn.execute(
-                "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
-                " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-                " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, int(result.passed), mask(result.detail), result.wall_seconds,
-                 result.sub_calls, None if result.output is None else mask(result.output),
-                 *usage.columns(result.usage),
-                 None if result.models is None else json.dumps(result.models), now))
+            _insert_result(conn, job_id, replace(
+                result, detail=mask(result.detail),
+                output=None if result.output is None else mask(result.output)), now)
             # A success ends any streak of failures (the breaker counts only unbroken ones).
             conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
                          " WHERE jobs != '[]'", (now,))
@@ -586,6 +647,40 @@ class Queue:
             " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(),))
         return Pause(**rows[0]) if rows else None
 
+    # -- repair (`sweepq check --repair`; check.py says what each fix is for) --
+
+    def buckets_disagreeing(self) -> list[str]:
+        """Sweeps whose result_buckets rows differ from a recount of their results."""
+        if not self.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'result_buckets'"):
+            return []
+        kept = {tuple(row[:8]) for row in self.rows(
+            "SELECT sweep, arm, passed, sub_calls, unparseable, n, round(cost_usd, 9),"
+            " cost_usd_rows FROM result_buckets")}
+        recount = {(*row[:6], round(row[6], 9), row[7]) for row in self.rows(RECOUNT_BUCKETS)}
+        return sorted({row[0] for row in kept ^ recount})
+
+    def repair(self) -> list[str]:
+        """Fix what can be fixed without guessing, in one transaction; one line per kind of fix."""
+        now, done = self.clock(), []
+        with self.write() as conn:
+            stray = "SELECT job_id FROM jobs WHERE state != 'done'"
+            n = conn.execute(f"SELECT count(*) FROM results WHERE job_id IN ({stray})"
+                             ).fetchone()[0]
+            if n:
+                conn.execute(KEEP_RESULTS.format(jobs=stray),
+                             {"now": now, "why": "check --repair"})
+                conn.execute(f"DELETE FROM results WHERE job_id IN ({stray})")
+                done.append(f"moved {n} results of jobs not done to results_history")
+            for said, sql in _REPAIRS:
+                changed = conn.execute(sql, {"now": now}).rowcount
+                if changed:
+                    done.append(said.format(changed))
+            if self.buckets_disagreeing():
+                conn.execute("DELETE FROM result_buckets")
+                conn.execute("INSERT INTO result_buckets " + RECOUNT_BUCKETS)
+                done.append("rebuilt result_buckets from the results")
+        return done
+
     # -- the call journal ---------------------------------------------------
 
     def record_call(self, call: Call) -> None:
@@ -635,6 +730,33 @@ class Queue:
             " AS at FROM jobs INDEXED BY jobs_claimable"
             " WHERE sweep = ? AND state IN ('pending', 'running')", (sweep,))
         return rows[0]["at"]
+
+
+# What `check --repair` changes, after results of jobs not done have gone to results_history.
+_REPAIRS = [
+    ("sent {} done jobs without a result back to pending",
+     "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
+     " finished_at = NULL WHERE state = 'done'"
+     " AND NOT EXISTS (SELECT 1 FROM results WHERE results.job_id = jobs.job_id)"),
+    ("cleared the leases of {} jobs that are not running",
+     "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE state != 'running'"
+     " AND (lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL)"),
+    ("released {} running jobs whose lease had expired (or was missing)",
+     "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+     " attempts = max(attempts - 1, 0) WHERE state = 'running'"
+     " AND (lease_expires_at IS NULL OR lease_owner IS NULL OR lease_expires_at <= :now)"),
+]
+
+
+def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float) -> None:
+    """The one INSERT of a result row, inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
+        " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+        " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, int(result.passed), result.detail, result.wall_seconds, result.sub_calls,
+         result.output, *usage.columns(result.usage),
+         None if result.models is None else json.dumps(result.models), now))
 
 
 def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:

@@ -260,11 +260,11 @@ def _round(part: float, whole: float, digits: int) -> float | None:
 def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str, Any]:
     """Per-arm statistics and paired comparisons (the `summary --json` output)."""
     with queue.snapshot():
-        rows = queue.conn.execute(
+        rows = queue.rows(
             "SELECT j.task_id, j.arm, r.passed = 1, r.detail, r.sub_calls, r.cost_usd"
             " FROM results AS r JOIN jobs AS j USING (job_id)"
             " WHERE j.sweep = ? AND j.state = 'done'"
-            " ORDER BY r.completion_seq", (sweep.name,)).fetchall()
+            " ORDER BY r.completion_seq", (sweep.name,))
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
@@ -499,11 +499,3 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
     except KeyboardInterrupt:
         sys.stdout.flush()
 
-
-# -- read-only access for the page server -------------------------------------------
-
-def open_read_only(path: str) -> Queue:
-    """A queue on `path` that cannot write (for `sweepq serve` and the commands that read)."""
-    from .db import connect_read_only
-
-    return Queue(connect_read_only(path))

@@ -339,7 +339,7 @@ def test_read_only_queue_cannot_write_and_reads_old_databases(tmp_path: Path) ->
     job = queue.claim("s", "w")
     queue.complete(job.job_id, "w", Result(True, "passed", 1.0, 1))
     queue.close()
-    ro = report.open_read_only(str(path))
+    ro = Queue.open_read_only(str(path))
     with pytest.raises(sqlite3.OperationalError):
         ro.conn.execute("DELETE FROM jobs")
     assert report.status(ro, ro.resolve_sweep(None))["passed"] == 1
@@ -347,7 +347,7 @@ def test_read_only_queue_cannot_write_and_reads_old_databases(tmp_path: Path) ->
     with sqlite3.connect(path) as conn:                      # as a version-1 database
         conn.executescript("DROP TRIGGER result_buckets_insert; DROP TABLE result_buckets;"
                            "DROP INDEX results_completed_at; PRAGMA user_version = 1;")
-    ro = report.open_read_only(str(path))
+    ro = Queue.open_read_only(str(path))
     data = report.status(ro, ro.resolve_sweep(None))
     assert data["passed"] == 1 and data["cost_units"] == 1
     ro.close()
