@@ -11,6 +11,7 @@ import click
 
 from . import arms as arms_mod
 from . import bbh, db, jsonl, report
+from .atomicfile import atomic_output
 from .db import default_path
 from .errors import SweepqError
 from .explain import explain
@@ -346,7 +347,7 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
     """
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    with jsonl.open_output(path) as out:
+    with atomic_output(path) as out:
         rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors)
     if path != "-":
         click.echo(f"wrote {rows} rows of sweep {sweep.name} to {path}")
@@ -457,14 +458,14 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
     \b
     sweepq report --sweep bbh-n99 -o bbh-n99.html && xdg-open bbh-n99.html
     """
-    from . import html
+    from . import page
 
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    page = html.render(html.collect(queue, sweep.name, baseline), refresh or None)
-    path = output or html.default_filename(sweep.name)
-    with jsonl.open_output(path) as out:
-        out.write(page)
+    text = page.render(page.collect(queue, sweep.name, baseline), refresh or None)
+    path = output or page.default_filename(sweep.name)
+    with atomic_output(path) as out:
+        out.write(text)
     if path != "-":
         click.echo(f"wrote the page of sweep {sweep.name} to {path}")
 
@@ -524,17 +525,17 @@ def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: 
     sweepq serve --sweep bbh-n99              # then open http://127.0.0.1:8787/
     sweepq serve --port 0                     # any free port; the URL is printed
     """
-    from . import html
+    from . import serve as serving
 
-    server = html.make_server(ctx.find_root().obj["db"], host, port, name, baseline,
+    server = serving.make_server(ctx.find_root().obj["db"], host, port, name, baseline,
                               refresh or None)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"sweepq serve: http://{bound_host}:{bound_port}/ (read-only; Ctrl-C to stop)")
-    if not html.is_loopback(host):
+    if not serving.is_loopback(host):
         click.echo(f"sweepq serve: warning: listening on {host}, not loopback: anyone who can "
                    "reach this machine can read the results", err=True)
     sys.stdout.flush()
-    html.serve_forever(server)
+    serving.serve_forever(server)
 
 
 @main.command()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import bounds
-from .atomicfile import atomic_output
 from .errors import SweepqError
 from .queue import Queue, Result, Sweep
 
@@ -103,10 +102,6 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterato
                    " ORDER BY position"]
     for sql in queries:
         yield from queue.batches(sql, {"sweep": sweep}, EXPORT_BATCH)
-
-
-# Every file sweepq writes is written whole or not at all (see atomicfile).
-open_output = atomic_output
 
 
 # -- import -------------------------------------------------------------------

@@ -41,17 +41,16 @@ to divide by. `escalated` is null for arms that never escalate (not echo-*).
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from . import bounds, stats
 from .errors import SweepqError
+from .fmt import BAR_WIDTH, bar, format_p, pct, usd
 from .queue import Queue, Sweep
-from .timefmt import format_duration
+from .timefmt import clock_text, format_duration
 
 PACE_WINDOW_SECONDS = 600.0
 STATES = ("pending", "running", "done", "error")
-BAR_WIDTH = 20
 
 _BUCKETS = ("SELECT arm, passed, sub_calls, unparseable, n, cost_usd, cost_usd_rows,"
             " first_started_at, last_completed_at FROM result_buckets WHERE sweep = ?")
@@ -296,31 +295,13 @@ def latest_errors(queue: Queue, sweep: Sweep, limit: int = 8) -> list[dict[str, 
 
 # -- text renderings --------------------------------------------------------------------
 
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{100 * value:.{digits}f}%"
-
-
-def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
-
-
-def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
-    """A text progress bar: `██████░░░░`."""
-    filled = round(width * done / total) if total else 0
-    if done and not filled:
-        filled = 1
-    if total and done < total and filled == width:
-        filled = width - 1
-    return "█" * filled + "░" * (width - filled)
-
-
 def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
     """The overall lines of the status view: progress, timing, the pause."""
     now = data["now"] if now is None else now
     states, total = data["states"], data["total"]
-    share = f" ({_pct(states['done'] / total)})" if total else ""
+    share = f" ({pct(states['done'] / total)})" if total else ""
     lines = [f"sweep {data['sweep']} · {phase_text(data)} · {states['done']:,}/{total:,} done"
-             f"{share} · pass {_pct(data['pass_rate'])} · {states['error']:,} error"]
+             f"{share} · pass {pct(data['pass_rate'])} · {states['error']:,} error"]
     timing = [f"elapsed {format_duration(data['elapsed_seconds'])}"
               if data["elapsed_seconds"] is not None else "not started"]
     if data["phase"] != "complete":
@@ -330,7 +311,7 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
                       f"(~{clock_text(data['eta_at'], now)})"
                       if data["eta_seconds"] is not None else "ETA -")
     timing.append(f"cost {data['cost_units']:,} units"
-                  + (f", {_usd(data['cost_usd'])}" if data["cost_usd"] is not None else ""))
+                  + (f", {usd(data['cost_usd'])}" if data["cost_usd"] is not None else ""))
     if data["stale_leases"]:
         timing.append(f"{data['stale_leases']} expired leases")
     lines.append("  " + " · ".join(timing))
@@ -373,8 +354,8 @@ def render_status(data: dict[str, Any], now: float | None = None,
     titles = ["pass", "escal.", "units"] + (["USD"] if with_usd else []) + ["unparse", "error"]
     rows = []
     for a in data["arms"]:
-        cells = [_pct(a["pass_rate"]), _pct(a["escalation_rate"], 0), f"{a['cost_units']:,}"]
-        cells += [_usd(a["cost_usd"])] if with_usd else []
+        cells = [pct(a["pass_rate"]), pct(a["escalation_rate"], 0), f"{a['cost_units']:,}"]
+        cells += [usd(a["cost_usd"])] if with_usd else []
         rows.append((a, f"{a['done']:,}/{a['total']:,}",
                      cells + [f"{a['unparseable']:,}", f"{a['error']:,}"]))
     name_w = max([len(a["arm"]) for a in data["arms"]] + [3])
@@ -390,21 +371,6 @@ def render_status(data: dict[str, Any], now: float | None = None,
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
     return "\n".join(lines)
-
-
-def clock_text(at: float, now: float | None = None) -> str:
-    """`19:58:18` on the day of `now`; `Nov 26 03:00` on another day (local time).
-
-    A time no calendar holds (a pause edited by hand to 1e300) prints as such,
-    rather than failing the whole status view.
-    """
-    try:
-        when = datetime.fromtimestamp(at).astimezone()
-    except (OverflowError, ValueError, OSError):
-        return "an impossible time (see `sweepq check`)"
-    if now is not None and when.date() != datetime.fromtimestamp(now).astimezone().date():
-        return when.strftime("%b %d %H:%M")
-    return when.strftime("%H:%M:%S")
 
 
 def render_summary(data: dict[str, Any]) -> str:
@@ -424,12 +390,12 @@ def render_summary(data: dict[str, Any]) -> str:
         ci = (f"{100 * a['ci_low']:.1f}-{100 * a['ci_high']:.1f}%"
               if a["ci_low"] is not None else "-")
         per_task = "-" if a["cost_units_per_task"] is None else f"{a['cost_units_per_task']:.2f}"
-        line = (f"  {a['arm']:<{width}}  {a['n']:>5,}  {_pct(a['pass_rate']):>6}  {ci:>13}  "
-                f"{_pct(a['escalation_rate'], 0):>6}  {a['cost_units']:>6,}  {per_task:>6}  "
-                f"{_usd(a['cost_usd']):>9}  {a['unparseable']:>7,}")
+        line = (f"  {a['arm']:<{width}}  {a['n']:>5,}  {pct(a['pass_rate']):>6}  {ci:>13}  "
+                f"{pct(a['escalation_rate'], 0):>6}  {a['cost_units']:>6,}  {per_task:>6}  "
+                f"{usd(a['cost_usd']):>9}  {a['unparseable']:>7,}")
         if data["oracle"]:
             align = a["oracle_alignment"]
-            line += f"  {_pct(align['rate'], 0) if align else '':>6}"
+            line += f"  {pct(align['rate'], 0) if align else '':>6}"
         if base:
             vs = a["vs_baseline"]
             line += (f"  {vs['baseline_right_arm_wrong']:>4}  {vs['arm_right_baseline_wrong']:>4}"
@@ -450,15 +416,6 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append(f"  b: {base} right, arm wrong; c: arm right, {base} wrong; "
                      "p: exact McNemar (two-sided), on the tasks both completed.")
     return "\n".join(lines)
-
-
-def format_p(p: float) -> str:
-    """A p-value as researchers print it: 0.031, 0.0004, <1e-6."""
-    if p >= 0.001:
-        return f"{p:.3f}"
-    if p >= 1e-6:
-        return f"{p:.1e}"
-    return "<1e-6"
 
 
 # -- watching ---------------------------------------------------------------------------

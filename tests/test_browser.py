@@ -25,8 +25,8 @@ import pytest
 from conftest import ROOT, cli_env, run_cli
 
 from sweepq import bbh
+from sweepq.fmt import format_p
 from sweepq.queue import Queue, Result, Sweep
-from sweepq.report import format_p
 from sweepq.sample import write_sample
 from sweepq.usage import Usage
 

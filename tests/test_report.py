@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results, run_cli
 
-from sweepq import html, jsonl, report
+from sweepq import chart, jsonl, report, serve
+from sweepq.page import default_filename
 from sweepq.queue import Queue, Result, Sweep
 from sweepq.usage import Usage
 
@@ -371,19 +372,19 @@ def test_report_writes_one_self_contained_escaped_page(db_path: Path, tmp_path: 
         assert external not in page
     assert '<meta http-equiv="refresh" content="15">' in page        # unfinished: reloads
     assert page.count('class="point"') == 2 * 2                       # wide and narrow charts
-    assert html.default_filename("a/b c") == "a_b_c.html"
-    assert html.is_loopback("127.0.0.1") and not html.is_loopback("0.0.0.0")
+    assert default_filename("a/b c") == "a_b_c.html"
+    assert serve.is_loopback("127.0.0.1") and not serve.is_loopback("0.0.0.0")
 
 
 def test_chart_labels_do_not_overlap() -> None:
     arms = [{"arm": f"echo-arm-{i}", "n": 100, "passed": 80, "pass_rate": 0.80 + i / 1000,
              "ci_low": 0.7, "ci_high": 0.9, "cost_units": 300 + i} for i in range(5)]
-    svg = html.chart({"arms": arms}, {})
+    svg = chart.chart({"arms": arms}, {})
     labels = [(float(x), float(y), a) for x, y, a in
               re.findall(r'class="label" x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"', svg)]
     boxes = []
     for (x, y, anchor), arm in zip(labels, arms, strict=True):
-        width = html.CHAR_W * len(arm["arm"])
+        width = chart.CHAR_W * len(arm["arm"])
         left = x if anchor == "start" else x - width
         boxes.append((left, y - 11, left + width, y + 3))
     for i, a in enumerate(boxes):
