@@ -31,7 +31,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except SweepqError as exc:
-            click.echo(f"sweepq: error: {mask(str(exc))}", err=True)
+            click.echo(f"sweepq: error: {mask(_in_flags(ctx, exc))}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -71,6 +71,21 @@ class Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"sweepq: error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
+
+
+def _in_flags(ctx: click.Context, exc: SweepqError) -> str:
+    """The error as the command line says it: the library's name for the value at fault
+    (`max_attempts`) replaced by the command's flag for it (`--max-attempts`)."""
+    message = str(exc)
+    name = ctx.invoked_subcommand
+    command = ctx.command.get_command(ctx, name) if name and isinstance(ctx.command,
+                                                                        click.Group) else None
+    for param in command.params if command is not None else []:
+        if param.name == exc.option and isinstance(param, click.Option):
+            flag = max(param.opts, key=len)
+            return flag + message.removeprefix(exc.option) if message.startswith(
+                exc.option) else f"{flag}: {message}"
+    return message
 
 
 def _report_failure(ctx: click.Context, exc: Exception) -> None:
@@ -278,14 +293,9 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
     sweep = queue.resolve_sweep(name)
     models = sweep.models
     if pairs:
-        changes = {}
-        for pair in pairs:
-            alias, sep, model_id = pair.partition("=")
-            if not sep or not alias.strip() or not model_id.strip():
-                raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
-                                  "sonnet=claude-sonnet-4-6)")
-            changes[alias.strip()] = model_id.strip()
-        models = queue.set_models(sweep.name, changes, force=force)
+        from .models import parse_model_pairs
+
+        models = queue.set_models(sweep.name, parse_model_pairs(pairs), force=force)
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
 

@@ -114,16 +114,21 @@ def price(model: str, usage: Usage) -> float | None:
     return sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1_000_000
 
 
-def parse_model_map(pairs: Sequence[str]) -> dict[str, str]:
-    """`["haiku=claude-haiku-4-5", ...]` → the full alias map with defaults filled in."""
-    models = dict(DEFAULT_MODELS)
+def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """`["haiku=claude-haiku-4-5", ...]` → `{"haiku": "claude-haiku-4-5", ...}`."""
+    models = {}
     for pair in pairs:
         alias, sep, model_id = pair.partition("=")
         if not sep or not alias.strip() or not model_id.strip():
-            raise SweepqError(f"--model {pair!r} is not ALIAS=MODEL_ID (e.g. "
-                              "haiku=claude-haiku-4-5)")
+            raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
+                              "haiku=claude-haiku-4-5)", "model_pairs")
         models[alias.strip()] = model_id.strip()
     return models
+
+
+def parse_model_map(pairs: Sequence[str]) -> dict[str, str]:
+    """`["haiku=claude-haiku-4-5", ...]` → the full alias map with defaults filled in."""
+    return {**DEFAULT_MODELS, **parse_model_pairs(pairs)}
 
 
 class AnthropicBackend:

@@ -51,9 +51,9 @@ class Sweep:
     def __post_init__(self) -> None:
         # Checked here, once, for every way a sweep is made: enqueue, import, the database.
         if self.n_per_subtask is not None:
-            bounds.count("n_per_subtask (--n-per-subtask)", self.n_per_subtask, 1,
+            bounds.count("n_per_subtask", self.n_per_subtask, 1,
                          bounds.MAX_N_PER_SUBTASK)
-        bounds.count("start (--start)", self.start, 0, bounds.MAX_N_PER_SUBTASK)
+        bounds.count("start", self.start, 0, bounds.MAX_N_PER_SUBTASK)
 
     def meta(self) -> dict[str, Any]:
         """The historical `_meta` line, keys in their historical order."""
@@ -335,8 +335,8 @@ class Queue:
         the first batch, so a failure before it leaves the database untouched.
         """
         if not sweep.arms:
-            raise SweepqError("no arms given: pass --arms a,b")
-        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
+            raise SweepqError("a sweep needs at least one arm", "arms")
+        bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         now = self.clock()
         new, created, batch = 0, False, []
         n_arms = len(sweep.arms)
@@ -597,7 +597,7 @@ class Queue:
 
     def set_max_attempts(self, sweep: str, max_attempts: int) -> int:
         """Change the attempts allowed for the sweep's unfinished jobs."""
-        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
+        bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         with self.write() as conn:
             return conn.execute(
                 "UPDATE jobs SET max_attempts = ? WHERE sweep = ?"

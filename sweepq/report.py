@@ -433,7 +433,7 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
     from rich.live import Live
     from rich.text import Text
 
-    bounds.duration("--watch", seconds, 0.2, 86400.0)
+    bounds.duration("watch", seconds, 0.2, 86400.0)
     console = Console()
     try:
         if as_json or not console.is_terminal:
