@@ -9,6 +9,7 @@ get through a CSS media query (the page has no scripts).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,15 +53,7 @@ def chart(sm: dict[str, Any], colors: dict[str, str], frame: Frame = WIDE) -> st
     points = [a for a in sm["arms"] if a["n"]]
     if not points:
         return '<p class="muted">No results yet.</p>'
-    xs = [a["cost_units"] / a["n"] for a in points]
-    x_step = _nice_step(max(max(xs), 1.0), 5 if frame is WIDE else 4)
-    x_max = x_step * math.ceil(max(xs) * 1.12 / x_step + 1e-9) or x_step
-    y_lo, y_hi = min(a["ci_low"] for a in points), max(a["ci_high"] for a in points)
-    y_step = _nice_step(max(y_hi - y_lo, 0.1))
-    y_min = max(0.0, y_step * math.floor(y_lo / y_step))
-    y_max = min(1.0, y_step * math.ceil(y_hi / y_step)) if y_hi < 1 else 1.0
-    if y_max - y_min < y_step:
-        y_max = min(1.0, y_min + y_step)
+    x_step, x_max, y_step, y_min, y_max = _scales(points, frame)
     left, top = frame.left, frame.top
     plot_w = frame.width - frame.left - frame.right
     plot_h = frame.height - frame.top - frame.bottom
@@ -76,20 +69,16 @@ def chart(sm: dict[str, Any], colors: dict[str, str], frame: Frame = WIDE) -> st
            f'viewBox="0 0 {frame.width} {frame.height}" role="img" '
            'aria-label="cost per task against pass rate, one point per arm" '
            'xmlns="http://www.w3.org/2000/svg">']
-    tick = 0.0
-    while tick <= x_max + 1e-9:
+    for tick in _ticks(0.0, x_max, x_step):
         x = sx(tick)
         out.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
                    f'<text class="tick" x="{x:.1f}" y="{bottom + 18}" '
                    f'text-anchor="middle">{tick:g}</text>')
-        tick += x_step
-    tick = y_min
-    while tick <= y_max + 1e-9:
+    for tick in _ticks(y_min, y_max, y_step):
         y = sy(tick)
         out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" '
                    f'y2="{y:.1f}"/><text class="tick" x="{left - 8}" y="{y + 4:.1f}" '
                    f'text-anchor="end">{100 * tick:.0f}%</text>')
-        tick += y_step
     out.append(f'<line class="axis" x1="{left}" y1="{bottom}" x2="{left + plot_w}" '
                f'y2="{bottom}"/><line class="axis" x1="{left}" y1="{top}" x2="{left}" '
                f'y2="{bottom}"/>')
@@ -107,7 +96,41 @@ def chart(sm: dict[str, Any], colors: dict[str, str], frame: Frame = WIDE) -> st
     for a in points:
         x, y = sx(a["cost_units"] / a["n"]), sy(a["pass_rate"])
         geometry.append((a, x, y, sy(a["ci_low"]), sy(a["ci_high"])))
-    # Labels avoid every point, every interval bar, the frontier and each other.
+    obstacles = _obstacles(geometry, frontier)
+    bounds = (left + 2, top, left + plot_w - 2, bottom - 2)
+    for a, x, y, y_low, y_high in sorted(geometry, key=lambda g: -g[0]["pass_rate"]):
+        out.append(_point(a, x, y, y_low, y_high, colors.get(a["arm"], PALETTE[0]),
+                          _place_label(a["arm"], x, y, obstacles, bounds)))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _scales(points: list[dict[str, Any]], frame: Frame
+            ) -> tuple[float, float, float, float, float]:
+    """Round steps and ranges for both axes: x from 0 past the dearest arm, y around the
+    intervals within 0..100%. Returns x_step, x_max, y_step, y_min, y_max."""
+    xs = [a["cost_units"] / a["n"] for a in points]
+    x_step = _nice_step(max(max(xs), 1.0), 5 if frame is WIDE else 4)
+    x_max = x_step * math.ceil(max(xs) * 1.12 / x_step + 1e-9) or x_step
+    y_lo, y_hi = min(a["ci_low"] for a in points), max(a["ci_high"] for a in points)
+    y_step = _nice_step(max(y_hi - y_lo, 0.1))
+    y_min = max(0.0, y_step * math.floor(y_lo / y_step))
+    y_max = min(1.0, y_step * math.ceil(y_hi / y_step)) if y_hi < 1 else 1.0
+    if y_max - y_min < y_step:
+        y_max = min(1.0, y_min + y_step)
+    return x_step, x_max, y_step, y_min, y_max
+
+
+def _ticks(start: float, stop: float, step: float) -> Iterator[float]:
+    """Axis ticks from `start` by `step` up to `stop` (inclusive, with float slack)."""
+    tick = start
+    while tick <= stop + 1e-9:
+        yield tick
+        tick += step
+
+
+def _obstacles(geometry: list[tuple], frontier: list[tuple[float, float]]) -> list[Box]:
+    """What labels avoid: every point, every interval bar and the frontier line."""
     obstacles: list[Box] = []
     for _, x, y, y_low, y_high in geometry:
         obstacles += [(x - 7, y - 7, x + 7, y + 7), (x - 6, y_high, x + 6, y_low)]
@@ -116,17 +139,20 @@ def chart(sm: dict[str, Any], colors: dict[str, str], frame: Frame = WIDE) -> st
         obstacles += [(x0 + (x1 - x0) * i / steps - 2, y0 + (y1 - y0) * i / steps - 2,
                        x0 + (x1 - x0) * i / steps + 2, y0 + (y1 - y0) * i / steps + 2)
                       for i in range(steps + 1)]
-    bounds = (left + 2, top, left + plot_w - 2, bottom - 2)
-    for a, x, y, y_low, y_high in sorted(geometry, key=lambda g: -g[0]["pass_rate"]):
-        color = colors.get(a["arm"], PALETTE[0])
-        label_x, label_y, anchor, far = _place_label(a["arm"], x, y, obstacles, bounds)
-        leader = (f'<line class="leader" x1="{x:.1f}" y1="{y:.1f}" x2="{label_x:.1f}" '
-                  f'y2="{label_y - 4:.1f}" stroke="{color}"/>' if far else "")
-        title = (f"{a['arm']}: pass {pct(a['pass_rate'], none='–')} "
-                 f"(95% CI {ci_text(a['ci_low'], a['ci_high'], none='–')}), "
-                 f"{a['cost_units'] / a['n']:.2f} units per task, n = {a['n']}")
-        out.append(
-            f'<g class="point" data-arm="{esc(a["arm"])}"><title>{esc(title)}</title>'
+    return obstacles
+
+
+def _point(a: dict[str, Any], x: float, y: float, y_low: float, y_high: float, color: str,
+           label: tuple[float, float, str, bool]) -> str:
+    """One arm's point: its interval bar with caps, the dot, the label (and a leader line
+    to a label placed far away), and a tooltip with the figures."""
+    label_x, label_y, anchor, far = label
+    leader = (f'<line class="leader" x1="{x:.1f}" y1="{y:.1f}" x2="{label_x:.1f}" '
+              f'y2="{label_y - 4:.1f}" stroke="{color}"/>' if far else "")
+    title = (f"{a['arm']}: pass {pct(a['pass_rate'], none='–')} "
+             f"(95% CI {ci_text(a['ci_low'], a['ci_high'], none='–')}), "
+             f"{a['cost_units'] / a['n']:.2f} units per task, n = {a['n']}")
+    return (f'<g class="point" data-arm="{esc(a["arm"])}"><title>{esc(title)}</title>'
             f'<line class="ci" x1="{x:.1f}" y1="{y_low:.1f}" x2="{x:.1f}" y2="{y_high:.1f}" '
             f'stroke="{color}"/>'
             f'<line class="cap" x1="{x - 5:.1f}" y1="{y_low:.1f}" x2="{x + 5:.1f}" '
@@ -136,8 +162,6 @@ def chart(sm: dict[str, Any], colors: dict[str, str], frame: Frame = WIDE) -> st
             f'{leader}<circle cx="{x:.1f}" cy="{y:.1f}" r="5.5" fill="{color}"/>'
             f'<text class="label" x="{label_x:.1f}" y="{label_y:.1f}" '
             f'text-anchor="{anchor}">{esc(a["arm"])}</text></g>')
-    out.append("</svg>")
-    return "".join(out)
 
 
 def _pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

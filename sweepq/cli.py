@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -122,6 +123,14 @@ def _queue(ctx: click.Context, create: bool = False, reads_only: bool = False) -
 # Options several commands share, spelled once.
 sweep_option = click.option("--sweep", "name", default=None,
                             help="Sweep (default: the only one).")
+
+
+def refresh_option(default: float) -> Callable[[Any], Any]:
+    return click.option("--refresh", type=click.FloatRange(0), default=default,
+                        show_default=True, metavar="SECONDS",
+                        help="Reload the page this often while the sweep runs (0: never).")
+
+
 baseline_option = click.option("--baseline", default=None, metavar="ARM",
                                help="Arm to pair the others against (default: sonnet-only "
                                "when present).")
@@ -457,9 +466,7 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
 @click.option("-o", "--output", "output", default=None, metavar="FILE",
               help="Where to write the page (default: SWEEP.html; `-` for stdout).")
 @baseline_option
-@click.option("--refresh", type=click.FloatRange(0), default=60.0, show_default=True,
-              metavar="SECONDS", help="Reload the page this often while the sweep runs "
-              "(0: never).")
+@refresh_option(60.0)
 @click.pass_context
 def report_cmd(ctx: click.Context, name: str | None, output: str | None, baseline: str | None,
                refresh: float) -> None:
@@ -520,9 +527,7 @@ def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt
 @click.option("--sweep", "name", default=None,
               help="Sweep to show (default: the only one, or a list of sweeps).")
 @baseline_option
-@click.option("--refresh", type=click.FloatRange(0), default=10.0, show_default=True,
-              metavar="SECONDS", help="Reload the page this often while the sweep runs "
-              "(0: never).")
+@refresh_option(10.0)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: str | None,
           refresh: float) -> None:

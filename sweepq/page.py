@@ -231,35 +231,7 @@ def _summary_table(sm: dict[str, Any]) -> str:
         head += [f'<th scope=col class="num" title="{esc(base)} right, arm wrong">b</th>',
                  f'<th scope=col class="num" title="arm right, {esc(base)} wrong">c</th>',
                  '<th scope=col class="num" title="exact McNemar, two-sided">p</th>']
-    body = []
-    for a in sm["arms"]:
-        cells = [f'<th scope=row><span class="arm-name">{esc(a["arm"])}</span></th>',
-                 f'<td class="num" data-key="n">{num(a["n"])}</td>',
-                 f'<td class="num" data-key="pass_rate">{pct(a["pass_rate"])}</td>',
-                 f'<td class="num" data-key="ci">{ci_text(a["ci_low"], a["ci_high"])}</td>',
-                 f'<td class="num" data-key="escalation_rate">{pct(a["escalation_rate"], 0)}'
-                 "</td>",
-                 f'<td class="num" data-key="cost_units">{num(a["cost_units"])}</td>',
-                 f'<td class="num" data-key="cost_units_per_task">'
-                 f'{per_task(a["cost_units"], a["n"])}</td>',
-                 f'<td class="num" data-key="cost_usd">{usd(a["cost_usd"])}</td>',
-                 f'<td class="num" data-key="unparseable">{num(a["unparseable"])}</td>']
-        if oracle:
-            align = a["oracle_alignment"]
-            cells.append(f'<td class="num" data-key="oracle">'
-                         f'{pct(align["rate"], 0) if align else ""}</td>')
-        if base:
-            vs = a["vs_baseline"]
-            if vs is None:
-                cells.append('<td class="num muted" colspan="3">baseline</td>')
-            else:
-                strong = ' class="num sig"' if vs["p_value"] < 0.05 else ' class="num"'
-                cells += [f'<td class="num" data-key="b">{num(vs["baseline_right_arm_wrong"])}'
-                          "</td>",
-                          f'<td class="num" data-key="c">{num(vs["arm_right_baseline_wrong"])}'
-                          "</td>",
-                          f'<td{strong} data-key="p">{format_p(vs["p_value"])}</td>']
-        body.append(f'<tr data-arm="{esc(a["arm"])}">{"".join(cells)}</tr>')
+    body = [_summary_row(a, base, oracle) for a in sm["arms"]]
     group = ""
     if base:
         span = 9 + (1 if oracle else 0)
@@ -281,6 +253,37 @@ def _summary_table(sm: dict[str, Any]) -> str:
             f'<table class="summary" id="summary"><thead>{group}<tr>{"".join(head)}</tr>'
             f'</thead><tbody>{"".join(body)}</tbody></table></div>'
             f'<ul class="notes">{"".join(f"<li>{n}</li>" for n in notes)}</ul></section>')
+
+
+def _summary_row(a: dict[str, Any], base: str | None, oracle: bool) -> str:
+    """One arm's row of the summary table."""
+    cells = [f'<th scope=row><span class="arm-name">{esc(a["arm"])}</span></th>',
+             f'<td class="num" data-key="n">{num(a["n"])}</td>',
+             f'<td class="num" data-key="pass_rate">{pct(a["pass_rate"])}</td>',
+             f'<td class="num" data-key="ci">{ci_text(a["ci_low"], a["ci_high"])}</td>',
+             f'<td class="num" data-key="escalation_rate">{pct(a["escalation_rate"], 0)}'
+             "</td>",
+             f'<td class="num" data-key="cost_units">{num(a["cost_units"])}</td>',
+             f'<td class="num" data-key="cost_units_per_task">'
+             f'{per_task(a["cost_units"], a["n"])}</td>',
+             f'<td class="num" data-key="cost_usd">{usd(a["cost_usd"])}</td>',
+             f'<td class="num" data-key="unparseable">{num(a["unparseable"])}</td>']
+    if oracle:
+        align = a["oracle_alignment"]
+        cells.append(f'<td class="num" data-key="oracle">'
+                     f'{pct(align["rate"], 0) if align else ""}</td>')
+    if base:
+        vs = a["vs_baseline"]
+        if vs is None:
+            cells.append('<td class="num muted" colspan="3">baseline</td>')
+        else:
+            strong = ' class="num sig"' if vs["p_value"] < 0.05 else ' class="num"'
+            cells += [f'<td class="num" data-key="b">{num(vs["baseline_right_arm_wrong"])}'
+                      "</td>",
+                      f'<td class="num" data-key="c">{num(vs["arm_right_baseline_wrong"])}'
+                      "</td>",
+                      f'<td{strong} data-key="p">{format_p(vs["p_value"])}</td>']
+    return f'<tr data-arm="{esc(a["arm"])}">{"".join(cells)}</tr>'
 
 
 def _chart_section(sm: dict[str, Any], colors: dict[str, str]) -> str:

@@ -7,6 +7,15 @@ claims in every process until its `resume_at`; it never changes job states.
 
 No method here holds a transaction open across a model call: the worker
 claims, calls the model with no transaction open, then completes.
+
+Why this module is long (~700 lines): it is every SQL write sweepq makes (the
+claim, complete, fail and the breaker, release, pauses, the journal, enqueue,
+import, repair) and nothing else. The invariants (a done job has exactly one
+result, a lease is only ever written by its holder, a pause stops every claim)
+span those writes, so they are checked by reading one file; splitting it by
+verb would scatter each invariant across modules. Its records are in
+`records.py`, the read side of reports in `report.py`, the statements are
+written once each here (the claim query only in `_CLAIM`).
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from . import bounds, db, usage
 from .errors import SweepqError
+from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
 from .redact import mask
 from .usage import Usage
 
@@ -32,93 +42,6 @@ BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 LOCKED_RETRIES = 50
 BREAKER_JOBS = 5  # different jobs ended by the same failure in a row trip the breaker
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A named experiment. Its fields are those of the historical `_meta` line."""
-
-    name: str
-    arms: list[str]
-    benchmark: str | None = "bbh"
-    subtasks: list[str] = field(default_factory=list)
-    n_per_subtask: int | None = None
-    start: int = 0
-    models: dict[str, str] = field(default_factory=dict)
-    dataset: str | None = None
-    has_meta: bool = True
-
-    def __post_init__(self) -> None:
-        # Checked here, once, for every way a sweep is made: enqueue, import, the database.
-        if self.n_per_subtask is not None:
-            bounds.count("n_per_subtask", self.n_per_subtask, 1,
-                         bounds.MAX_N_PER_SUBTASK)
-        bounds.count("start", self.start, 0, bounds.MAX_N_PER_SUBTASK)
-
-    def meta(self) -> dict[str, Any]:
-        """The historical `_meta` line, keys in their historical order."""
-        return {"_meta": True, "benchmark": self.benchmark, "subtasks": self.subtasks,
-                "n_per_subtask": self.n_per_subtask, "start": self.start, "arms": self.arms}
-
-    def settings(self) -> tuple:
-        """What must match for a second enqueue to be the same sweep."""
-        return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
-                self.models, self.dataset)
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: int
-    sweep: str
-    task_id: str
-    arm: str
-    task: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    lease_owner: str
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a done job produced; the first four fields are the historical row.
-
-    `usage` and `models` are None for a result with no record of its calls (an
-    imported historical row): their columns are then NULL.
-    """
-
-    passed: bool
-    detail: str
-    wall_seconds: float | None
-    sub_calls: int
-    output: str | None = None
-    usage: Usage | None = None
-    models: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Pause:
-    pause_id: int
-    resume_at: float | None
-    reason: str
-    message: str | None
-    set_by: str
-
-
-@dataclass(frozen=True)
-class Call:
-    """One journaled model call."""
-
-    job_id: int
-    attempt: int
-    call_index: int
-    model: str
-    request_hash: str
-    response_text: str | None
-    usage: Usage | None = None          # None for a failed call
-    latency_seconds: float | None = None
-    error_class: str | None = None
-    error: str | None = None
-    stop_reason: str | None = None      # why the model stopped: end_turn, max_tokens, refusal
 
 
 _JOB_COLUMNS = 7
@@ -280,7 +203,7 @@ class Queue:
 
     def sweep(self, name: str) -> Sweep | None:
         rows = self.read("SELECT * FROM sweeps WHERE sweep = ?", (name,))
-        return _sweep_from_row(rows[0]) if rows else None
+        return sweep_from_row(rows[0]) if rows else None
 
     def sweep_names(self) -> list[str]:
         return [r["sweep"] for r in self.read("SELECT sweep FROM sweeps ORDER BY created_at")]
@@ -309,7 +232,7 @@ class Queue:
         row = conn.execute("SELECT * FROM sweeps WHERE sweep = ?", (sweep.name,)).fetchone()
         if row is not None:
             names = [d[0] for d in conn.execute("SELECT * FROM sweeps LIMIT 0").description]
-            existing = _sweep_from_row(dict(zip(names, row, strict=True)))
+            existing = sweep_from_row(dict(zip(names, row, strict=True)))
             if existing.settings() != sweep.settings():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
                                   "(arms, subtasks, n, start, models or dataset): "
@@ -788,10 +711,3 @@ def backoff_seconds(attempts: int) -> float:
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _sweep_from_row(row: dict[str, Any]) -> Sweep:
-    return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
-                 subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
-                 start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
-                 has_meta=bool(row["has_meta"]))

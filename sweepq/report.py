@@ -70,46 +70,13 @@ _BUCKETS_BY_JOIN = (
 def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
-    with queue.snapshot():
-        states = queue.read(
-            "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
-            " WHERE sweep = ? GROUP BY state, arm", (sweep.name,))
-        buckets, problem = _buckets(queue, sweep.name, states)
-        recent = _recent_count(queue, sweep.name, now - PACE_WINDOW_SECONDS)
-        claims = queue.read(
-            "SELECT min(started_at) AS first, max(finished_at) AS last,"
-            " coalesce(sum(state = 'running' AND lease_expires_at <= :now), 0) AS stale"
-            " FROM jobs INDEXED BY jobs_sweep_state"
-            " WHERE sweep = :sweep AND state IN ('running', 'error')",
-            {"sweep": sweep.name, "now": now})[0]
-        pause = queue.active_pause()
-
-    per_arm: dict[str, dict[str, Any]] = {arm: _arm_entry(arm) for arm in sweep.arms}
-    for row in states:
-        entry = per_arm.setdefault(row["arm"], _arm_entry(row["arm"]))
-        entry[row["state"]] = row["n"]
-        entry["total"] += row["n"]
-    totals = {arm: stats.ArmTotals(arm) for arm in per_arm}
-    firsts, lasts = [claims["first"]], [claims["last"]]
-    for b in buckets:
-        per_arm.setdefault(b["arm"], _arm_entry(b["arm"]))
-        totals.setdefault(b["arm"], stats.ArmTotals(b["arm"])).add(
-            bool(b["passed"]), b["sub_calls"], bool(b["unparseable"]), b["n"],
-            b["cost_usd"], b["cost_usd_rows"])
-        firsts.append(b["first_started_at"])
-        lasts.append(b["last_completed_at"])
-    for arm, entry in per_arm.items():
-        _fill(entry, totals[arm], arm)
-
+    states, buckets, problem, recent, claims, pause = _status_reads(queue, sweep.name, now)
+    per_arm, totals = _arms(sweep, states, buckets)
+    firsts = [claims["first"], *(b["first_started_at"] for b in buckets)]
+    lasts = [claims["last"], *(b["last_completed_at"] for b in buckets)]
     overall = stats.ArmTotals("")
     for t in totals.values():
-        overall.n += t.n
-        overall.passed += t.passed
-        overall.escalated += t.escalated
-        overall.cost_units += t.cost_units
-        overall.unparseable += t.unparseable
-        overall.cost_usd += t.cost_usd
-        overall.cost_usd_rows += t.cost_usd_rows
+        overall.absorb(t)
     counts = {state: sum(a[state] for a in per_arm.values()) for state in STATES}
     total = sum(counts.values())
     left = counts["pending"] + counts["running"]
@@ -121,15 +88,11 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     pace = None if window is None else round(recent * 60 / window, 2)
     eta = _eta(left, pace, pause, now)
     interval = stats.wilson_interval(overall.passed, overall.n)
-
     if total and left == 0:
         phase = "complete"
-    elif pause is not None:
-        phase = "paused"
-    elif counts["running"] > claims["stale"]:
-        phase = "running"
     else:
-        phase = "idle"
+        phase = ("paused" if pause is not None else
+                 "running" if counts["running"] > claims["stale"] else "idle")
     return {
         "sweep": sweep.name,
         "benchmark": sweep.benchmark,
@@ -161,6 +124,44 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
             "set_by": pause.set_by},
     }
+
+
+def _status_reads(queue: Queue, sweep: str, now: float) -> tuple:
+    """What the status is computed from, read in one snapshot: job counts per arm and
+    state, result buckets (and what looked wrong with them), recent completions, claim
+    times and stale leases, the active pause."""
+    with queue.snapshot():
+        states = queue.read(
+            "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
+            " WHERE sweep = ? GROUP BY state, arm", (sweep,))
+        buckets, problem = _buckets(queue, sweep, states)
+        recent = _recent_count(queue, sweep, now - PACE_WINDOW_SECONDS)
+        claims = queue.read(
+            "SELECT min(started_at) AS first, max(finished_at) AS last,"
+            " coalesce(sum(state = 'running' AND lease_expires_at <= :now), 0) AS stale"
+            " FROM jobs INDEXED BY jobs_sweep_state"
+            " WHERE sweep = :sweep AND state IN ('running', 'error')",
+            {"sweep": sweep, "now": now})[0]
+        return states, buckets, problem, recent, claims, queue.active_pause()
+
+
+def _arms(sweep: Sweep, states: list[dict[str, Any]], buckets: list[dict[str, Any]]
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, stats.ArmTotals]]:
+    """Each arm's entry of the status (job counts and result figures), and its totals."""
+    per_arm: dict[str, dict[str, Any]] = {arm: _arm_entry(arm) for arm in sweep.arms}
+    for row in states:
+        entry = per_arm.setdefault(row["arm"], _arm_entry(row["arm"]))
+        entry[row["state"]] = row["n"]
+        entry["total"] += row["n"]
+    totals = {arm: stats.ArmTotals(arm) for arm in per_arm}
+    for b in buckets:
+        per_arm.setdefault(b["arm"], _arm_entry(b["arm"]))
+        totals.setdefault(b["arm"], stats.ArmTotals(b["arm"])).add(
+            bool(b["passed"]), b["sub_calls"], bool(b["unparseable"]), b["n"],
+            b["cost_usd"], b["cost_usd_rows"])
+    for arm, entry in per_arm.items():
+        _fill(entry, totals[arm], arm)
+    return per_arm, totals
 
 
 def _arm_entry(arm: str) -> dict[str, Any]:
