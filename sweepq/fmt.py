@@ -1,6 +1,6 @@
 """How values read in sweepq's text and on its page: one home for each presentation helper.
 
-The terminal views (`report`, the progress line) print a missing value as `-`;
+The terminal views (`views`, the progress line) print a missing value as `-`;
 the page prints `–` (it passes `none=page.DASH`). Times and durations are `timefmt`'s.
 """
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import fmt, report
+from . import fmt, report, views
 from .chart import NARROW, PALETTE, chart
 from .fmt import esc, format_p
 from .queue import Queue
@@ -95,7 +95,7 @@ def render(data: PageData, refresh: float | None = 30) -> str:
         '<meta name="referrer" content="no-referrer">',
         reload,
         '<link rel="icon" href="data:,">',
-        f"<title>{esc(st['sweep'])} · {esc(report.phase_text(st))} · sweepq</title>",
+        f"<title>{esc(st['sweep'])} · {esc(views.phase_text(st))} · sweepq</title>",
         f"<style>{STYLE}</style></head><body><main>",
         _header(st),
         _overall(st),
@@ -117,7 +117,7 @@ def _header(st: dict[str, Any]) -> str:
              f"{arms} arm{'s' if arms != 1 else ''}", f"{num(st['total'])} jobs",
              f"updated {_clock(st['now'])}"]
     return (f'<header><div class="title"><h1>{esc(st["sweep"])}</h1>'
-            f'<span class="badge {esc(st["phase"])}" id="badge">{esc(report.phase_text(st))}</span>'
+            f'<span class="badge {esc(st["phase"])}" id="badge">{esc(views.phase_text(st))}</span>'
             f'</div><p class="sub">{" · ".join(f for f in facts if f)}</p></header>')
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results, run_cli
 
-from sweepq import chart, jsonl, report, serve
+from sweepq import chart, jsonl, report, serve, views
 from sweepq.page import default_filename
 from sweepq.queue import Queue, Result, Sweep
 from sweepq.usage import Usage
@@ -251,7 +251,7 @@ def test_status_pace_eta_elapsed_and_phases(db_path: Path) -> None:
     data = report.status(queue, sweep)
     assert data["phase"] == "paused" and data["pause"]["seconds_left"] == 300
     assert data["eta_seconds"] == pytest.approx(10 / data["pace_per_minute"] * 60 + 300, abs=0.1)
-    text = report.render_status(data)
+    text = views.render_status(data)
     assert "paused (rate_limited)" in text and "5m00s left" in text
     queue.resume()
 
