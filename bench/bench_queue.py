@@ -27,6 +27,7 @@ from pathlib import Path
 from common import emit, median, note, rnd, workdir
 
 from sweepq.queue import Queue, Result, Sweep
+from sweepq.usage import Usage, columns
 
 SECTION = "1. Queue cycle"
 SWEEP = "bench"
@@ -36,8 +37,9 @@ PROMPT = ("Question: Fidel tells the truth. Sima says Fidel lies. Leda says Sima
           "last line of exactly \"Answer: X\", where X is the letter of the correct option.")
 OUTPUT = ("Let me think about this step by step.\nWorking through it carefully.\nAnswer: (B)")
 RESULT = Result(passed=True, detail="passed", wall_seconds=0.512, sub_calls=1, output=OUTPUT,
-                input_tokens=180, output_tokens=21, cache_read_tokens=0, cache_write_tokens=0,
-                cost_usd=0.000285, models=["claude-haiku-4-5"])
+                usage=Usage(input_tokens=180, output_tokens=21, cache_read_tokens=0,
+                            cache_write_tokens=0, cost_usd=0.000285),
+                models=["claude-haiku-4-5"])
 
 
 def payload(i: int) -> dict:
@@ -128,9 +130,7 @@ class BareCycles:
             conn.execute("BEGIN IMMEDIATE")
             if conn.execute(BARE_DONE, (now, job_id, worker)).rowcount == 1:
                 conn.execute(BARE_RESULT, (job_id, 1, r.detail, r.wall_seconds, r.sub_calls,
-                                           r.output, r.input_tokens, r.output_tokens,
-                                           r.cache_read_tokens, r.cache_write_tokens,
-                                           r.cost_usd, self.models, now))
+                                           r.output, *columns(r.usage), self.models, now))
             conn.execute("COMMIT")
             self.claimed.append(job_id)
         return k

@@ -10,6 +10,12 @@ Scoring is deliberately conservative: an explicit declaration ("Answer: B", "the
 answer is (C)") is trusted, the last one winning; a bare label is only believed
 at the very end of the reply; anything else is "unparseable" rather than a guess,
 because a guessed label silently turns a formatting failure into a wrong answer.
+
+Why this module is long (~520 lines): building a prompt, loading a subtask and
+scoring a reply are three sections of one contract (the labels a prompt offers
+are the labels the scorer believes, `prompt_labels`/`declared_answers`), and the
+fake API asks this module for them. A split into loading and scoring is the next
+step once the prompt-set work (issue 14) that is changing this file has landed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 One place decides what a sane duration or count is, so the CLI, the library
 and the importer refuse the same values with the same one-line message, before
 anything is written. A value that is not finite, not of the right type, or
-outside its range raises `SweepqError` naming the option and the range.
+outside its range raises `SweepqError` naming the value and the range (its
+`option` is `name`, which the CLI replaces with its flag).
 """
 
 from __future__ import annotations
@@ -31,19 +32,19 @@ def duration(name: str, value: Any, minimum: float = 0.0,
              maximum: float = MAX_DURATION_SECONDS) -> float:
     """A finite number of seconds in [minimum, maximum]; `name` is how the user wrote it."""
     if not _is_number(value) or not math.isfinite(value):
-        raise SweepqError(f"{name} must be a finite number of seconds, not {value!r}")
+        raise SweepqError(f"{name} must be a finite number of seconds, not {value!r}", name)
     if not minimum <= value <= maximum:
         raise SweepqError(f"{name} must be between {_secs(minimum)} and {_secs(maximum)}, "
-                          f"not {_secs(value)}")
+                          f"not {_secs(value)}", name)
     return float(value)
 
 
 def count(name: str, value: Any, minimum: int = 0, maximum: int = 2**62) -> int:
     """An integer (not a bool, not a float) in [minimum, maximum]."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SweepqError(f"{name} must be a whole number, not {value!r}")
+        raise SweepqError(f"{name} must be a whole number, not {value!r}", name)
     if not minimum <= value <= maximum:
-        raise SweepqError(f"{name} must be between {minimum} and {maximum}, not {value}")
+        raise SweepqError(f"{name} must be between {minimum} and {maximum}, not {value}", name)
     return value
 
 
@@ -51,9 +52,9 @@ def timestamp(name: str, value: Any, now: float,
               horizon: float = MAX_DURATION_SECONDS) -> float:
     """A unix time no further than `horizon` seconds from `now`, either way."""
     if not _is_number(value) or not math.isfinite(value):
-        raise SweepqError(f"{name} must be a finite time, not {value!r}")
+        raise SweepqError(f"{name} must be a finite time, not {value!r}", name)
     if abs(value - now) > horizon:
-        raise SweepqError(f"{name} is more than {_secs(horizon)} away: pass a nearer time")
+        raise SweepqError(f"{name} is more than {_secs(horizon)} away: pass a nearer time", name)
     return float(value)
 
 

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from . import bounds
-from .queue import KEEP_RESULTS, Queue
+from .queue import Queue
 
 INTEGRITY_LINES = 20        # the most integrity_check lines shown
 
@@ -45,10 +45,10 @@ def check(queue: Queue) -> list[Violation]:
 
 
 def _sqlite_checks(queue: Queue) -> list[Violation]:
-    rows = queue.conn.execute(f"PRAGMA integrity_check({INTEGRITY_LINES})").fetchall()
+    rows = queue.rows(f"PRAGMA integrity_check({INTEGRITY_LINES})")
     found = [Violation("integrity", f"integrity_check: {row[0]}")
              for row in rows if row[0] != "ok"]
-    for table, rowid, parent, _ in queue.conn.execute("PRAGMA foreign_key_check"):
+    for table, rowid, parent, _ in queue.rows("PRAGMA foreign_key_check"):
         found.append(Violation("foreign_key", f"{table} row {rowid} refers to a missing "
                                               f"{parent} row"))
     return found
@@ -111,58 +111,13 @@ def _pauses(queue: Queue) -> list[Violation]:
     return found
 
 
-_RECOUNT = """
-SELECT j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable', count(*),
-       coalesce(sum(r.cost_usd), 0), count(r.cost_usd),
-       min(r.completed_at - coalesce(r.wall_seconds, 0)), max(r.completed_at)
-FROM results AS r JOIN jobs AS j USING (job_id)
-GROUP BY j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable'
-"""
-
-
 def _aggregates(queue: Queue) -> list[Violation]:
-    if not queue.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'result_buckets'"):
-        return []
-    kept = {tuple(row[:8]) for row in queue.conn.execute(
-        "SELECT sweep, arm, passed, sub_calls, unparseable, n, round(cost_usd, 9), cost_usd_rows"
-        " FROM result_buckets")}
-    recount = {(*row[:6], round(row[6], 9), row[7]) for row in queue.conn.execute(_RECOUNT)}
-    if kept == recount:
-        return []
-    sweeps = sorted({row[0] for row in kept ^ recount})
     return [Violation("aggregate", f"result_buckets of sweep {name} disagrees with a recount "
-                      "of its results (--repair: rebuilt)", True) for name in sweeps]
+                      "of its results (--repair: rebuilt)", True)
+            for name in queue.buckets_disagreeing()]
 
 
 def repair(queue: Queue) -> list[str]:
-    """Fix the repairable violations in one transaction; return one line per kind of fix."""
-    now, done = queue.clock(), []
-    with queue.write() as conn:
-        stray = "SELECT job_id FROM jobs WHERE state != 'done'"
-        n = conn.execute(f"SELECT count(*) FROM results WHERE job_id IN ({stray})").fetchone()[0]
-        if n:
-            conn.execute(KEEP_RESULTS.format(jobs=stray), {"now": now, "why": "check --repair"})
-            conn.execute(f"DELETE FROM results WHERE job_id IN ({stray})")
-            done.append(f"moved {n} results of jobs not done to results_history")
-        fixes = [
-            ("sent {} done jobs without a result back to pending",
-             "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
-             " finished_at = NULL WHERE state = 'done'"
-             " AND NOT EXISTS (SELECT 1 FROM results WHERE results.job_id = jobs.job_id)"),
-            ("cleared the leases of {} jobs that are not running",
-             "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE state != 'running'"
-             " AND (lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL)"),
-            ("released {} running jobs whose lease had expired (or was missing)",
-             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
-             " attempts = max(attempts - 1, 0) WHERE state = 'running'"
-             " AND (lease_expires_at IS NULL OR lease_owner IS NULL OR lease_expires_at <= :now)"),
-        ]
-        for said, sql in fixes:
-            changed = conn.execute(sql, {"now": now}).rowcount
-            if changed:
-                done.append(said.format(changed))
-        if _aggregates(queue):
-            conn.execute("DELETE FROM result_buckets")
-            conn.execute("INSERT INTO result_buckets " + _RECOUNT)
-            done.append("rebuilt result_buckets from the results")
-    return done
+    """Fix the repairable violations in one transaction (`Queue.repair`); one line per kind
+    of fix."""
+    return queue.repair()

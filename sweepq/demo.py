@@ -11,7 +11,7 @@ you would run against the Anthropic API:
    0.88), 150 ms per call, so the pass rates and escalation counts mean something.
 3. `sweepq work --concurrency 8` with ANTHROPIC_BASE_URL pointed at the fake and a
    dummy key (a live progress bar on a terminal).
-4. `sweepq status`, a per-arm cost query, `sweepq export demo-results.jsonl`; then
+4. `sweepq status`, a per-arm cost `sweepq query`, `sweepq export demo-results.jsonl`; then
    the fake is stopped and the same commands for the real API are printed.
 
     python -m sweepq.demo [--sample]     # --sample: ignore ../shared/bbh
@@ -23,13 +23,13 @@ import argparse
 import json
 import os
 import shlex
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .queue import Queue
 from .sample import write_sample
 
 DB = Path("demo.db")
@@ -77,10 +77,13 @@ def _sweepq(*args: str, env: dict[str, str] | None = None) -> None:
 
 
 def _answer_key(path: Path) -> int:
-    """prompt -> gold for every enqueued task, from the jobs table itself."""
-    with sqlite3.connect(DB) as conn:
-        payloads = [json.loads(row[0]) for row in
-                    conn.execute("SELECT DISTINCT task FROM jobs WHERE sweep = ?", (SWEEP,))]
+    """prompt -> gold for every enqueued task, from the jobs table itself (read-only)."""
+    queue = Queue.open_read_only(DB)
+    try:
+        payloads = [json.loads(row["task"]) for row in
+                    queue.read("SELECT DISTINCT task FROM jobs WHERE sweep = ?", (SWEEP,))]
+    finally:
+        queue.close()
     path.write_text(json.dumps({p["prompt"]: p["answer"] for p in payloads}))
     return len(payloads)
 
@@ -114,15 +117,9 @@ def _stop(server: subprocess.Popen[str]) -> None:
 
 
 def _cost_table() -> None:
-    query = ("SELECT arm, count(*) AS jobs, round(avg(sub_calls), 2) AS calls_per_job,"
-             " round(sum(cost_usd), 4) AS usd FROM results JOIN jobs USING (job_id)"
-             " GROUP BY arm ORDER BY min(position)")
-    print(f'\n$ sqlite3 {DB} "{query}"')
-    with sqlite3.connect(DB) as conn:
-        rows = conn.execute(query).fetchall()
-    print(f"  {'arm':<14} {'jobs':>5} {'calls/job':>10} {'USD':>9}")
-    for arm, jobs, calls, usd in rows:
-        print(f"  {arm:<14} {jobs:>5} {calls:>10} {usd if usd is not None else '-':>9}")
+    _sweepq("query", "SELECT arm, count(*) AS jobs, round(avg(sub_calls), 2) AS calls_per_job,"
+            " round(sum(cost_usd), 4) AS usd FROM results JOIN jobs USING (job_id)"
+            " GROUP BY arm ORDER BY min(position)")
 
 
 def _real_api_commands(dataset: str, subtasks: str, n: int) -> None:

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 
 class SweepqError(Exception):
-    """A user-fixable problem; the message names the problem and the fix, on one line."""
+    """A user-fixable problem; the message names the problem and the fix, on one line.
+
+    `option` is the library's name for the value at fault (a parameter name such as
+    `max_attempts`), which the message starts with; the CLI puts its flag there
+    (`--max-attempts`), so the library never names a flag.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option

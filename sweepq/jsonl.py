@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import bounds
-from .atomicfile import atomic_output
 from .errors import SweepqError
-from .queue import Queue, Sweep
+from .queue import Queue, Result, Sweep
 
 EXPORT_BATCH = 5_000
 ROW_KEYS = ("task_id", "arm", "passed", "detail", "wall_seconds", "sub_calls")
@@ -101,15 +100,8 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterato
             sql += " UNION ALL " + errors.replace("SELECT task_id", "SELECT position, task_id")
         queries = [f"SELECT task_id, arm, passed, detail, wall_seconds, sub_calls FROM ({sql})"
                    " ORDER BY position"]
-    conn = queue.conn
     for sql in queries:
-        cursor = conn.execute(sql, {"sweep": sweep})
-        while batch := cursor.fetchmany(EXPORT_BATCH):
-            yield batch
-
-
-# Every file sweepq writes is written whole or not at all (see atomicfile).
-open_output = atomic_output
+        yield from queue.batches(sql, {"sweep": sweep}, EXPORT_BATCH)
 
 
 # -- import -------------------------------------------------------------------
@@ -136,30 +128,10 @@ def import_file(queue: Queue, source: str | Path | HistoricalFile,
     parsed = source if isinstance(source, HistoricalFile) else read_file(source)
     path, meta, rows = parsed.path, parsed.meta, parsed.rows
     name = sweep_name or path.stem
-    sweep = _sweep_for(name, meta, rows)
-    now = queue.clock()
     # Arms the rows use beyond the _meta list sort after it; the _meta list stays as written.
-    all_arms = list(dict.fromkeys([*sweep.arms, *(row["arm"] for row in rows)]))
-    arm_index = {arm: i for i, arm in enumerate(all_arms)}
-    task_index: dict[str, int] = {}
-    new = 0
-    with queue.write() as conn:
-        queue.create_sweep(conn, sweep)
-        for row in rows:
-            t = task_index.setdefault(row["task_id"], len(task_index))
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
-                " attempts, created_at, finished_at) VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
-                (name, row["task_id"], row["arm"], t * len(all_arms) + arm_index[row["arm"]],
-                 now, now))
-            if cursor.rowcount == 0:
-                continue
-            new += 1
-            conn.execute(
-                "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls,"
-                " completed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (cursor.lastrowid, int(row["passed"]), row["detail"], row["wall_seconds"],
-                 row["sub_calls"], now))
+    new = queue.import_results(_sweep_for(name, meta, rows), [
+        (row["task_id"], row["arm"], Result(row["passed"], row["detail"], row["wall_seconds"],
+                                            row["sub_calls"])) for row in rows])
     return ImportReport(sweep=name, rows=len(rows), new=new)
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tenacity import (
@@ -38,6 +38,7 @@ from .failures import CallFailed
 from .failures.api import classify
 from .failures.cli import classify_cli, parse_output
 from .queue import Call, Job, Queue
+from .usage import NOTHING, Usage
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
 # A sweep stores its full map when enqueued, so changing a default here never changes
@@ -71,11 +72,7 @@ class Reply:
     """One successful model call."""
 
     text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float | None = None     # set by backends that report it (the CLI)
+    usage: Usage = Usage()            # cost_usd set only by backends that report it (the CLI)
     stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
 
 
@@ -87,8 +84,8 @@ class Backend(Protocol):
     not None and at most `max_tokens` output tokens. It makes one attempt: no retries,
     no sleeping; `JobClient` and the worker own retry and pause policy.
 
-    Returns a `Reply`: the text of the answer's text blocks joined, the token counts the
-    service reported, and `cost_usd` only when the service reports a cost itself.
+    Returns a `Reply`: the text of the answer's text blocks joined, and a `Usage` with the
+    token counts the service reported and `cost_usd` only when it reports a cost itself.
 
     Raises, for any failure, either an exception `failures.api.classify` understands (the
     `anthropic` SDK's `APIStatusError`/`APIConnectionError` family, `httpx2` transport
@@ -104,29 +101,34 @@ class Backend(Protocol):
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply: ...
 
 
-def price(model: str, reply: Reply) -> float | None:
+def price(model: str, usage: Usage) -> float | None:
     """USD for a call from its real token counts; None for a model with no price."""
-    if reply.cost_usd is not None:
-        return reply.cost_usd
+    if usage.cost_usd is not None:
+        return usage.cost_usd
     rates = PRICES.get(model) or next(
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
     if rates is None:
         return None
-    tokens = (reply.input_tokens, reply.output_tokens, reply.cache_write_tokens,
-              reply.cache_read_tokens)
+    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_write_tokens,
+              usage.cache_read_tokens)
     return sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1_000_000
+
+
+def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """`["haiku=claude-haiku-4-5", ...]` → `{"haiku": "claude-haiku-4-5", ...}`."""
+    models = {}
+    for pair in pairs:
+        alias, sep, model_id = pair.partition("=")
+        if not sep or not alias.strip() or not model_id.strip():
+            raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
+                              "haiku=claude-haiku-4-5)", "model_pairs")
+        models[alias.strip()] = model_id.strip()
+    return models
 
 
 def parse_model_map(pairs: Sequence[str]) -> dict[str, str]:
     """`["haiku=claude-haiku-4-5", ...]` → the full alias map with defaults filled in."""
-    models = dict(DEFAULT_MODELS)
-    for pair in pairs:
-        alias, sep, model_id = pair.partition("=")
-        if not sep or not alias.strip() or not model_id.strip():
-            raise SweepqError(f"--model {pair!r} is not ALIAS=MODEL_ID (e.g. "
-                              "haiku=claude-haiku-4-5)")
-        models[alias.strip()] = model_id.strip()
-    return models
+    return {**DEFAULT_MODELS, **parse_model_pairs(pairs)}
 
 
 class AnthropicBackend:
@@ -152,11 +154,11 @@ class AnthropicBackend:
             messages=[{"role": "user", "content": prompt}], **kwargs)
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = message.usage
-        return Reply(text=text, input_tokens=usage.input_tokens,
-                     output_tokens=usage.output_tokens,
-                     cache_read_tokens=usage.cache_read_input_tokens or 0,
-                     cache_write_tokens=usage.cache_creation_input_tokens or 0,
-                     stop_reason=message.stop_reason)
+        return Reply(text=text, usage=Usage(
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            cache_write_tokens=usage.cache_creation_input_tokens or 0),
+            stop_reason=message.stop_reason)
 
 
 class ClaudeCliBackend:
@@ -196,12 +198,11 @@ def cli_reply(stdout: str) -> Reply:
         return Reply(text=stdout.strip())
     usage = result.get("usage") or {}
     text = result.get("result")
-    return Reply(text=text if isinstance(text, str) else "",
-                 input_tokens=usage.get("input_tokens", 0),
-                 output_tokens=usage.get("output_tokens", 0),
-                 cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-                 cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
-                 cost_usd=result.get("total_cost_usd"))
+    return Reply(text=text if isinstance(text, str) else "", usage=Usage(
+        input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
+        cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+        cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
+        cost_usd=result.get("total_cost_usd")))
 
 
 class QueuePaused(Exception):
@@ -216,36 +217,19 @@ def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass
-class Usage:
-    """What a job's calls added up to."""
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float | None = 0.0
-    models: list[str] = field(default_factory=list)
-
-    def add(self, model: str, reply: Reply, cost: float | None) -> None:
-        self.calls += 1
-        self.input_tokens += reply.input_tokens
-        self.output_tokens += reply.output_tokens
-        self.cache_read_tokens += reply.cache_read_tokens
-        self.cache_write_tokens += reply.cache_write_tokens
-        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
-        if model not in self.models:
-            self.models.append(model)
-
-
 class JobClient:
-    """The client an arm gets for one attempt of one job."""
+    """The client an arm gets for one attempt of one job.
+
+    What the attempt's calls added up to, for the result row: `calls`, `usage` (tokens
+    and cost, priced) and `models_used` (the model ids called, first use first).
+    """
 
     def __init__(self, queue: Queue, job: Job, backend: Backend, models: dict[str, str],
                  sleep: Callable[[float], None] = time.sleep):
         self.queue, self.job, self.backend, self.models = queue, job, backend, models
-        self.usage = Usage()
+        self.calls = 0
+        self.usage = NOTHING
+        self.models_used: list[str] = []
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next_index = 0
@@ -299,28 +283,30 @@ class JobClient:
         with self._lock:
             replayed = self._replay[digest].popleft() if self._replay[digest] else None
         if replayed is not None:
-            reply = Reply(replayed.response_text or "", replayed.input_tokens or 0,
-                          replayed.output_tokens or 0, replayed.cache_read_tokens or 0,
-                          replayed.cache_write_tokens or 0, stop_reason=replayed.stop_reason)
-            with self._lock:
-                self.usage.add(model, reply, replayed.cost_usd)
-                self._stops[index] = (reply.text, reply.stop_reason)
-            return reply.text
+            text = replayed.response_text or ""
+            self._count(index, model, replayed.usage or Usage(), text, replayed.stop_reason)
+            return text
         if self.queue.active_pause() is not None:
             raise QueuePaused()
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
-        cost = price(model, reply)
+        usage = replace(reply.usage, cost_usd=price(model, reply.usage))
         self.queue.record_call(Call(
             job_id=self.job.job_id, attempt=self.job.attempts, call_index=index, model=model,
-            request_hash=digest, response_text=reply.text, input_tokens=reply.input_tokens,
-            output_tokens=reply.output_tokens, cache_read_tokens=reply.cache_read_tokens,
-            cache_write_tokens=reply.cache_write_tokens, cost_usd=cost,
+            request_hash=digest, response_text=reply.text, usage=usage,
             latency_seconds=latency, stop_reason=reply.stop_reason))
-        with self._lock:
-            self.usage.add(model, reply, cost)
-            self._stops[index] = (reply.text, reply.stop_reason)
+        self._count(index, model, usage, reply.text, reply.stop_reason)
         return reply.text
+
+    def _count(self, index: int, model: str, usage: Usage, text: str,
+               stop_reason: str | None) -> None:
+        """Add one call, made or replayed, to what the attempt spent."""
+        with self._lock:
+            self.calls += 1
+            self.usage += usage
+            if model not in self.models_used:
+                self.models_used.append(model)
+            self._stops[index] = (text, stop_reason)
 
     def stop_reason_of(self, output: str) -> str | None:
         """Why the model stopped in the latest call whose reply is `output` (the arm's answer).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from . import report
+from . import fmt, report
 from .queue import Queue, Sweep
 from .timefmt import format_duration
 
@@ -49,9 +49,7 @@ class Progress:
     def line(self) -> str:
         data = report.status(self.queue, self.sweep)
         done, total = data["states"]["done"], data["total"]
-        filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
-        bar = "█" * filled + "░" * (BAR_WIDTH - filled)
-        rate = "-" if data["pass_rate"] is None else f"{100 * data['pass_rate']:.1f}%"
+        bar, rate = fmt.bar(done, total, BAR_WIDTH), fmt.pct(data["pass_rate"])
         pace = data["pace_per_minute"] or 0.0
         eta = "-" if data["eta_seconds"] is None else format_duration(data["eta_seconds"])
         return (f"{self.sweep.name} {bar} {done}/{total}  pass {rate}  {pace:.0f}/min  "

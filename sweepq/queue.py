@@ -7,129 +7,42 @@ claims in every process until its `resume_at`; it never changes job states.
 
 No method here holds a transaction open across a model call: the worker
 claims, calls the model with no transaction open, then completes.
+
+Why this module is long (~700 lines): it is every SQL write sweepq makes (the
+claim, complete, fail and the breaker, release, pauses, the journal, enqueue,
+import, repair) and nothing else. The invariants (a done job has exactly one
+result, a lease is only ever written by its holder, a pause stops every claim)
+span those writes, so they are checked by reading one file; splitting it by
+verb would scatter each invariant across modules. Its records are in
+`records.py`, the read side of reports in `report.py`, the statements are
+written once each here (the claim query only in `_CLAIM`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
-from . import bounds, db
+from . import bounds, db, usage
 from .errors import SweepqError
-from .prompts import DEFAULT_NAME, PromptSet, default_set, parse
+from .prompts import PromptSet, parse
+from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
 from .redact import mask
+from .usage import Usage
 
 ENQUEUE_BATCH = 10_000
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 LOCKED_RETRIES = 50
 BREAKER_JOBS = 5  # different jobs ended by the same failure in a row trip the breaker
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A named experiment. Its fields are those of the historical `_meta` line."""
-
-    name: str
-    arms: list[str]
-    benchmark: str | None = "bbh"
-    subtasks: list[str] = field(default_factory=list)
-    n_per_subtask: int | None = None
-    start: int = 0
-    models: dict[str, str] = field(default_factory=dict)
-    dataset: str | None = None
-    has_meta: bool = True
-    # Prompt sets by name (`default` for arms without `@SET`); empty: the built-in default
-    # set (an import, or a sweep stored before prompt sets). Compared apart from settings().
-    prompts: dict[str, PromptSet] = field(default_factory=dict, compare=False)
-
-    def __post_init__(self) -> None:
-        # Checked here, once, for every way a sweep is made: enqueue, import, the database.
-        if self.n_per_subtask is not None:
-            bounds.count("n_per_subtask (--n-per-subtask)", self.n_per_subtask, 1,
-                         bounds.MAX_N_PER_SUBTASK)
-        bounds.count("start (--start)", self.start, 0, bounds.MAX_N_PER_SUBTASK)
-
-    def meta(self) -> dict[str, Any]:
-        """The historical `_meta` line, keys in their historical order."""
-        return {"_meta": True, "benchmark": self.benchmark, "subtasks": self.subtasks,
-                "n_per_subtask": self.n_per_subtask, "start": self.start, "arms": self.arms}
-
-    def prompt_digests(self) -> dict[str, str]:
-        """Set name -> sha256 of its content; what a second enqueue must match."""
-        sets = self.prompts or {DEFAULT_NAME: default_set()}
-        return {name: ps.sha256 for name, ps in sorted(sets.items())}
-
-    def settings(self) -> tuple:
-        """What must match for a second enqueue to be the same sweep."""
-        return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
-                self.models, self.dataset)
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: int
-    sweep: str
-    task_id: str
-    arm: str
-    task: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    lease_owner: str
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a done job produced; the first four fields are the historical row."""
-
-    passed: bool
-    detail: str
-    wall_seconds: float | None
-    sub_calls: int
-    output: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    cost_usd: float | None = None
-    models: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Pause:
-    pause_id: int
-    resume_at: float | None
-    reason: str
-    message: str | None
-    set_by: str
-
-
-@dataclass(frozen=True)
-class Call:
-    """One journaled model call."""
-
-    job_id: int
-    attempt: int
-    call_index: int
-    model: str
-    request_hash: str
-    response_text: str | None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    cost_usd: float | None = None
-    latency_seconds: float | None = None
-    error_class: str | None = None
-    error: str | None = None
-    stop_reason: str | None = None      # why the model stopped: end_turn, max_tokens, refusal
 
 
 _JOB_COLUMNS = 7
@@ -168,6 +81,16 @@ SELECT job_id, completion_seq, passed, detail, wall_seconds, sub_calls, output, 
 FROM results WHERE job_id IN ({jobs})
 """
 
+# result_buckets computed from the results, for `check` to compare and `check --repair` to
+# rebuild from (the aggregate is only a cache of this).
+RECOUNT_BUCKETS = """
+SELECT j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable', count(*),
+       coalesce(sum(r.cost_usd), 0), count(r.cost_usd),
+       min(r.completed_at - coalesce(r.wall_seconds, 0)), max(r.completed_at)
+FROM results AS r JOIN jobs AS j USING (job_id)
+GROUP BY j.sweep, j.arm, r.passed, r.sub_calls, r.detail = 'unparseable'
+"""
+
 
 class Queue:
     """A sweepq database, shared by the threads of one process.
@@ -197,8 +120,13 @@ class Queue:
 
         target = Path(path or db.default_path())
         if target.is_file() and not db.is_writable(target):
-            return cls(db.connect_read_only(target))
+            return cls.open_read_only(target)
         return cls(db.connect(target, synchronous=synchronous, create=False))
+
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike[str]) -> Queue:
+        """A queue that cannot write (`sweepq serve`, `query`, `check`): the one read-only path."""
+        return cls(db.connect_read_only(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -246,10 +174,31 @@ class Queue:
                 self.conn.execute("COMMIT")
 
     def read(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """The rows of a query, as dicts by column name."""
         with self._lock:
             cursor = self.conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[tuple]:
+        """The rows of a query as tuples (for the statistics, which take them positionally)."""
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def batches(self, sql: str, params: Iterable[Any] | dict[str, Any] = (),
+                size: int = 5_000) -> Iterator[list[tuple]]:
+        """The rows of a query `size` at a time, for streaming a whole sweep (export).
+
+        The lock is held per batch, not across the caller's work between batches.
+        """
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+        while True:
+            with self._lock:
+                batch = cursor.fetchmany(size)
+            if not batch:
+                return
+            yield batch
 
     # -- sweeps -------------------------------------------------------------
 
@@ -317,8 +266,8 @@ class Queue:
         the first batch, so a failure before it leaves the database untouched.
         """
         if not sweep.arms:
-            raise SweepqError("no arms given: pass --arms a,b")
-        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
+            raise SweepqError("a sweep needs at least one arm", "arms")
+        bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         now = self.clock()
         new, created, batch = 0, False, []
         n_arms = len(sweep.arms)
@@ -353,6 +302,35 @@ class Queue:
             conn.executemany(_INSERT_JOBS, (rest[i:i + _JOB_COLUMNS]
                                             for i in range(0, len(rest), _JOB_COLUMNS)))
             return conn.total_changes - before
+
+    def import_results(self, sweep: Sweep,
+                       rows: Sequence[tuple[str, str, Result]]) -> int:
+        """Add finished jobs with their results, (task_id, arm, result) in completion order.
+
+        For historical files: one transaction, the sweep created if new, each row a
+        `done` job of one attempt whose result completes in the order given. A
+        (task_id, arm) the sweep already has is left as it is; returns how many were
+        new. Arms the rows use beyond `sweep.arms` sort after them in positions. The
+        results are stored as given (not masked): an import must export byte for byte.
+        """
+        now = self.clock()
+        all_arms = list(dict.fromkeys([*sweep.arms, *(arm for _, arm, _ in rows)]))
+        arm_index = {arm: i for i, arm in enumerate(all_arms)}
+        task_index: dict[str, int] = {}
+        new = 0
+        with self.write() as conn:
+            self.create_sweep(conn, sweep)
+            for task_id, arm, result in rows:
+                t = task_index.setdefault(task_id, len(task_index))
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
+                    " attempts, created_at, finished_at)"
+                    " VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
+                    (sweep.name, task_id, arm, t * len(all_arms) + arm_index[arm], now, now))
+                if cursor.rowcount:
+                    new += 1
+                    _insert_result(conn, cursor.lastrowid, result, now)
+        return new
 
     # -- the job life cycle -------------------------------------------------
 
@@ -400,15 +378,9 @@ class Queue:
             if cursor.rowcount != 1:
                 return False
             self._drop_result(conn, job_id, now, "done again")
-            conn.execute(
-                "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
-                " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-                " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, int(result.passed), mask(result.detail), result.wall_seconds,
-                 result.sub_calls, None if result.output is None else mask(result.output),
-                 result.input_tokens, result.output_tokens,
-                 result.cache_read_tokens, result.cache_write_tokens, result.cost_usd,
-                 None if result.models is None else json.dumps(result.models), now))
+            _insert_result(conn, job_id, replace(
+                result, detail=mask(result.detail),
+                output=None if result.output is None else mask(result.output)), now)
             # A success ends any streak of failures (the breaker counts only unbroken ones).
             conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
                          " WHERE jobs != '[]'", (now,))
@@ -556,7 +528,7 @@ class Queue:
 
     def set_max_attempts(self, sweep: str, max_attempts: int) -> int:
         """Change the attempts allowed for the sweep's unfinished jobs."""
-        bounds.count("--max-attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
+        bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
         with self.write() as conn:
             return conn.execute(
                 "UPDATE jobs SET max_attempts = ? WHERE sweep = ?"
@@ -606,6 +578,40 @@ class Queue:
             " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(),))
         return Pause(**rows[0]) if rows else None
 
+    # -- repair (`sweepq check --repair`; check.py says what each fix is for) --
+
+    def buckets_disagreeing(self) -> list[str]:
+        """Sweeps whose result_buckets rows differ from a recount of their results."""
+        if not self.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'result_buckets'"):
+            return []
+        kept = {tuple(row[:8]) for row in self.rows(
+            "SELECT sweep, arm, passed, sub_calls, unparseable, n, round(cost_usd, 9),"
+            " cost_usd_rows FROM result_buckets")}
+        recount = {(*row[:6], round(row[6], 9), row[7]) for row in self.rows(RECOUNT_BUCKETS)}
+        return sorted({row[0] for row in kept ^ recount})
+
+    def repair(self) -> list[str]:
+        """Fix what can be fixed without guessing, in one transaction; one line per kind of fix."""
+        now, done = self.clock(), []
+        with self.write() as conn:
+            stray = "SELECT job_id FROM jobs WHERE state != 'done'"
+            n = conn.execute(f"SELECT count(*) FROM results WHERE job_id IN ({stray})"
+                             ).fetchone()[0]
+            if n:
+                conn.execute(KEEP_RESULTS.format(jobs=stray),
+                             {"now": now, "why": "check --repair"})
+                conn.execute(f"DELETE FROM results WHERE job_id IN ({stray})")
+                done.append(f"moved {n} results of jobs not done to results_history")
+            for said, sql in _REPAIRS:
+                changed = conn.execute(sql, {"now": now}).rowcount
+                if changed:
+                    done.append(said.format(changed))
+            if self.buckets_disagreeing():
+                conn.execute("DELETE FROM result_buckets")
+                conn.execute("INSERT INTO result_buckets " + RECOUNT_BUCKETS)
+                done.append("rebuilt result_buckets from the results")
+        return done
+
     # -- the call journal ---------------------------------------------------
 
     def record_call(self, call: Call) -> None:
@@ -618,9 +624,7 @@ class Queue:
                 " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
                  None if call.response_text is None else mask(call.response_text),
-                 call.input_tokens, call.output_tokens,
-                 call.cache_read_tokens, call.cache_write_tokens, call.cost_usd,
-                 call.latency_seconds, call.error_class,
+                 *usage.columns(call.usage), call.latency_seconds, call.error_class,
                  None if call.error is None else mask(call.error), self.clock(),
                  call.stop_reason))
 
@@ -631,7 +635,8 @@ class Queue:
             " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
             " latency_seconds, error_class, error, stop_reason FROM calls"
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
-        return [Call(**row) for row in rows]
+        return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
+                     usage=Usage.from_row(row)) for row in rows]
 
     # -- counts -------------------------------------------------------------
 
@@ -656,6 +661,33 @@ class Queue:
             " AS at FROM jobs INDEXED BY jobs_claimable"
             " WHERE sweep = ? AND state IN ('pending', 'running')", (sweep,))
         return rows[0]["at"]
+
+
+# What `check --repair` changes, after results of jobs not done have gone to results_history.
+_REPAIRS = [
+    ("sent {} done jobs without a result back to pending",
+     "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
+     " finished_at = NULL WHERE state = 'done'"
+     " AND NOT EXISTS (SELECT 1 FROM results WHERE results.job_id = jobs.job_id)"),
+    ("cleared the leases of {} jobs that are not running",
+     "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE state != 'running'"
+     " AND (lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL)"),
+    ("released {} running jobs whose lease had expired (or was missing)",
+     "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+     " attempts = max(attempts - 1, 0) WHERE state = 'running'"
+     " AND (lease_expires_at IS NULL OR lease_owner IS NULL OR lease_expires_at <= :now)"),
+]
+
+
+def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float) -> None:
+    """The one INSERT of a result row, inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
+        " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+        " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, int(result.passed), result.detail, result.wall_seconds, result.sub_calls,
+         result.output, *usage.columns(result.usage),
+         None if result.models is None else json.dumps(result.models), now))
 
 
 def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:
@@ -696,7 +728,7 @@ def _load_sweep(conn: sqlite3.Connection, name: str) -> Sweep | None:
     if row is None:
         return None
     names = [d[0] for d in cursor.description]
-    return _sweep_from_row(dict(zip(names, row, strict=True)), _load_prompts(conn, name))
+    return sweep_from_row(dict(zip(names, row, strict=True)), _load_prompts(conn, name))
 
 
 def _load_prompts(conn: sqlite3.Connection, sweep: str) -> dict[str, PromptSet]:
@@ -715,9 +747,3 @@ def _load_prompts(conn: sqlite3.Connection, sweep: str) -> dict[str, PromptSet]:
 def _describe(sweep: Sweep) -> str:
     return ", ".join(f"{name} {digest[:12]}" for name, digest in sweep.prompt_digests().items())
 
-
-def _sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = None) -> Sweep:
-    return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
-                 subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
-                 start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
-                 has_meta=bool(row["has_meta"]), prompts=prompts or {})

@@ -149,6 +149,16 @@ class ArmTotals:
             self.cost_usd += cost_usd
         self.cost_usd_rows += cost_usd_rows
 
+    def absorb(self, other: ArmTotals) -> None:
+        """Add another arm's totals to these (the sweep's overall line)."""
+        self.n += other.n
+        self.passed += other.passed
+        self.escalated += other.escalated
+        self.cost_units += other.cost_units
+        self.unparseable += other.unparseable
+        self.cost_usd += other.cost_usd
+        self.cost_usd_rows += other.cost_usd_rows
+
 
 # -- the summary ------------------------------------------------------------------
 

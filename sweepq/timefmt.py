@@ -211,3 +211,18 @@ def format_time(at: float) -> str:
         return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
     except (OverflowError, ValueError, OSError):
         return "an impossible time"
+
+
+def clock_text(at: float, now: float | None = None) -> str:
+    """`19:58:18` on the day of `now`; `Nov 26 03:00` on another day (local time).
+
+    A time no calendar holds (a pause edited by hand to 1e300) prints as such,
+    rather than failing the whole status view.
+    """
+    try:
+        when = datetime.fromtimestamp(at).astimezone()
+    except (OverflowError, ValueError, OSError):
+        return "an impossible time (see `sweepq check`)"
+    if now is not None and when.date() != datetime.fromtimestamp(now).astimezone().date():
+        return when.strftime("%b %d %H:%M")
+    return when.strftime("%H:%M:%S")

@@ -51,10 +51,10 @@ class WorkerConfig:
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
-        bounds.count("--concurrency", self.concurrency, 1, bounds.MAX_CONCURRENCY)
-        bounds.duration("--lease-seconds", self.lease_seconds, 1.0, 86400.0)
+        bounds.count("concurrency", self.concurrency, 1, bounds.MAX_CONCURRENCY)
+        bounds.duration("lease_seconds", self.lease_seconds, 1.0, 86400.0)
         if self.max_wait is not None:
-            bounds.duration("--max-wait", self.max_wait)
+            bounds.duration("max_wait", self.max_wait)
 
 
 @dataclass
@@ -64,8 +64,6 @@ class Tally:
     done: int = 0
     passed: int = 0
     failed_attempts: int = 0
-    released: int = 0
-    lost_leases: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,8 +130,7 @@ class Worker:
         with self._lock:
             stranded = dict(self._in_flight)
         for job_id, owner in stranded.items():
-            if self.queue.release(job_id, owner):
-                self.tally.released += 1
+            self.queue.release(job_id, owner)
         with self._lock:
             self._in_flight.clear()
         # Threads blocked in a model call are daemons; their late complete() is refused.
@@ -236,8 +233,7 @@ class Worker:
             self._on_failure(job, owner, exc.failure)
             return
         except QueuePaused:
-            if self.queue.release(job.job_id, owner):
-                self.tally.released += 1
+            self.queue.release(job.job_id, owner)
             return
         except sqlite3.Error:   # the journal could not be written: the database, not the arm
             raise
@@ -258,26 +254,18 @@ class Worker:
             passed, detail = False, f"scorer {type(exc).__name__}: {exc}"[:500]
         if not passed:
             detail = no_answer(output, client.stop_reason_of(output)) or detail
-        usage = client.usage
-        result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=usage.calls,
-                        output=output, input_tokens=usage.input_tokens,
-                        output_tokens=usage.output_tokens,
-                        cache_read_tokens=usage.cache_read_tokens,
-                        cache_write_tokens=usage.cache_write_tokens, cost_usd=usage.cost_usd,
-                        models=usage.models)
+        result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=client.calls,
+                        output=output, usage=client.usage, models=client.models_used)
         if self.queue.complete(job.job_id, owner, result):
             with self._lock:
                 self.tally.done += 1
                 self.tally.passed += passed
-        else:
-            self.tally.lost_leases += 1
 
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
         if failure.kind in ("exhausted", "rate_limited"):
             self.queue.pause(failure.resume_at, failure.kind, failure.message, set_by=owner)
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
-            self.tally.released += 1
         elif failure.kind == "fatal" and failure.scope == "run":
             # Every worker of every process must stop: the same call fails for all of them.
             message = failure.message.replace("--sweep SWEEP", f"--sweep {self.sweep.name}")

@@ -104,7 +104,7 @@ def test_single_call_arms(tasks, db_path, arm, model, accuracy, passes):
     runner = Runner(db_path, fake)
     for task in tasks:
         output, client = runner.run(arm, task)
-        assert client.usage.calls == 1
+        assert client.calls == 1
         assert score(output, task)[0] is passes, output
         (call,) = runner.journal(client)
         assert call.request_hash == request_hash(model, PERSONA_A, task.prompt, 1024)
@@ -118,7 +118,7 @@ def test_echo_lexical_agree_accepts_persona_a(runner, task):
     runner.fake.script([reply(right(task, "Careful reasoning.")), reply(right(task, "Fast."))])
     output, client = runner.run("echo-lexical", task)
     a, b = runner.journal(client)
-    assert client.usage.calls == 2 and output == a.response_text != b.response_text
+    assert client.calls == 2 and output == a.response_text != b.response_text
     assert runner.fake.stats()["successes_by_model"] == {HAIKU: 2}
     assert {a.request_hash, b.request_hash} == {
         request_hash(HAIKU, PERSONA_A, task.prompt, 1024),
@@ -130,7 +130,7 @@ def test_echo_lexical_disagree_escalates_to_sonnet(runner, task):
     runner.fake.script([reply(right(task)), reply(wrong(task)), reply("Sonnet.\nAnswer: A",
                                                                       SONNET)])
     output, client = runner.run("echo-lexical", task)
-    assert client.usage.calls == 3 and output == "Sonnet.\nAnswer: A"
+    assert client.calls == 3 and output == "Sonnet.\nAnswer: A"
     assert runner.fake.stats()["successes_by_model"] == {HAIKU: 2, SONNET: 1}
     assert runner.journal(client)[2].model == SONNET
 
@@ -143,7 +143,7 @@ def test_echo_lexical_disagree_escalates_to_sonnet(runner, task):
 def test_echo_lexical_unparseable(runner, task, a, b, calls):
     runner.fake.script([reply(a), reply(b)])
     output, client = runner.run("echo-lexical", task)
-    assert client.usage.calls == calls
+    assert client.calls == calls
     journal = runner.journal(client)
     assert output == (journal[0].response_text if calls == 2 else journal[2].response_text)
 
@@ -154,7 +154,7 @@ def test_echo_lexical_with_answer_key(tasks, db_path):
     runner = Runner(db_path, fake)
     for task in tasks:
         output, client = runner.run("echo-lexical", task)
-        assert client.usage.calls == 2 and score(output, task)[0]
+        assert client.calls == 2 and score(output, task)[0]
     assert fake.stats()["successes_by_model"] == {HAIKU: 2 * len(tasks)}
 
 
@@ -166,7 +166,7 @@ def test_persona_calls_run_concurrently(tasks, db_path):
     assert fake.stats()["max_in_flight"] == 1
     _, client = runner.run("echo-lexical", tasks[2])
     assert fake.stats()["max_in_flight"] == 2
-    assert client.usage.calls == 2
+    assert client.calls == 2
 
 
 # -- echo-judge -----------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_echo_judge_verdicts(runner, task, verdict, calls):
     runner.fake.script([reply(right(task, "One.")), reply(right(task, "Two.")), reply(verdict)])
     output, client = runner.run("echo-judge", task)
     journal = runner.journal(client)
-    assert client.usage.calls == calls == len(journal)
+    assert client.calls == calls == len(journal)
     a, b, judge = journal[:3]
     assert judge.model == HAIKU
     assert judge.request_hash == request_hash(
@@ -204,10 +204,10 @@ def test_echo_judge_against_the_fakes_judge(tasks, db_path):
     fake = keyed_fake(tasks, 1.0, 1.0)
     runner = Runner(db_path, fake)
     output, client = runner.run("echo-judge", tasks[0])
-    assert client.usage.calls == 3 and score(output, tasks[0])[0]
+    assert client.calls == 3 and score(output, tasks[0])[0]
     fake.script([reply(right(tasks[1])), reply(wrong(tasks[1]))])
     output, client = runner.run("echo-judge", tasks[1])
-    assert client.usage.calls == 4 and runner.journal(client)[2].response_text.startswith(
+    assert client.calls == 4 and runner.journal(client)[2].response_text.startswith(
         "NO")
 
 
@@ -220,7 +220,7 @@ def test_echo_oracle_accepts_a_right_answer(runner, task, a_right, b_right):
              right(task, "Second.") if b_right else wrong(task, "Second.")]
     runner.fake.script([reply(texts[0]), reply(texts[1])])
     output, client = runner.run("echo-oracle", task)
-    assert client.usage.calls == 2 and score(output, task)[0]
+    assert client.calls == 2 and score(output, task)[0]
     a, b = runner.journal(client)
     if score(a.response_text, task)[0]:
         assert output == a.response_text          # A first when both are right
@@ -233,7 +233,7 @@ def test_echo_oracle_both_wrong_escalates(runner, task):
     runner.fake.script([reply(wrong(task, "x.")), reply(wrong(task, "y.")),
                         reply(right(task, "Sonnet."), SONNET)])
     output, client = runner.run("echo-oracle", task)
-    assert client.usage.calls == 3 and output == right(task, "Sonnet.")
+    assert client.calls == 3 and output == right(task, "Sonnet.")
     assert runner.fake.stats()["successes_by_model"] == {HAIKU: 2, SONNET: 1}
 
 

@@ -25,9 +25,10 @@ import pytest
 from conftest import ROOT, cli_env, run_cli
 
 from sweepq import bbh
+from sweepq.fmt import format_p
 from sweepq.queue import Queue, Result, Sweep
-from sweepq.report import format_p
 from sweepq.sample import write_sample
+from sweepq.usage import Usage
 
 ARTIFACTS = ROOT / "test-artifacts"
 SCRIPT = "<script>alert(1)</script>"
@@ -190,7 +191,7 @@ def build_db(path: Path, data_dir: Path) -> None:
             queue.complete(job.job_id, "w1", Result(
                 passed=passed, detail=detail, wall_seconds=rng.uniform(1, 6),
                 sub_calls=rng.choice(CALLS[job.arm]), output=output,
-                input_tokens=900, output_tokens=300, cost_usd=round(rng.uniform(0.001, 0.02), 5),
+                usage=Usage(900, 300, cost_usd=round(rng.uniform(0.001, 0.02), 5)),
                 models=["claude-haiku-4-5"]))
         finished += 1
     queue.claim(SWEEP, "w2", lease_seconds=3600)     # one job in flight

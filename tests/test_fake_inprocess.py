@@ -49,8 +49,9 @@ def outcomes(backend, reqs) -> list[tuple]:
     for req in reqs:
         try:
             r = backend.send(*req)
-            out.append(("ok", r.text, r.input_tokens, r.output_tokens, r.cache_read_tokens,
-                        r.cache_write_tokens, r.cost_usd))
+            u = r.usage
+            out.append(("ok", r.text, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                        u.cache_write_tokens, u.cost_usd))
         except Exception as exc:  # compared whole below
             f = classify(exc)
             message = f.message.split(" (request_id")[0]

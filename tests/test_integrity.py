@@ -29,6 +29,7 @@ from sweepq.fake import FakeAPI
 from sweepq.models import Reply
 from sweepq.queue import Queue, Result, Sweep
 from sweepq.redact import mask
+from sweepq.usage import Usage
 from sweepq.worker import Worker, WorkerConfig
 
 SUBTASKS = "boolean_expressions,web_of_lies"
@@ -447,7 +448,7 @@ class TurnsReadOnly:
         if self.calls == 2:
             with self.queue._lock:
                 self.queue.conn.execute("PRAGMA query_only = ON")
-        return Reply("Answer: True", 10, 5, stop_reason="end_turn")
+        return Reply("Answer: True", Usage(10, 5), stop_reason="end_turn")
 
 
 def test_a_database_that_turns_unwritable_mid_run_stops_with_how_to_carry_on(db_path,

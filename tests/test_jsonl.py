@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sweepq import db, jsonl
+from sweepq.atomicfile import atomic_output
 from sweepq.errors import SweepqError
 from sweepq.queue import Call, Queue, Result, Sweep
 
@@ -33,7 +34,7 @@ def line(obj: dict) -> str:
 
 
 def export_bytes(queue: Queue, name: str, path: Path, **options) -> bytes:
-    with jsonl.open_output(str(path)) as out:
+    with atomic_output(str(path)) as out:
         jsonl.export(queue, queue.resolve_sweep(name), out, **options)
     return path.read_bytes()
 
@@ -327,7 +328,7 @@ def test_export_streams_a_big_sweep(q: Queue) -> None:
 
 def test_export_to_a_missing_folder_is_refused_before_writing(q: Queue, tmp_path: Path) -> None:
     with pytest.raises(SweepqError, match="does not exist"):
-        with jsonl.open_output(str(tmp_path / "missing" / "out.jsonl")):
+        with atomic_output(str(tmp_path / "missing" / "out.jsonl")):
             pass
     assert not (tmp_path / "missing").exists()
 

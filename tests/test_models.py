@@ -22,12 +22,12 @@ from sweepq.models import (
     PRICES,
     AnthropicBackend,
     JobClient,
-    Reply,
     parse_model_map,
     price,
     request_hash,
 )
 from sweepq.queue import Queue, Sweep
+from sweepq.usage import Usage
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 
@@ -99,7 +99,7 @@ def test_model_override_is_stored_and_used_by_a_later_worker(tmp_path, sample_bb
 
 
 def test_price_table():
-    usage = Reply("x", input_tokens=1000, output_tokens=200, cache_read_tokens=5000,
+    usage = Usage(input_tokens=1000, output_tokens=200, cache_read_tokens=5000,
                   cache_write_tokens=3000)
     expected = (1000 * 1.00 + 200 * 5.00 + 3000 * 1.25 + 5000 * 0.10) / 1e6
     assert price("claude-haiku-4-5", usage) == pytest.approx(expected)
@@ -107,7 +107,7 @@ def test_price_table():
     assert price("claude-sonnet-4", usage) == pytest.approx(
         (1000 * 3 + 200 * 15 + 3000 * 3.75 + 5000 * 0.30) / 1e6)
     assert price("claude-unpriced-1", usage) is None
-    assert price("claude-unpriced-1", Reply("x", cost_usd=0.25)) == 0.25     # CLI-reported
+    assert price("claude-unpriced-1", Usage(cost_usd=0.25)) == 0.25     # CLI-reported
 
 
 @pytest.fixture
@@ -146,9 +146,10 @@ def test_cost_from_real_token_counts(client_for, task, fake_api):
     # Unscripted: the fake counts len(system + prompt) // 4 input tokens, as sent.
     client.call("sonnet", task.prompt, system=PERSONA_A)
     (call,) = [c for c in client.queue.journal(client.job.job_id) if c.model == SONNET]
-    assert call.input_tokens == (len(PERSONA_A) + len(task.prompt)) // 4
-    assert call.cost_usd == pytest.approx((call.input_tokens * 3 + call.output_tokens * 15) / 1e6)
-    assert client.usage.calls == 2 and client.usage.models == [HAIKU, SONNET]
+    assert call.usage.input_tokens == (len(PERSONA_A) + len(task.prompt)) // 4
+    assert call.usage.cost_usd == pytest.approx(
+        (call.usage.input_tokens * 3 + call.usage.output_tokens * 15) / 1e6)
+    assert client.calls == 2 and client.models_used == [HAIKU, SONNET]
 
 
 def test_unpriced_model_makes_cost_unknown(client_for, task, fake_api):
@@ -156,7 +157,7 @@ def test_unpriced_model_makes_cost_unknown(client_for, task, fake_api):
     fake_api.script([reply("Answer: Yes"), reply("Answer: Yes")])  # the fake 404s unknown ids
     client.call("sonnet", task.prompt)
     client.call("haiku", task.prompt)
-    assert client.usage.cost_usd is None and client.usage.calls == 2
+    assert client.usage.cost_usd is None and client.calls == 2
 
 
 # -- the journal ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sweepq import bbh, db
 from sweepq import queue as queue_mod
 from sweepq.errors import SweepqError
 from sweepq.queue import Call, Queue, Result, Sweep
+from sweepq.usage import Usage
 
 T0 = 1_800_000_000.0
 
@@ -262,7 +263,7 @@ def test_complete_writes_the_result_and_marks_done(q: Queue, clock: Clock) -> No
     job = q.claim("s", "w1")
     clock.advance(2)
     result = Result(passed=False, detail="expected A got B", wall_seconds=2.0, sub_calls=3,
-                    output="Answer: B", input_tokens=10, output_tokens=5, cost_usd=0.001,
+                    output="Answer: B", usage=Usage(10, 5, cost_usd=0.001),
                     models=["claude-haiku"])
     assert q.complete(job.job_id, "w1", result)
     row = job_row(q, job.job_id)
@@ -450,7 +451,7 @@ def test_counts_and_next_available(q: Queue, clock: Clock) -> None:
 def test_the_call_journal_replays_successful_calls(q: Queue) -> None:
     make_sweep(q, n=1, arms=("a",))
     job = q.claim("s", "w")
-    q.record_call(Call(job.job_id, 1, 0, "haiku", "h0", "Answer: A", input_tokens=5))
+    q.record_call(Call(job.job_id, 1, 0, "haiku", "h0", "Answer: A", usage=Usage(5)))
     q.record_call(Call(job.job_id, 1, 1, "sonnet", "h1", None, error_class="transient",
                        error="overloaded"))
     assert [(c.call_index, c.response_text) for c in q.journal(job.job_id)] == \

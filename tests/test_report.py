@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results, run_cli
 
-from sweepq import html, jsonl, report
+from sweepq import chart, jsonl, report, serve, views
+from sweepq.page import default_filename
 from sweepq.queue import Queue, Result, Sweep
+from sweepq.usage import Usage
 
 STATUS_KEYS = {"sweep", "benchmark", "now", "phase", "states", "total", "passed", "pass_rate",
                "ci_low", "ci_high", "escalated", "cost_units", "cost_usd", "cost_usd_rows",
@@ -208,9 +210,10 @@ def finish(queue: Queue, n: int, clock: Clock, step: float, **result: object) ->
         job = queue.claim("live", "w")
         assert job is not None
         calls = 4 if job.arm == "echo-judge" else 1
-        queue.complete(job.job_id, "w", Result(**{
-            "passed": True, "detail": "passed", "wall_seconds": 1.0, "sub_calls": calls,
-            "cost_usd": 0.5, **result}))
+        fields = {"passed": True, "detail": "passed", "wall_seconds": 1.0, "sub_calls": calls,
+                  "cost_usd": 0.5, **result}
+        usage = Usage(cost_usd=fields.pop("cost_usd"))  # type: ignore[arg-type]
+        queue.complete(job.job_id, "w", Result(**fields, usage=usage))  # type: ignore[arg-type]
 
 
 def test_status_pace_eta_elapsed_and_phases(db_path: Path) -> None:
@@ -248,7 +251,7 @@ def test_status_pace_eta_elapsed_and_phases(db_path: Path) -> None:
     data = report.status(queue, sweep)
     assert data["phase"] == "paused" and data["pause"]["seconds_left"] == 300
     assert data["eta_seconds"] == pytest.approx(10 / data["pace_per_minute"] * 60 + 300, abs=0.1)
-    text = report.render_status(data)
+    text = views.render_status(data)
     assert "paused (rate_limited)" in text and "5m00s left" in text
     queue.resume()
 
@@ -281,7 +284,7 @@ def test_status_buckets_agree_with_the_rows_and_survive_deletes(db_path: Path) -
     queue2 = Queue.open(str(db_path.with_name("other.db")))
     queue2.enqueue(Sweep(name="a", arms=["haiku-only"]), [("t", {})])
     job = queue2.claim("a", "w")
-    queue2.complete(job.job_id, "w", Result(True, "passed", 1.0, 1, cost_usd=0.25))
+    queue2.complete(job.job_id, "w", Result(True, "passed", 1.0, 1, usage=Usage(cost_usd=0.25)))
     with queue2.write() as conn:
         conn.execute("UPDATE results SET passed = 0, detail = 'unparseable'")
     assert queue2.read("SELECT passed, unparseable, n FROM result_buckets") == \
@@ -337,7 +340,7 @@ def test_read_only_queue_cannot_write_and_reads_old_databases(tmp_path: Path) ->
     job = queue.claim("s", "w")
     queue.complete(job.job_id, "w", Result(True, "passed", 1.0, 1))
     queue.close()
-    ro = report.open_read_only(str(path))
+    ro = Queue.open_read_only(str(path))
     with pytest.raises(sqlite3.OperationalError):
         ro.conn.execute("DELETE FROM jobs")
     assert report.status(ro, ro.resolve_sweep(None))["passed"] == 1
@@ -345,7 +348,7 @@ def test_read_only_queue_cannot_write_and_reads_old_databases(tmp_path: Path) ->
     with sqlite3.connect(path) as conn:                      # as a version-1 database
         conn.executescript("DROP TRIGGER result_buckets_insert; DROP TABLE result_buckets;"
                            "DROP INDEX results_completed_at; PRAGMA user_version = 1;")
-    ro = report.open_read_only(str(path))
+    ro = Queue.open_read_only(str(path))
     data = report.status(ro, ro.resolve_sweep(None))
     assert data["passed"] == 1 and data["cost_units"] == 1
     ro.close()
@@ -369,19 +372,19 @@ def test_report_writes_one_self_contained_escaped_page(db_path: Path, tmp_path: 
         assert external not in page
     assert '<meta http-equiv="refresh" content="15">' in page        # unfinished: reloads
     assert page.count('class="point"') == 2 * 2                       # wide and narrow charts
-    assert html.default_filename("a/b c") == "a_b_c.html"
-    assert html.is_loopback("127.0.0.1") and not html.is_loopback("0.0.0.0")
+    assert default_filename("a/b c") == "a_b_c.html"
+    assert serve.is_loopback("127.0.0.1") and not serve.is_loopback("0.0.0.0")
 
 
 def test_chart_labels_do_not_overlap() -> None:
     arms = [{"arm": f"echo-arm-{i}", "n": 100, "passed": 80, "pass_rate": 0.80 + i / 1000,
              "ci_low": 0.7, "ci_high": 0.9, "cost_units": 300 + i} for i in range(5)]
-    svg = html.chart({"arms": arms}, {})
+    svg = chart.chart({"arms": arms}, {})
     labels = [(float(x), float(y), a) for x, y, a in
               re.findall(r'class="label" x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"', svg)]
     boxes = []
     for (x, y, anchor), arm in zip(labels, arms, strict=True):
-        width = html.CHAR_W * len(arm["arm"])
+        width = chart.CHAR_W * len(arm["arm"])
         left = x if anchor == "start" else x - width
         boxes.append((left, y - 11, left + width, y + 3))
     for i, a in enumerate(boxes):

@@ -1,0 +1,54 @@
+"""How values read in sweepq's text and on its page: one home for each presentation helper.
+
+The terminal views (`views`, the progress line) print a missing value as `-`;
+the page prints `–` (it passes `none=page.DASH`). Times and durations are `timefmt`'s.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+BAR_WIDTH = 20
+
+
+def pct(value: float | None, digits: int = 1, none: str = "-") -> str:
+    """A fraction as a percentage: `0.724` → `72.4%`."""
+    return none if value is None else f"{100 * value:.{digits}f}%"
+
+
+def ci_text(low: float | None, high: float | None, none: str = "-") -> str:
+    """`72.4–85.1%`, the form the summary table and cards print."""
+    return none if low is None or high is None else f"{100 * low:.1f}–{100 * high:.1f}%"
+
+
+def usd(value: float | None, none: str = "-") -> str:
+    """Dollars: cents from $1 up, four decimals below (a sweep of cheap calls)."""
+    if value is None:
+        return none
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """A text progress bar: `██████░░░░`; never full before everything is done, never
+    empty once anything is."""
+    filled = round(width * done / total) if total else 0
+    if done and not filled:
+        filled = 1
+    if total and done < total and filled == width:
+        filled = width - 1
+    return "█" * filled + "░" * (width - filled)
+
+
+def format_p(p: float) -> str:
+    """A p-value as researchers print it: 0.031, 0.0004, <1e-6."""
+    if p >= 0.001:
+        return f"{p:.3f}"
+    if p >= 1e-6:
+        return f"{p:.1e}"
+    return "<1e-6"
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything for text or a quoted attribute (None is empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
