@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from . import report
+from . import governor_view, report
 from .errors import SweepqError
 from .queue import Queue
 from .timefmt import format_duration, format_time
@@ -122,6 +122,7 @@ def render(data: PageData, refresh: float | None = 30) -> str:
         _header(st),
         _overall(st),
         _pause(st),
+        governor_view.html_section(st.get("governor") or [], esc),
         _cards(st, sm, colors),
         _summary_table(sm),
         _chart_section(sm, colors),

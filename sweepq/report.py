@@ -21,7 +21,10 @@ status keys
     check null | one line: what a quick check found wrong (done jobs without a
         result, aggregates that disagree with a recount); counts still come
         from the jobs,
-    pause null | {reason, message, resume_at, seconds_left, set_by}
+    pause null | {reason, message, resume_at, seconds_left, set_by},
+    governor [{model, mode (probe | headers | aimd), limits {requests |
+        input_tokens | output_tokens: {per_minute, level}}, pace_per_minute,
+        window, in_flight, admitted, refusals}]: the rate-limit governor, per model
 
 summary keys
     sweep, benchmark, baseline, oracle, results,
@@ -44,7 +47,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from . import bounds, stats
+from . import bounds, governor, governor_view, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 from .timefmt import format_duration
@@ -84,6 +87,7 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             " WHERE sweep = :sweep AND state IN ('running', 'error')",
             {"sweep": sweep.name, "now": now})[0]
         pause = queue.active_pause()
+        paced = governor.snapshot(queue)
 
     per_arm: dict[str, dict[str, Any]] = {arm: _arm_entry(arm) for arm in sweep.arms}
     for row in states:
@@ -161,6 +165,7 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             "reason": pause.reason, "message": pause.message, "resume_at": pause.resume_at,
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
             "set_by": pause.set_by},
+        "governor": paced,
     }
 
 
@@ -389,6 +394,7 @@ def render_status(data: dict[str, Any], now: float | None = None,
         lines.append(f"  {a['arm']:<{name_w}}  {done_total:>{done_w}}  "
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    lines += governor_view.status_lines(data.get("governor") or [])
     return "\n".join(lines)
 
 
