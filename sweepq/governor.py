@@ -36,8 +36,8 @@ from .queue import Queue
 from .ratelimits import RESOURCES, RateLimits
 
 GRANT_LEASE_SECONDS = 180.0   # the call timeout (120 s) and the longest slot wait, with room
-RATE_MARGIN = 0.99            # pace at 99% of the stated rate: clocks and rounding drift
-RESERVE_SECONDS = 1.0         # keep a second of refill in the bucket: arrival jitter
+RATE_MARGIN = 0.995           # pace at 99.5% of the stated rate: clocks and rounding drift
+RESERVE_SECONDS = 0.25        # keep 250 ms of refill in the bucket: arrival jitter
 TOKEN_ROUNDING = 1000.0       # remaining token counts are rounded to the thousand
 CHARS_PER_TOKEN = 3.0         # before any usage is seen: fewer characters a token than
                               # English text has, so the estimate is high, never low
@@ -240,7 +240,8 @@ class Governor:
                 "INSERT INTO governor_limits (model, resource, limit_per_minute, capacity,"
                 " level, level_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model, resource)"
                 " DO UPDATE SET limit_per_minute = excluded.limit_per_minute,"
-                " capacity = excluded.capacity, level = excluded.level, level_at = excluded.level_at",
+                " capacity = excluded.capacity, level = excluded.level,"
+                " level_at = excluded.level_at",
                 (grant.model, resource, bucket.limit, bucket.limit,
                  0.0 if level is None else level, now))
 

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import anthropic
 import pytest
+from conftest import ROOT, cli_env, run_cli
 
+from sweepq import arms as arms_mod
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.fake.limiter import Limiter
 from sweepq.queue import Queue
 from sweepq.sample import write_sample
 from sweepq.worker import Worker, WorkerConfig
-from sweepq import arms as arms_mod
-
-from conftest import ROOT, cli_env, run_cli
 
 
 class Clock:
