@@ -43,6 +43,7 @@ CHARS_PER_TOKEN = 3.0         # before any usage is seen: fewer characters a tok
                               # English text has, so the estimate is high, never low
 ESTIMATE_MARGIN = 1.1         # over the learned tokens-per-character ratio
 MESSAGE_OVERHEAD = 8          # tokens the request's framing adds to its text
+PROBE_SECONDS = 2.0           # the longest others wait for the first call's headers
 POLL_SECONDS = 0.05           # how often a call waiting for a probe or a window looks again
 MAX_GOVERNED_RETRIES = 20     # 429s for one call before it is left to the queue-wide pause
 
@@ -128,7 +129,7 @@ class Governor:
                 row = ("probe", None, None, None)
             mode, window, last_slot, ewma = row
             in_flight = _in_flight(conn, model)
-            if (mode == "probe" and in_flight > 0) or (
+            if (mode == "probe" and _probing(conn, model, now)) or (
                     mode == "aimd" and window is not None and in_flight >= window):
                 return None
             slot = self._reserve(conn, model, cost, now) if mode == "headers" else now
@@ -254,6 +255,14 @@ class Governor:
 def _in_flight(conn: sqlite3.Connection, model: str) -> int:
     return conn.execute("SELECT count(*) FROM governor_grants WHERE model = ?",
                         (model,)).fetchone()[0]
+
+
+def _probing(conn: sqlite3.Connection, model: str, now: float) -> bool:
+    """A first call is out and younger than PROBE_SECONDS: wait for its headers. A slower
+    one (a long generation) must not serialise the sweep: then concurrency decides."""
+    oldest = conn.execute("SELECT min(slot_at) FROM governor_grants WHERE model = ?",
+                          (model,)).fetchone()[0]
+    return oldest is not None and now - oldest < PROBE_SECONDS
 
 
 def _drop_grant(conn: sqlite3.Connection, grant: Grant) -> bool:

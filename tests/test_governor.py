@@ -204,10 +204,21 @@ def test_two_connections_share_one_budget(tmp_path, clock) -> None:
 def test_a_dead_process_reservations_expire_with_their_lease(tmp_path, clock) -> None:
     path = tmp_path / "shared.db"
     dead, alive = governor(path, clock, "dead"), governor(path, clock, "alive")
-    orphan = dead._try_admit(dead.estimate(MODEL, None, "hi", 10))   # the probe; then it dies
+    probe = call(alive)
+    alive.settle(probe, read(None), Cost(1, 1, 1))            # no headers: AIMD
+    alive.refused(call(alive), read(None))                      # a 429: a window of one call
+    orphan = dead._try_admit(dead.estimate(MODEL, None, "hi", 10))   # then its process dies
     assert orphan is not None
     assert alive._try_admit(alive.estimate(MODEL, None, "hi", 10)) is None
     clock.sleep(gov.GRANT_LEASE_SECONDS - 1)
     assert alive._try_admit(alive.estimate(MODEL, None, "hi", 10)) is None
     clock.sleep(1)
     assert alive._try_admit(alive.estimate(MODEL, None, "hi", 10)) is not None
+
+
+def test_a_slow_first_call_holds_the_others_for_seconds_only(db_path, clock) -> None:
+    g = governor(db_path, clock)
+    assert g._try_admit(g.estimate(MODEL, None, "hi", 10)) is not None   # the probe
+    assert g._try_admit(g.estimate(MODEL, None, "hi", 10)) is None
+    clock.sleep(gov.PROBE_SECONDS)
+    assert g._try_admit(g.estimate(MODEL, None, "hi", 10)) is not None
