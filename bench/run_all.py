@@ -35,6 +35,8 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("resume", "bench_resume.py", []),
     ("footprint", "bench_footprint.py", []),
     ("replay", "bench_replay.py", []),
+    # The scale (300 jobs at 120 RPM / 16,000 ITPM) takes ~15 min: 5x the rates here.
+    ("governor", "bench_governor.py", ["--rpm", "600", "--itpm", "80000"]),
 ]
 
 
@@ -305,6 +307,7 @@ SECTION_TITLES = {
     "queue": "1. Queue cycle", "scale": "2. Scale", "makespan": "3. Sweep makespan",
     "inspect": "4. Against inspect_ai", "resume": "5. Resume latency",
     "footprint": "6. Worker footprint", "replay": "7. Cost replay",
+    "governor": "8. Rate limits",
 }
 
 

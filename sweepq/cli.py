@@ -239,10 +239,13 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
               help="Seconds before one model call times out.")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--governor/--no-governor", default=True, show_default=True,
+              help="Pace calls from the API's rate-limit headers, shared by every process; "
+                   "--no-governor sends as fast as --concurrency allows and pauses on 429s.")
 @click.pass_context
 def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: float,
          max_attempts: int | None, max_wait: str | None, backend: str, claude_bin: str,
-         call_timeout: float, arms_module: str | None, quiet: bool) -> None:
+         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool) -> None:
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
@@ -259,7 +262,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     from .worker import Worker, WorkerConfig
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
-    config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait)
+    config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
+                          governor=governor)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module)

@@ -22,8 +22,8 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from tenacity import (
     RetryCallState,
@@ -37,7 +37,9 @@ from .errors import SweepqError
 from .failures import CallFailed
 from .failures.api import classify
 from .failures.cli import classify_cli, parse_output
+from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
 from .queue import Call, Job, Queue
+from .ratelimits import read as read_ratelimits
 from .usage import NOTHING, Usage
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
@@ -74,6 +76,7 @@ class Reply:
     text: str
     usage: Usage = Usage()            # cost_usd set only by backends that report it (the CLI)
     stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
+    headers: Any = field(default=None, compare=False, repr=False)  # the response's, for pacing
 
 
 class Backend(Protocol):
@@ -149,16 +152,18 @@ class AnthropicBackend:
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         kwargs = {"system": system} if system else {}
-        message = self.client.messages.create(
+        # The raw response: its rate-limit headers pace the governor, successes included.
+        raw = self.client.messages.with_raw_response.create(
             model=model, max_tokens=max_tokens,
             messages=[{"role": "user", "content": prompt}], **kwargs)
+        message = raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = message.usage
         return Reply(text=text, usage=Usage(
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_input_tokens or 0,
             cache_write_tokens=usage.cache_creation_input_tokens or 0),
-            stop_reason=message.stop_reason)
+            stop_reason=message.stop_reason, headers=raw.headers)
 
 
 class ClaudeCliBackend:
@@ -225,8 +230,9 @@ class JobClient:
     """
 
     def __init__(self, queue: Queue, job: Job, backend: Backend, models: dict[str, str],
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, governor: Governor | None = None):
         self.queue, self.job, self.backend, self.models = queue, job, backend, models
+        self.governor = governor
         self.calls = 0
         self.usage = NOTHING
         self.models_used: list[str] = []
@@ -336,6 +342,30 @@ class JobClient:
             tries += 1
             if tries > 1 and self.queue.active_pause() is not None:
                 raise QueuePaused()
+            return self._send_paced(index, model, digest, system, prompt, max_tokens)
+
+        retrying = Retrying(
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, CallFailed) and exc.failure.kind == "transient"),
+            stop=stop_after_attempt(TRANSIENT_TRIES),
+            wait=_transient_wait,
+            sleep=self._sleep, reraise=True)
+        return retrying(attempt)
+
+    def _send_paced(self, index: int, model: str, digest: str, system: str | None,
+                    prompt: str, max_tokens: int) -> tuple[Reply, float]:
+        """One send, admitted by the governor (when there is one) at its slot.
+
+        A 429 the headers explain corrects the governor and the call goes again in its
+        next slot: not a failure, not a pause. Anything else is journaled and raised.
+        """
+        governor = self.governor
+        for refusals in range(MAX_GOVERNED_RETRIES + 1):
+            grant = governor.admit(governor.estimate(model, system, prompt, max_tokens)) \
+                if governor is not None else None
+            if grant is not None and refusals and self.queue.active_pause() is not None:
+                governor.settle(grant, read_ratelimits(None), Cost(0.0, 0.0, 0.0))
+                raise QueuePaused()
             started = time.monotonic()
             try:
                 reply = self.backend.send(model, system, prompt, max_tokens)
@@ -346,16 +376,23 @@ class JobClient:
                     model=model, request_hash=digest, response_text=None,
                     latency_seconds=time.monotonic() - started, error_class=failure.kind,
                     error=failure.message))
+                if grant is not None:
+                    limits = read_ratelimits(_headers_of(exc))
+                    if failure.kind != "rate_limited":
+                        governor.settle(grant, limits, None)
+                    elif governor.refused(grant, limits) and refusals < MAX_GOVERNED_RETRIES:
+                        continue
                 raise CallFailed(failure) from exc
+            if grant is not None:
+                governor.settle(grant, read_ratelimits(reply.headers),
+                                Cost(1.0, reply.usage.input_tokens, reply.usage.output_tokens))
             return reply, time.monotonic() - started
+        raise AssertionError("unreachable: the last refusal raises")
 
-        retrying = Retrying(
-            retry=retry_if_exception(
-                lambda exc: isinstance(exc, CallFailed) and exc.failure.kind == "transient"),
-            stop=stop_after_attempt(TRANSIENT_TRIES),
-            wait=_transient_wait,
-            sleep=self._sleep, reraise=True)
-        return retrying(attempt)
+
+def _headers_of(exc: BaseException) -> Any:
+    """The response headers an SDK exception carries (None for a CLI or network failure)."""
+    return getattr(getattr(exc, "response", None), "headers", None)
 
 
 _backoff = wait_random_exponential(multiplier=0.5, max=8)

@@ -22,7 +22,10 @@ status keys
     check null | one line: what a quick check found wrong (done jobs without a
         result, aggregates that disagree with a recount); counts still come
         from the jobs,
-    pause null | {reason, message, resume_at, seconds_left, set_by}
+    pause null | {reason, message, resume_at, seconds_left, set_by},
+    governor [{model, mode (probe | headers | aimd), limits {requests |
+        input_tokens | output_tokens: {per_minute, level}}, pace_per_minute,
+        window, in_flight, admitted, refusals}]: the rate-limit governor, per model
 
 summary keys
     sweep, benchmark, baseline, oracle, results,
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import stats
+from . import governor, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -68,7 +71,7 @@ _BUCKETS_BY_JOIN = (
 def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     """Where the sweep stands now, as plain data (the `status --json` output)."""
     now = queue.clock()
-    states, buckets, problem, recent, claims, pause = _status_reads(queue, sweep.name, now)
+    states, buckets, problem, recent, claims, pause, paced = _status_reads(queue, sweep.name, now)
     per_arm, totals = _arms(sweep, states, buckets)
     firsts = [claims["first"], *(b["first_started_at"] for b in buckets)]
     lasts = [claims["last"], *(b["last_completed_at"] for b in buckets)]
@@ -121,13 +124,14 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             "reason": pause.reason, "message": pause.message, "resume_at": pause.resume_at,
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
             "set_by": pause.set_by},
+        "governor": paced,
     }
 
 
 def _status_reads(queue: Queue, sweep: str, now: float) -> tuple:
     """What the status is computed from, read in one snapshot: job counts per arm and
     state, result buckets (and what looked wrong with them), recent completions, claim
-    times and stale leases, the active pause."""
+    times and stale leases, the active pause, the governor's state per model."""
     with queue.snapshot():
         states = queue.read(
             "SELECT arm, state, count(*) AS n FROM jobs INDEXED BY jobs_sweep_state"
@@ -140,7 +144,8 @@ def _status_reads(queue: Queue, sweep: str, now: float) -> tuple:
             " FROM jobs INDEXED BY jobs_sweep_state"
             " WHERE sweep = :sweep AND state IN ('running', 'error')",
             {"sweep": sweep, "now": now})[0]
-        return states, buckets, problem, recent, claims, queue.active_pause()
+        return (states, buckets, problem, recent, claims, queue.active_pause(),
+                governor.snapshot(queue))
 
 
 def _arms(sweep: Sweep, states: list[dict[str, Any]], buckets: list[dict[str, Any]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import bounds, report
+from . import bounds, governor_view, report
 from .fmt import BAR_WIDTH, bar, format_p, pct, usd
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -91,6 +91,7 @@ def render_status(data: dict[str, Any], now: float | None = None,
         lines.append(f"  {a['arm']:<{name_w}}  {done_total:>{done_w}}  "
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    lines += governor_view.status_lines(data.get("governor") or [])
     return "\n".join(lines)
 
 

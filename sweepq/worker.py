@@ -30,6 +30,7 @@ from .arms import Arm
 from .bbh import Task, score
 from .explain import explain
 from .failures import CallFailed, Failure, signature
+from .governor import Governor
 from .models import Backend, JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
 
@@ -48,6 +49,7 @@ class WorkerConfig:
     lease_seconds: float = 120.0
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
+    governor: bool = True               # pace calls from the rate-limit headers (governor.py)
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class Worker:
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
         self._exit: tuple[int, str] | None = None
+        self.governor = (Governor(queue, self.config.worker_name) if self.config.governor
+                         else None)
 
     # -- running --------------------------------------------------------------
 
@@ -224,7 +228,8 @@ class Worker:
             self.queue.fail(job.job_id, owner, f"the worker died on each of its "
                             f"{job.max_attempts} attempts (lease expired)", "crash", final=True)
             return
-        client = JobClient(self.queue, job, self.backend, self.sweep.models)
+        client = JobClient(self.queue, job, self.backend, self.sweep.models,
+                           governor=self.governor)
         started = time.monotonic()
         try:
             task = Task.from_payload(job.task)

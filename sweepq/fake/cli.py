@@ -114,12 +114,25 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
 @click.option("--prompts", "prompt_files", multiple=True, metavar="FILE",
               help="A prompt set whose prompts to recognise, as a sweep enqueued with "
               "--prompts sends them (repeatable).")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True),
+              help="Rate limit: requests per minute (a continuously refilled bucket).")
+@click.option("--itpm", type=click.FloatRange(min=0, min_open=True),
+              help="Rate limit: input tokens per minute.")
+@click.option("--otpm", type=click.FloatRange(min=0, min_open=True),
+              help="Rate limit: output tokens per minute.")
+@click.option("--bucket-seconds", default=60.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Seconds of refill each limit's bucket holds (1: 60 RPM as 1 a second).")
+@click.option("--bucket-start", type=click.Choice(["full", "empty"]), default="full",
+              show_default=True, help="Buckets full (a fresh key) or empty (mid-sweep).")
 def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
                      answer_key: str | None, accuracy: str | None, faults: str | None,
                      resets: float, retry_after: float | None, exhaust_after: int | None,
                      exhaust_for: float, spend_limit: str | None, credit_exhausted: bool,
                      api_keys: tuple[str, ...], models: str | None,
-                     prompt_files: tuple[str, ...]) -> None:
+                     prompt_files: tuple[str, ...], rpm: float | None,
+                     itpm: float | None, otpm: float | None, bucket_seconds: float,
+                     bucket_start: str) -> None:
     """Serve a fake Anthropic Messages API on loopback until SIGINT/SIGTERM."""
     from sweepq.errors import SweepqError
     from sweepq.prompts import read_file
@@ -138,6 +151,7 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
         credit_exhausted=credit_exhausted, valid_api_keys=set(api_keys) if api_keys else None,
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models is not None
         else KNOWN_MODELS, prompt_sets=prompt_sets,
+        rpm=rpm, itpm=itpm, otpm=otpm, bucket_seconds=bucket_seconds, bucket_start=bucket_start,
     )
     try:
         cfg.validate()

@@ -40,6 +40,16 @@ class FakeConfig:
     # Prompt sets whose prompts the fake recognises besides the built-in ones (a sweep
     # enqueued with `--prompts`): their option lines, judge question and verdict words.
     prompt_sets: tuple[PromptSet, ...] = ()
+    # The rate limiter (limiter.py): per-minute limits, None = not limited.
+    rpm: float | None = None
+    itpm: float | None = None
+    otpm: float | None = None
+    bucket_seconds: float = 60.0        # the bucket holds this many seconds of refill
+    bucket_start: str = "full"          # "full" (a fresh key) or "empty" (mid-sweep)
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.rpm or self.itpm or self.otpm)
 
     def validate(self) -> None:
         """Raise ValueError (one line) when a value is out of range."""
@@ -57,6 +67,17 @@ class FakeConfig:
                              f"got {self.spend_limit!r}")
         if not self.models:
             raise ValueError("models must name at least one model id")
+        self._validate_limits()
+
+    def _validate_limits(self) -> None:
+        for name in ("rpm", "itpm", "otpm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if not self.bucket_seconds > 0:
+            raise ValueError(f"bucket_seconds must be > 0, got {self.bucket_seconds}")
+        if self.bucket_start not in ("full", "empty"):
+            raise ValueError(f"bucket_start must be full or empty, got {self.bucket_start!r}")
 
     def _validate_rates(self) -> None:
         for name, p in self.accuracy.items():

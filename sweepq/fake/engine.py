@@ -30,6 +30,7 @@ from . import documented
 from .answers import Answerer, count_tokens, input_tokens
 from .config import FakeConfig
 from .faults import Faults
+from .limiter import Limiter
 from .validate import check_auth, check_model, parse_json, validate
 from .wire import Invalid, Reply, canonical, dumps, error_reply, request_id, sse_body
 
@@ -43,6 +44,7 @@ class FakeEngine:
         self._lock = threading.Lock()
         self.answers = Answerer(self.config)
         self.faults = Faults(self.config)
+        self.limiter = Limiter(self.config) if self.config.limited else None
         self._successes_total = 0           # never reset: drives the spend-limit window
         self._in_flight = 0
         self._reset_stats()
@@ -151,6 +153,13 @@ class FakeEngine:
                 self._rejected[str(e.status)] += 1
             self._sleep()
             return self._with_limits(error_reply(e.status, e.etype, e.message))
+        if self.limiter is not None:
+            wait = self.limiter.take(input_tokens(body))
+            if wait is not None:   # refused at once, as the real limiter does: no latency
+                with self._lock:
+                    self._faults["limited"] += 1
+                return self._with_limits(error_reply(429, "rate_limit_error",
+                                                     documented.RATE_LIMIT_MESSAGE), wait)
         digest = hashlib.sha256(canonical(body)).hexdigest()
         with self._lock:
             fault = self.faults.draw(self._successes_total)
@@ -212,12 +221,15 @@ class FakeEngine:
         if self.config.latency_ms > 0:
             time.sleep(self.config.latency_ms / 1000.0)
 
-    @staticmethod
-    def _with_limits(reply: Reply) -> Reply:
-        """Every generated reply carries the rate-limit families and the organisation id."""
+    def _with_limits(self, reply: Reply, retry_after: float | None = None) -> Reply:
+        """Every generated reply carries the rate-limit families and the organisation id
+        (from the limiter's buckets when there is one)."""
         if not any(k == "anthropic-ratelimit-requests-limit" for k, _ in reply.headers):
-            reply.headers += documented.ratelimit_headers(
-                time.time(), exhausted=reply.status == 429)
+            if self.limiter is not None:
+                reply.headers += self.limiter.headers(time.time(), retry_after)
+            else:
+                reply.headers += documented.ratelimit_headers(
+                    time.time(), exhausted=reply.status == 429)
         return reply
 
     def _success(self, body: dict) -> Reply:
@@ -225,6 +237,8 @@ class FakeEngine:
         out, stop = count_tokens(text), "end_turn"
         if out > body["max_tokens"]:
             text, out, stop = text[: body["max_tokens"] * 4], body["max_tokens"], "max_tokens"
+        if self.limiter is not None:
+            self.limiter.charge_output(out)
         message = {
             "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
             "model": body["model"], "content": [{"type": "text", "text": text}],

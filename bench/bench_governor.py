@@ -1,0 +1,125 @@
+"""8. Rate limits: one-call jobs against `sweepq fake-api` with a token-bucket limiter.
+
+The fake (its own process, `--latency-ms 100`) refuses as Anthropic documents its
+limiter: continuously refilled buckets, 429 with an integer retry-after. Jobs: the
+generated sample (haiku-only, one call each), `sweepq work --concurrency 32`:
+
+  - requests-bound (`--rpm R`) and input-tokens-bound (`--itpm T`), buckets empty at
+    the start (as in the middle of a long sweep), governor on and off (`--no-governor`);
+  - requests-bound with two `sweepq work` processes (16 threads each) on one database;
+  - requests-bound with a full bucket at the start (a fresh key): a bucket of 0.4 x
+    jobs (`--bucket-seconds`; 120 for 300 jobs, a 120 RPM key's minute) is free.
+
+Makespan = first claim to last result. Floor = the time the limit alone needs from the
+first claim: jobs (or the input tokens the server counted) less what the bucket held
+then (it refills while the worker starts; a full one holds a minute), over the rate,
+plus one call's latency. Refusals = 429s / requests sent. One run of each.
+
+    python bench/bench_governor.py [--jobs 300] [--rpm 120] [--itpm 16000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+from pathlib import Path
+
+from common import (
+    FakeServer,
+    emit,
+    enqueue_sample,
+    note,
+    query,
+    rnd,
+    sample_dataset,
+    work_cmd,
+    workdir,
+)
+
+SECTION = "8. Rate limits"
+SWEEP = "governor"
+GOAL = "≤ 1.05x floor, ≤ 1% refused"
+
+
+def run(tmp: Path, data: Path, jobs: int, limit: list[str], *, governor: bool = True,
+        processes: int = 1, start: str = "empty", bucket_seconds: float = 60) -> dict:
+    db = tmp / f"run-{time.monotonic_ns()}.db"
+    enqueue_sample(db, data, SWEEP, jobs // 2, "haiku-only")
+    flags = [] if governor else ["--no-governor"]
+    with FakeServer(*limit, "--bucket-start", start, "--bucket-seconds", f"{bucket_seconds:g}",
+                    latency_ms=100) as fake:
+        ready = time.time()
+        procs = [subprocess.Popen(work_cmd(db, SWEEP, 32 // processes, *flags), env=fake.env(),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(processes)]
+        codes = [p.wait(timeout=1800) for p in procs]
+        stats = fake.stats()
+    if any(codes):
+        raise RuntimeError(f"sweepq work exited {codes}")
+    last, done, tokens = query(db, "SELECT max(completed_at), count(*), sum(input_tokens)"
+                                   " FROM results")[0]
+    first = query(db, "SELECT min(started_at) FROM jobs")[0][0]
+    pauses = query(db, "SELECT count(*) FROM pauses WHERE reason = 'rate_limited'")[0][0]
+    refused = stats["faults"].get("limited", 0)
+    return {"seconds": last - first, "startup": first - ready, "done": done, "input_tokens": tokens,
+            "requests": stats["requests"], "refused": refused, "pauses": pauses,
+            "refused_rate": refused / max(stats["requests"], 1)}
+
+
+def floor(amount: float, per_minute: float, res: dict, capacity: float | None = None) -> float:
+    """Seconds the limit alone needs from the first claim: what the bucket did not already
+    hold then (a full one its capacity; an empty one what it refilled while the worker
+    started), plus one call's latency; never below jobs x latency / concurrency."""
+    held = capacity if capacity is not None else min(per_minute,
+                                                     per_minute * res["startup"] / 60)
+    return max(max(amount - held, 0) / per_minute * 60 + 0.1, res["done"] * 0.1 / 32)
+
+
+def report(metric: str, res: dict, floor: float, off: dict | None = None) -> None:
+    ratio = res["seconds"] / floor
+    met = ratio <= 1.05 and res["refused_rate"] <= 0.01
+    note(f"{metric}: {res['seconds']:.1f}s, floor {floor:.1f}s, {res['refused']} refused "
+         f"of {res['requests']}, {res['pauses']} pauses")
+    emit(SECTION, metric, sweepq=rnd(res["seconds"], 1), unit="s",
+         compare=None if off is None else rnd(off["seconds"], 1),
+         compare_label=None if off is None else
+         f"governor off: {off['refused']} refused of {off['requests']}, {off['pauses']} pauses",
+         ratio=rnd(ratio, 3), ratio_label="of floor", goal=GOAL, met=met,
+         floor=rnd(floor, 1), refused=res["refused"], requests=res["requests"],
+         pauses=res["pauses"], refused_rate=rnd(res["refused_rate"], 4),
+         off=None if off is None else {k: rnd(v, 3) if isinstance(v, float) else v
+                                       for k, v in off.items()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--rpm", type=float, default=120)
+    parser.add_argument("--itpm", type=float, default=16000)
+    parser.add_argument("--quick", action="store_true", help="60 jobs at 5x the rates")
+    args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.rpm, args.itpm = 60, args.rpm * 5, args.itpm * 5
+    jobs, rpm, itpm = args.jobs, args.rpm, args.itpm
+    note(f"{jobs} jobs, {rpm:g} RPM, {itpm:g} ITPM")
+    with workdir("governor") as tmp:
+        data = sample_dataset(tmp, jobs // 2)
+        rate = ["--rpm", f"{rpm:g}"]
+        on, off = run(tmp, data, jobs, rate), run(tmp, data, jobs, rate, governor=False)
+        report(f"{jobs} jobs at {rpm:g} RPM, empty bucket", on, floor(jobs, rpm, on), off)
+        tok = ["--itpm", f"{itpm:g}"]
+        on, off = run(tmp, data, jobs, tok), run(tmp, data, jobs, tok, governor=False)
+        report(f"{jobs} jobs at {itpm:,.0f} ITPM, empty bucket", on,
+               floor(on["input_tokens"], itpm, on), off)
+        two = run(tmp, data, jobs, rate, processes=2)
+        report(f"{jobs} jobs at {rpm:g} RPM, two processes", two, floor(jobs, rpm, two))
+        # A bucket of 0.4 x jobs (120 for 300, as a fresh 120 RPM key holds), full at start.
+        seconds = 60 * 0.4 * jobs / rpm
+        full = run(tmp, data, jobs, rate, start="full", bucket_seconds=seconds)
+        report(f"{jobs} jobs at {rpm:g} RPM, full bucket of {0.4 * jobs:.0f} at start", full,
+               floor(jobs, rpm, full, capacity=0.4 * jobs))
+
+
+if __name__ == "__main__":
+    main()
