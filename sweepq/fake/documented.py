@@ -100,10 +100,12 @@ ORGANIZATION_ID = "00000000-0000-4000-8000-000000000000"
 
 # Limits per minute for each header family (RATE_LIMITS_DOC "Response headers":
 # anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset},
-# resets in RFC 3339). Values are a tier's, for shape only.
+# resets in RFC 3339). Without a limiter (`--rpm` and friends) the fake is an account
+# that is never limited, and says so: limits far above anything a sweep here can send,
+# so the governor, which believes the headers, never paces an unlimited fake.
 RATE_LIMITS: dict[str, int] = {
-    "requests": 4000, "tokens": 2_400_000, "input-tokens": 2_000_000,
-    "output-tokens": 400_000,
+    "requests": 1_000_000, "tokens": 1_000_000_000, "input-tokens": 800_000_000,
+    "output-tokens": 200_000_000,
 }
 
 
