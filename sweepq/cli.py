@@ -316,6 +316,36 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     ctx.exit(outcome.exit_code)
 
 
+@main.command("batches")
+@click.argument("action", type=click.Choice(["list", "cancel"]), default="list")
+@click.argument("batch_id", required=False)
+@click.option("--sweep", "name", default=None, help="Only this sweep's batches.")
+@click.pass_context
+def batches_command(ctx: click.Context, action: str, batch_id: str | None,
+                    name: str | None) -> None:
+    """List the message batches of `work --backend batch`, or cancel one at the API.
+
+    \b
+    sweepq batches                       # every batch, newest first
+    sweepq batches cancel msgbatch_01…   # its unfinished requests go out again next round
+    """
+    import time
+
+    from . import batch_view
+
+    queue = _queue(ctx)
+    if action == "list":
+        for row in batch_view.rows(queue, name):
+            click.echo(batch_view.describe(row, time.time()))
+        return
+    if not batch_id:
+        raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
+    from .models import AnthropicBackend
+
+    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    click.echo(f"{batch.id}: {batch.processing_status}")
+
+
 def _log_interval() -> float:
     """Seconds between "still paused" lines; SWEEPQ_PAUSE_LOG_SECONDS overrides (tests)."""
     import os

@@ -100,3 +100,20 @@ def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample
     assert queue.counts("b")["done"] == 20
     needed = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
     assert fake.stats()["batch_requests"] == needed     # round one was found, not resent
+
+
+def test_status_shows_batches_in_flight(tmp_path, sample_bbh):
+    from sweepq import batch_view, report, views
+
+    queue, sweep = _sweep(tmp_path / "s.db", sample_bbh, 1)
+    job = queue.claim("b", "me")
+    queue.prepare_batch("sqabc", "b", "me", 10, [("sqabc-1-0-x", job.job_id, 1, 0,
+                                                  "claude-haiku-4-5", "x")], 0.5)
+    queue.batch_submitted("sqabc", "msgbatch_1", queue.clock() + 86400)
+    data = report.status(queue, sweep)
+    assert [b["batch_id"] for b in data["batches"]] == ["msgbatch_1"]
+    assert "batches in flight:" in views.render_status(data)
+    assert "msgbatch_1  submitted  1 requests" in views.render_status(data)
+    queue.close_batch("sqabc", "ingested")
+    assert report.status(queue, sweep)["batches"] == []
+    assert len(batch_view.rows(queue)) == 1
