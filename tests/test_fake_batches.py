@@ -50,10 +50,11 @@ def test_processing_delay_cancel_and_list():
 def test_per_request_faults_and_refused_params():
     fake = InProcessBackend(FakeConfig(batch_errored=0.3, batch_expired=0.3))
     client = fake.client
-    requests = [_request(f"r{i}") for i in range(200)] + [_request("bad", model="nope")]
-    batch = client.messages.batches.create(requests=requests)
+    batch = client.messages.batches.create(requests=[_request(f"r{i}") for i in range(200)])
     counts = client.messages.batches.retrieve(batch.id).request_counts
     assert counts.errored > 20 and counts.expired > 20 and counts.succeeded > 20
+    client = InProcessBackend().client          # no faults: the refusal decides
+    batch = client.messages.batches.create(requests=[_request("bad", model="nope")])
     results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
     assert results["bad"].type == "errored"
     assert results["bad"].error.error.type == "not_found_error"
