@@ -231,8 +231,10 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
               help="Change the attempts allowed for the sweep's unfinished jobs.")
 @click.option("--max-wait", default=None, metavar="DURATION",
               help="Exit 75 instead of waiting out a pause longer than this (e.g. 30m).")
-@click.option("--backend", type=click.Choice(["api", "claude-cli"]), default="api",
-              show_default=True, help="The Anthropic API (SDK) or the Claude CLI.")
+@click.option("--backend", type=click.Choice(["api", "claude-cli", "batch"]), default="api",
+              show_default=True, envvar="SWEEPQ_BACKEND",
+              help="The Anthropic API (SDK), the Claude CLI, or the API's Message Batches "
+                   "(half price, hours of latency).")
 @click.option("--claude-bin", default="claude", show_default=True,
               help="The Claude CLI executable, for --backend claude-cli.")
 @click.option("--call-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
@@ -267,10 +269,13 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module)
-    model_backend = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
-                     else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
+    if backend == "batch":
+        _work_batch(ctx, queue, sweep, known, config, call_timeout)
+        return
+    model_backend = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
+                     else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     worker = Worker(queue, sweep, known, model_backend, config)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())
@@ -292,6 +297,53 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     if outcome.exit_code:
         click.echo(f"sweepq: {outcome.message}", err=True)
     ctx.exit(outcome.exit_code)
+
+
+def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
+                config: Any, call_timeout: float) -> None:
+    """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
+    from .batch import BatchRunner
+    from .models import AnthropicBackend
+
+    runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
+    runner.install_signal_handlers()
+    outcome = runner.run()
+    click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
+               f"passed) in {runner.rounds} batch rounds{_sweep_line(queue, sweep)}"
+               + (f"; {outcome.message}" if outcome.message else ""))
+    if outcome.exit_code:
+        click.echo(f"sweepq: {outcome.message}", err=True)
+    ctx.exit(outcome.exit_code)
+
+
+@main.command("batches")
+@click.argument("action", type=click.Choice(["list", "cancel"]), default="list")
+@click.argument("batch_id", required=False)
+@click.option("--sweep", "name", default=None, help="Only this sweep's batches.")
+@click.pass_context
+def batches_command(ctx: click.Context, action: str, batch_id: str | None,
+                    name: str | None) -> None:
+    """List the message batches of `work --backend batch`, or cancel one at the API.
+
+    \b
+    sweepq batches                       # every batch, newest first
+    sweepq batches cancel msgbatch_01…   # its unfinished requests go out again next round
+    """
+    import time
+
+    from . import batch_view
+
+    queue = _queue(ctx)
+    if action == "list":
+        for row in batch_view.rows(queue, name):
+            click.echo(batch_view.describe(row, time.time()))
+        return
+    if not batch_id:
+        raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
+    from .models import AnthropicBackend
+
+    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    click.echo(f"{batch.id}: {batch.processing_status}")
 
 
 def _log_interval() -> float:

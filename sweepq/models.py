@@ -286,12 +286,9 @@ class JobClient:
               max_tokens: int) -> str:
         model = self.models.get(alias, alias)
         digest = request_hash(model, system, prompt, max_tokens)
-        with self._lock:
-            replayed = self._replay[digest].popleft() if self._replay[digest] else None
+        replayed = self._replayed(index, model, digest)
         if replayed is not None:
-            text = replayed.response_text or ""
-            self._count(index, model, replayed.usage or Usage(), text, replayed.stop_reason)
-            return text
+            return replayed
         if self.queue.active_pause() is not None:
             raise QueuePaused()
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
@@ -303,6 +300,16 @@ class JobClient:
             latency_seconds=latency, stop_reason=reply.stop_reason))
         self._count(index, model, usage, reply.text, reply.stop_reason)
         return reply.text
+
+    def _replayed(self, index: int, model: str, digest: str) -> str | None:
+        """The text of this request's next journaled call, counted; None when it has none."""
+        with self._lock:
+            replayed = self._replay[digest].popleft() if self._replay[digest] else None
+        if replayed is None:
+            return None
+        text = replayed.response_text or ""
+        self._count(index, model, replayed.usage or Usage(), text, replayed.stop_reason)
+        return text
 
     def _count(self, index: int, model: str, usage: Usage, text: str,
                stop_reason: str | None) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import fmt, governor_view, report, views
+from . import batch_view, fmt, governor_view, report, views
 from .chart import NARROW, PALETTE, chart
 from .fmt import esc, format_p
 from .queue import Queue
@@ -101,6 +101,7 @@ def render(data: PageData, refresh: float | None = 30) -> str:
         _overall(st),
         _pause(st),
         governor_view.html_section(st.get("governor") or [], esc),
+        batch_view.html_section(st.get("batches") or [], st["now"], esc),
         _cards(st, sm, colors),
         _summary_table(sm),
         _chart_section(sm, colors),

@@ -617,16 +617,20 @@ class Queue:
     def record_call(self, call: Call) -> None:
         """Journal one model call, committed before the arm goes on."""
         with self.write() as conn:
-            conn.execute(
-                "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
-                " response_text, input_tokens, output_tokens, cache_read_tokens,"
-                " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
-                " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-                 None if call.response_text is None else mask(call.response_text),
-                 *usage.columns(call.usage), call.latency_seconds, call.error_class,
-                 None if call.error is None else mask(call.error), self.clock(),
-                 call.stop_reason))
+            self._insert_call(conn, call)
+
+    def _insert_call(self, conn: sqlite3.Connection, call: Call) -> None:
+        """The one INSERT of a journaled call, inside the caller's transaction."""
+        conn.execute(
+            "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
+            " response_text, input_tokens, output_tokens, cache_read_tokens,"
+            " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
+            " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
+             None if call.response_text is None else mask(call.response_text),
+             *usage.columns(call.usage), call.latency_seconds, call.error_class,
+             None if call.error is None else mask(call.error), self.clock(),
+             call.stop_reason))
 
     def journal(self, job_id: int) -> list[Call]:
         """The job's successful calls, oldest first: what a retry can replay."""
@@ -637,6 +641,74 @@ class Queue:
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
         return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
                      usage=Usage.from_row(row)) for row in rows]
+
+    # -- message batches (batch.py) -----------------------------------------
+
+    def prepare_batch(self, key: str, sweep: str, owner: str, nbytes: int,
+                      requests: Sequence[tuple[str, int, int, int, str, str]],
+                      price_factor: float) -> None:
+        """Record a batch and its requests, (custom_id, job_id, attempt, call_index, model,
+        request_hash) each, before it is submitted: a process killed after submitting
+        finds it again by its key."""
+        with self.write() as conn:
+            conn.execute("INSERT INTO batches (batch_key, sweep, owner, requests, bytes,"
+                         " price_factor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (key, sweep, owner, len(requests), nbytes, price_factor,
+                          self.clock()))
+            conn.executemany("INSERT INTO batch_requests (custom_id, batch_key, job_id,"
+                             " attempt, call_index, model, request_hash)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             ((custom_id, key, *rest) for custom_id, *rest in requests))
+
+    def batch_submitted(self, key: str, batch_id: str, expires_at: float | None) -> None:
+        """The API accepted the batch: its id, right after `create` returned."""
+        with self.write() as conn:
+            conn.execute("UPDATE batches SET batch_id = ?, state = 'submitted',"
+                         " submitted_at = ?, expires_at = ? WHERE batch_key = ?",
+                         (batch_id, self.clock(), expires_at, key))
+
+    def batch_polled(self, key: str, counts: dict[str, int], ended_at: float | None) -> None:
+        """The request counts and end time the latest poll saw."""
+        with self.write() as conn:
+            conn.execute("UPDATE batches SET processing = :processing,"
+                         " succeeded = :succeeded, errored = :errored, canceled = :canceled,"
+                         " expired = :expired, ended_at = :ended, polled_at = :now"
+                         " WHERE batch_key = :key",
+                         {**counts, "ended": ended_at, "now": self.clock(), "key": key})
+
+    def ingest_batch(self, key: str, outcomes: Sequence[tuple[str, str, str | None]],
+                     calls: dict[str, Call]) -> int:
+        """Land results, (custom_id, outcome, error) each, with the journaled call of each
+        that has one (by custom_id), in one transaction. A custom_id already landed (a
+        results download resumed after a crash) is skipped; returns how many landed."""
+        landed = 0
+        with self.write() as conn:
+            for custom_id, outcome, error in outcomes:
+                if conn.execute("UPDATE batch_requests SET outcome = ?, error = ?"
+                                " WHERE custom_id = ? AND batch_key = ? AND outcome IS NULL",
+                                (outcome, error, custom_id, key)).rowcount != 1:
+                    continue
+                landed += 1
+                if custom_id in calls:
+                    self._insert_call(conn, calls[custom_id])
+        return landed
+
+    def close_batch(self, key: str, state: str) -> None:
+        """A batch done with: 'ingested' (every result landed) or 'abandoned' (never sent)."""
+        with self.write() as conn:
+            conn.execute("UPDATE batches SET state = ?, ingested_at = ? WHERE batch_key = ?",
+                         (state, self.clock(), key))
+
+    def open_batches(self, sweep: str) -> list[dict[str, Any]]:
+        """The sweep's batches prepared or submitted and not yet ingested, oldest first."""
+        return self.read("SELECT * FROM batches WHERE sweep = ?"
+                         " AND state IN ('prepared', 'submitted') ORDER BY created_at", (sweep,))
+
+    def batch_requests(self, key: str) -> dict[str, dict[str, Any]]:
+        """The batch's requests by custom_id: which job and call each is, and its outcome."""
+        return {row["custom_id"]: row for row in self.read(
+            "SELECT custom_id, job_id, attempt, call_index, model, request_hash, outcome,"
+            " error FROM batch_requests WHERE batch_key = ?", (key,))}
 
     # -- counts -------------------------------------------------------------
 

@@ -26,6 +26,8 @@ status keys
     governor [{model, mode (probe | headers | aimd), limits {requests |
         input_tokens | output_tokens: {per_minute, level}}, pace_per_minute,
         window, in_flight, admitted, refusals}]: the rate-limit governor, per model
+    batches [{batch_key, batch_id, state, requests, processing, succeeded, errored,
+        canceled, expired, price_factor, created_at, …}]: message batches in flight
 
 summary keys
     sweep, benchmark, baseline, oracle, results,
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import governor, stats
+from . import batch_view, governor, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -125,6 +127,7 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
             "set_by": pause.set_by},
         "governor": paced,
+        "batches": batch_view.rows(queue, sweep.name, open_only=True),
     }
 
 

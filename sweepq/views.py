@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import bounds, governor_view, report
+from . import batch_view, bounds, governor_view, report
 from .fmt import BAR_WIDTH, bar, format_p, pct, usd
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -92,6 +92,7 @@ def render_status(data: dict[str, Any], now: float | None = None,
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
     lines += governor_view.status_lines(data.get("governor") or [])
+    lines += batch_view.status_lines(data.get("batches") or [], data["now"])
     return "\n".join(lines)
 
 

@@ -75,6 +75,13 @@ class Outcome:
     tally: Tally
 
 
+class Deferred(BaseException):
+    """The arm's next call goes out elsewhere (a message batch): keep the job, run it later.
+
+    A BaseException, so an arm's own `except Exception` cannot swallow it.
+    """
+
+
 class Worker:
     def __init__(self, queue: Queue, sweep: Sweep, arms: dict[str, Arm], backend: Backend,
                  config: WorkerConfig | None = None):
@@ -228,12 +235,13 @@ class Worker:
             self.queue.fail(job.job_id, owner, f"the worker died on each of its "
                             f"{job.max_attempts} attempts (lease expired)", "crash", final=True)
             return
-        client = JobClient(self.queue, job, self.backend, self.sweep.models,
-                           governor=self.governor)
+        client = self.client_for(job)
         started = time.monotonic()
         try:
             task = Task.from_payload(job.task)
             output = self.arms[job.arm](task, client)
+        except Deferred:
+            return
         except CallFailed as exc:
             self._on_failure(job, owner, exc.failure)
             return
@@ -265,6 +273,11 @@ class Worker:
             with self._lock:
                 self.tally.done += 1
                 self.tally.passed += passed
+
+    def client_for(self, job: Job) -> JobClient:
+        """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
+        return JobClient(self.queue, job, self.backend, self.sweep.models,
+                         governor=self.governor)
 
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""

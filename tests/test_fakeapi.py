@@ -375,7 +375,8 @@ def test_stats_endpoint_and_reset(fake):
     assert status == 200
     assert fake.stats() == {"requests": 0, "successes": 0, "successes_by_model": {},
                             "faults": {}, "rejected": {}, "scripted": 0, "success_hashes": {},
-                            "max_in_flight": 0}
+                            "max_in_flight": 0, "batches": 0, "batch_requests": 0,
+                            "batch_results": {}}
 
 
 def test_stop_closes_kept_alive_connections():

@@ -125,6 +125,12 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
               help="Seconds of refill each limit's bucket holds (1: 60 RPM as 1 a second).")
 @click.option("--bucket-start", type=click.Choice(["full", "empty"]), default="full",
               show_default=True, help="Buckets full (a fresh key) or empty (mid-sweep).")
+@click.option("--batch-seconds", default=0.0, type=float, callback=_nonneg,
+              help="Seconds a message batch takes to end.")
+@click.option("--batch-errored", default=0.0, type=float, callback=_rate,
+              help="Share of batch requests that end errored (api_error).")
+@click.option("--batch-expired", default=0.0, type=float, callback=_rate,
+              help="Share of batch requests that end expired.")
 def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
                      answer_key: str | None, accuracy: str | None, faults: str | None,
                      resets: float, retry_after: float | None, exhaust_after: int | None,
@@ -132,7 +138,8 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
                      api_keys: tuple[str, ...], models: str | None,
                      prompt_files: tuple[str, ...], rpm: float | None,
                      itpm: float | None, otpm: float | None, bucket_seconds: float,
-                     bucket_start: str) -> None:
+                     bucket_start: str, batch_seconds: float, batch_errored: float,
+                     batch_expired: float) -> None:
     """Serve a fake Anthropic Messages API on loopback until SIGINT/SIGTERM."""
     from sweepq.errors import SweepqError
     from sweepq.prompts import read_file
@@ -152,6 +159,7 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
         models=tuple(m.strip() for m in models.split(",") if m.strip()) if models is not None
         else KNOWN_MODELS, prompt_sets=prompt_sets,
         rpm=rpm, itpm=itpm, otpm=otpm, bucket_seconds=bucket_seconds, bucket_start=bucket_start,
+        batch_seconds=batch_seconds, batch_errored=batch_errored, batch_expired=batch_expired,
     )
     try:
         cfg.validate()

@@ -46,6 +46,11 @@ class FakeConfig:
     otpm: float | None = None
     bucket_seconds: float = 60.0        # the bucket holds this many seconds of refill
     bucket_start: str = "full"          # "full" (a fresh key) or "empty" (mid-sweep)
+    # Message Batches (batches.py): seconds a batch takes to end, and the share of its
+    # requests that end `errored` (api_error) or `expired`.
+    batch_seconds: float = 0.0
+    batch_errored: float = 0.0
+    batch_expired: float = 0.0
 
     @property
     def limited(self) -> bool:
@@ -65,6 +70,11 @@ class FakeConfig:
         if self.spend_limit not in SPEND_LIMITS:
             raise ValueError(f"spend_limit must be one of {', '.join(SPEND_LIMITS)}, "
                              f"got {self.spend_limit!r}")
+        if self.batch_seconds < 0:
+            raise ValueError(f"batch_seconds must be >= 0, got {self.batch_seconds}")
+        if not (0 <= self.batch_errored and 0 <= self.batch_expired
+                and self.batch_errored + self.batch_expired <= 1):
+            raise ValueError("batch_errored and batch_expired must be >= 0 and add up to <= 1")
         if not self.models:
             raise ValueError("models must name at least one model id")
         self._validate_limits()

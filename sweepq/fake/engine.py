@@ -11,6 +11,7 @@ Endpoints::
     GET  /stats                     counters (see `FakeEngine.stats`)
     POST /_stats/reset              zero the counters
     POST /_script                   queue exact responses for the next /v1/messages requests
+    …    /v1/messages/batches…      the Message Batches API (batches.py)
 
 Order of decisions for ``POST /v1/messages``: scripted response > request size (413) >
 authentication (401) > request validation (400) > unknown model (404) > faults (see
@@ -28,6 +29,7 @@ from typing import Any
 
 from . import documented
 from .answers import Answerer, count_tokens, input_tokens
+from .batches import FakeBatches
 from .config import FakeConfig
 from .faults import Faults
 from .limiter import Limiter
@@ -47,6 +49,7 @@ class FakeEngine:
         self.limiter = Limiter(self.config) if self.config.limited else None
         self._successes_total = 0           # never reset: drives the spend-limit window
         self._in_flight = 0
+        self.batches = FakeBatches(self)
         self._reset_stats()
 
     # -- counters and script ---------------------------------------------------
@@ -61,6 +64,7 @@ class FakeEngine:
             self._scripted = 0
             self._hashes: Counter[str] = Counter()
             self._max_in_flight = self._in_flight
+        self.batches.reset_stats()
 
     def reset_stats(self) -> None:
         """Zero the counters (same as POST /_stats/reset)."""
@@ -81,6 +85,7 @@ class FakeEngine:
                 "scripted": self._scripted,
                 "success_hashes": dict(self._hashes),
                 "max_in_flight": self._max_in_flight,
+                **self.batches.stats(),
             }
 
     def script(self, responses: list[dict]) -> None:
@@ -96,8 +101,10 @@ class FakeEngine:
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Reply:
         """Answer one request; `headers` is anything with a case-insensitive `.get`."""
-        path = path.split("?", 1)[0].rstrip("/")
+        target, path = path, path.split("?", 1)[0].rstrip("/")
         try:
+            if path.startswith("/v1/messages/batches"):
+                return self.batches.handle(method, target, headers, raw)
             if method == "POST" and path == "/v1/messages":
                 return self._messages(headers, raw)
             if method == "POST" and path == "/v1/messages/count_tokens":
@@ -232,19 +239,23 @@ class FakeEngine:
                     time.time(), exhausted=reply.status == 429)
         return reply
 
-    def _success(self, body: dict) -> Reply:
+    def message(self, body: dict) -> dict:
+        """The Message a valid request body gets (a batch request's `succeeded` result too)."""
         text = self.answers.text(body)
         out, stop = count_tokens(text), "end_turn"
         if out > body["max_tokens"]:
             text, out, stop = text[: body["max_tokens"] * 4], body["max_tokens"], "max_tokens"
-        if self.limiter is not None:
-            self.limiter.charge_output(out)
-        message = {
+        return {
             "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
             "model": body["model"], "content": [{"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
             "usage": documented.usage(input_tokens(body), out),
         }
+
+    def _success(self, body: dict) -> Reply:
+        message = self.message(body)
+        if self.limiter is not None:
+            self.limiter.charge_output(message["usage"]["output_tokens"])
         headers = [("request-id", request_id())]
         if not body.get("stream"):
             return Reply(200, dumps(message), headers)

@@ -1,0 +1,412 @@
+"""`sweepq work --backend batch`: a sweep run through Anthropic's Message Batches API.
+
+Why: batches cost half the live price and sit outside the per-minute rate limits; the
+price is hours of latency instead of seconds. The queue makes them durable: a batch and
+which job/call each of its requests is are committed before it is submitted, its id
+right after, so a process killed at any moment loses nothing and pays nothing twice.
+
+A run is rounds through the call journal. In a round, every job this runner holds has
+its arm run by the worker's own path (`Worker._run_job`: same scoring, same result,
+same failure policy) with a `BatchClient`: calls the journal has are replayed; the
+first call it lacks is collected and the arm stops (`worker.Deferred`); calls made
+together (`call_many`) are all collected in the same round. The collected calls go out
+as batches (≤ 100,000 requests, ≤ 256 MB), are polled to their end, and their results
+land in the journal by custom_id. An arm that then completes is a result exactly as in
+live mode; an `errored` result is raised in the next round as the live error it is
+(`failures.api.classify`); `expired` and `canceled` requests go out again. Jobs stay
+claimed (leases extended by the worker's heartbeat) while their requests are out.
+
+A custom_id is `{batch key}-{job id}-{call index}-{request hash prefix}`; the batch key
+(random, per batch) is how a batch submitted but not yet recorded is found again: the
+recent batches with that many requests, created after it was prepared, are read until
+one's results carry the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .arms import Arm
+from .explain import explain
+from .failures import CallFailed, Failure
+from .failures.api import classify
+from .models import JobClient, price, request_hash
+from .queue import Call, Job, Queue, Sweep
+from .usage import Usage
+from .worker import (
+    EXIT_DATABASE,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    Deferred,
+    Outcome,
+    Worker,
+    WorkerConfig,
+)
+
+PRICE_FACTOR = 0.5                  # the batch price: half the live one
+MAX_REQUESTS = 100_000              # per batch (documented)
+MAX_BYTES = 256 * 1024 * 1024       # per batch (documented)
+POLL_FIRST, POLL_MAX = 1.0, 300.0   # seconds between polls: 1 s, doubling to 5 min
+INGEST_CHUNK = 5_000                # results per transaction
+IDLE_SECONDS = 0.5
+_HASH_CHARS = 32
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One call an arm needs and the journal lacks: a request of the next batch."""
+
+    job: Job
+    index: int
+    model: str
+    system: str | None
+    prompt: str
+    max_tokens: int
+    digest: str
+
+    def custom_id(self, key: str) -> str:
+        return f"{key}-{self.job.job_id}-{self.index}-{self.digest[:_HASH_CHARS]}"
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
+                                  "messages": [{"role": "user", "content": self.prompt}]}
+        if self.system:
+            params["system"] = self.system
+        return params
+
+
+class BatchClient(JobClient):
+    """A `JobClient` that replays the journal and defers what it lacks to a batch."""
+
+    def __init__(self, queue: Queue, job: Job, models: dict[str, str],
+                 failures: dict[tuple[int, str], Failure]) -> None:
+        super().__init__(queue, job, backend=None, models=models)  # type: ignore[arg-type]
+        self.failures = failures
+        self.pending: list[Pending] = []
+
+    def _call(self, index: int, alias: str, prompt: str, system: str | None,
+              max_tokens: int) -> str:
+        model = self.models.get(alias, alias)
+        digest = request_hash(model, system, prompt, max_tokens)
+        replayed = self._replayed(index, model, digest)
+        if replayed is not None:
+            return replayed
+        failure = self.failures.pop((self.job.job_id, digest), None)
+        if failure is not None:         # its batch result was `errored`: the live error
+            raise CallFailed(failure)
+        with self._lock:
+            self.pending.append(Pending(self.job, index, model, system, prompt, max_tokens,
+                                        digest))
+        raise Deferred()
+
+
+class _BatchWorker(Worker):
+    """The worker's job path with a `BatchClient`; remembers each job's client."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures: dict[tuple[int, str], Failure] = {}
+        self.clients: dict[int, BatchClient] = {}
+
+    def client_for(self, job: Job) -> JobClient:
+        client = BatchClient(self.queue, job, self.sweep.models, self.failures)
+        self.clients[job.job_id] = client
+        return client
+
+
+class BatchRunner:
+    """Rounds of batches until the sweep has nothing pending or running, or a stop."""
+
+    def __init__(self, queue: Queue, sweep: Sweep, arms: dict[str, Arm], client: Any,
+                 config: WorkerConfig | None = None,
+                 sleep: Callable[[float], Any] | None = None) -> None:
+        config = replace(config or WorkerConfig(), governor=False)
+        self.queue, self.sweep, self.client = queue, sweep, client
+        self.worker = _BatchWorker(queue, sweep, arms, None, config)  # type: ignore[arg-type]
+        self.owner = f"{config.worker_name}:batch"
+        self.held: dict[int, Job] = {}
+        self.rounds = 0
+        self._sleep = sleep or self.worker.stopping.wait
+
+    # -- the run ----------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        """Resume the open batches, then round after round; the worker's exit codes."""
+        heartbeat = threading.Thread(target=self.worker._heartbeat, daemon=True,
+                                     name="sweepq-batch-heartbeat")
+        heartbeat.start()
+        try:
+            for row in self.queue.open_batches(self.sweep.name):
+                self._finish(row)
+            while not self.worker.stopping.is_set() and self._round():
+                pass
+        except sqlite3.Error as exc:
+            self.worker._set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; "
+                                  "run `sweepq check`, then `sweepq work --backend batch`")
+        except Exception as exc:    # the API refused a batch call, or a bug: say which
+            self.worker._set_exit(EXIT_INTERNAL, f"batch runner: {type(exc).__name__}: "
+                                  f"{classify(exc).message}; open batches are resumed by "
+                                  "the next `sweepq work --backend batch`")
+        finally:
+            self.worker._finished.set()
+        code, message = self.worker._exit or (EXIT_OK, "")
+        return Outcome(code, message, self.worker.tally)
+
+    def stop(self) -> None:
+        """Stop after the current step; held jobs keep their requests and leases (they
+        expire), and the next run resumes the open batches."""
+        self.worker.stopping.set()
+        self.worker._set_exit(EXIT_OK, "stopped by signal")
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def _round(self) -> bool:
+        """One round; False when the run is over."""
+        pause = self.queue.active_pause()
+        if pause is not None:
+            return self.worker._wait_out(pause)
+        self._claim_all()
+        pending = self._run_arms()
+        if pending:
+            self.rounds += 1
+            for row in [self._prepare(chunk) for chunk in _split(pending)]:
+                self._finish(row)
+            return True
+        if self.queue.unfinished(self.sweep.name) == 0:
+            return False
+        self._sleep(IDLE_SECONDS)       # others hold the rest, or they are backing off
+        return True
+
+    def _claim_all(self) -> None:
+        while len(self.held) < MAX_REQUESTS:
+            job = self.queue.claim(self.sweep.name, self.owner, self.worker.config.lease_seconds)
+            if job is None:
+                return
+            self.held[job.job_id] = job
+            with self.worker._lock:
+                self.worker._in_flight[job.job_id] = self.owner
+
+    def _run_arms(self) -> list[Pending]:
+        """Every held job's arm against the journal: what they need next."""
+        pending: list[Pending] = []
+        for job_id, job in list(self.held.items()):
+            self.worker._run_job(job, self.owner)
+            client = self.worker.clients.pop(job_id, None)
+            if client is not None and client.pending:
+                pending += client.pending
+            else:                       # a result, a failure or a release: no longer ours
+                del self.held[job_id]
+                with self.worker._lock:
+                    self.worker._in_flight.pop(job_id, None)
+        return pending
+
+    # -- one batch ----------------------------------------------------------------
+
+    def _prepare(self, chunk: list[tuple[Pending, bytes]]) -> dict[str, Any]:
+        """Commit the batch and its requests before anything is sent."""
+        key = "sq" + secrets.token_hex(5)
+        rows = [(p.custom_id(key), p.job.job_id, p.job.attempts, p.index, p.model, p.digest)
+                for p, _ in chunk]
+        self.queue.prepare_batch(key, self.sweep.name, self.owner,
+                                 sum(len(body) for _, body in chunk), rows, PRICE_FACTOR)
+        _crashpoint("prepared")
+        return {"batch_key": key, "batch_id": None, "state": "prepared",
+                "requests": len(rows), "created_at": self.queue.clock(),
+                "_chunk": chunk}
+
+    def _finish(self, row: dict[str, Any]) -> None:
+        """Submit (or find) the batch, poll it to its end, land its results."""
+        key = row["batch_key"]
+        batch_id = row["batch_id"]
+        if batch_id is None:
+            batch_id = self._find(row) if "_chunk" not in row else None
+            if batch_id is None and "_chunk" not in row:
+                self.queue.close_batch(key, "abandoned")    # never reached the API
+                return
+            if batch_id is None:
+                batch_id = self._submit(key, row["_chunk"])
+        batch = self._poll(key, batch_id)
+        if batch is None:
+            return
+        self._ingest(key, batch)
+
+    def _submit(self, key: str, chunk: list[tuple[Pending, bytes]]) -> str:
+        requests = [{"custom_id": p.custom_id(key), "params": p.params()} for p, _ in chunk]
+        batch = self.client.messages.batches.create(requests=requests)
+        _crashpoint("submitted")
+        self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
+        _crashpoint("recorded")
+        return batch.id
+
+    def _find(self, row: dict[str, Any]) -> str | None:
+        """The batch prepared as `row` if it reached the API before its id was recorded."""
+        since = row["created_at"] - 600.0      # clock skew between here and the API
+        for batch in self.client.messages.batches.list(limit=100):
+            if batch.created_at.timestamp() < since:
+                return None
+            counts = batch.request_counts
+            total = (counts.processing + counts.succeeded + counts.errored + counts.canceled
+                     + counts.expired)
+            if total != row["requests"]:
+                continue
+            ended = self._poll(row["batch_key"], batch.id, record=False)
+            if ended is None:
+                return None
+            first = next(iter(self.client.messages.batches.results(batch.id)), None)
+            if first is not None and first.custom_id.startswith(row["batch_key"] + "-"):
+                self.queue.batch_submitted(row["batch_key"], batch.id,
+                                           batch.expires_at.timestamp())
+                return batch.id
+        return None
+
+    def _poll(self, key: str, batch_id: str, record: bool = True) -> Any:
+        """The batch once ended, polling with backoff; None when stopped or past --max-wait."""
+        delay, started = 0.0, time.monotonic()
+        max_wait = self.worker.config.max_wait
+        while True:
+            try:
+                batch = self.client.messages.batches.retrieve(batch_id)
+            except Exception as exc:            # transient or rate-limited: wait, poll again
+                failure = classify(exc)
+                if failure.kind == "fatal":
+                    raise
+                wait = (failure.resume_at - time.time()) if failure.resume_at else delay
+                delay = min(max(wait, POLL_FIRST, delay * 2), POLL_MAX)
+            else:
+                if record:
+                    self.queue.batch_polled(key, batch.request_counts.model_dump(),
+                                            batch.ended_at.timestamp()
+                                            if batch.ended_at else None)
+                if batch.processing_status == "ended":
+                    return batch
+                delay = min(max(POLL_FIRST, delay * 2), POLL_MAX)
+            _crashpoint("polling")
+            if max_wait is not None and time.monotonic() - started + delay > max_wait:
+                self.worker._set_exit(EXIT_TEMPFAIL, f"batch {batch_id} still processing "
+                                      "after --max-wait; run `sweepq work --backend batch` "
+                                      "again to carry on")
+                self.worker.stopping.set()
+                return None
+            if self._sleep(delay) or self.worker.stopping.is_set():
+                return None
+
+    def _ingest(self, key: str, batch: Any) -> None:
+        """Land every result by custom_id, INGEST_CHUNK per transaction."""
+        requests = self.queue.batch_requests(key)
+        latency = ((batch.ended_at - batch.created_at).total_seconds()
+                   if batch.ended_at else None)
+        landed = 0
+        size = int(os.environ.get("SWEEPQ_TEST_INGEST_CHUNK") or INGEST_CHUNK)
+        for chunk in _chunks(self.client.messages.batches.results(batch.id), size):
+            outcomes, calls = [], {}
+            for item in chunk:
+                request = requests.get(item.custom_id)
+                if request is None or request["outcome"] is not None:
+                    continue
+                outcome, error, call = self._land(request, item.result, latency)
+                outcomes.append((item.custom_id, outcome, error))
+                if call is not None:
+                    calls[item.custom_id] = call
+            landed += self.queue.ingest_batch(key, outcomes, calls)
+            if landed:
+                _crashpoint("ingesting")
+        self.queue.close_batch(key, "ingested")
+        _crashpoint("ingested")
+
+    def _land(self, request: dict[str, Any], result: Any, latency: float | None
+              ) -> tuple[str, str | None, Call | None]:
+        """(outcome, error, the call to journal) for one result."""
+        call = Call(job_id=request["job_id"], attempt=request["attempt"],
+                    call_index=request["call_index"], model=request["model"],
+                    request_hash=request["request_hash"], response_text=None,
+                    latency_seconds=latency)
+        if result.type == "succeeded":
+            message = result.message
+            text = "".join(b.text for b in message.content if b.type == "text")
+            usage = Usage(input_tokens=message.usage.input_tokens,
+                          output_tokens=message.usage.output_tokens,
+                          cache_read_tokens=message.usage.cache_read_input_tokens or 0,
+                          cache_write_tokens=message.usage.cache_creation_input_tokens or 0)
+            cost = price(request["model"], usage)
+            usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
+            return "succeeded", None, replace(call, response_text=text, usage=usage,
+                                              stop_reason=message.stop_reason)
+        if result.type == "errored":
+            failure = classify(self._as_exception(request["model"], result.error))
+            self.worker.failures[(request["job_id"], request["request_hash"])] = failure
+            return "errored", failure.message, replace(call, error_class=failure.kind,
+                                                       error=failure.message)
+        return result.type, None, None          # expired, canceled: sent again next round
+
+    def _as_exception(self, model: str, error: Any) -> BaseException:
+        """An errored result as the SDK exception a live call would have raised."""
+        import httpx2 as httpx
+
+        status = _STATUS.get(error.error.type, 500)
+        request = httpx.Request("POST", "https://api.anthropic.com/v1/messages",
+                                json={"model": model})
+        response = httpx.Response(status, json=error.model_dump(), request=request)
+        return self.client._make_status_error_from_response(response)
+
+
+# The HTTP status a live call meets for each error type (docs: /en/api/errors).
+_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
+           "billing_error": 402, "permission_error": 403, "not_found_error": 404,
+           "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+           "overloaded_error": 529}
+
+
+def _split(pending: Sequence[Pending]) -> Iterator[list[tuple[Pending, bytes]]]:
+    """The round's requests in batches of at most MAX_REQUESTS and MAX_BYTES."""
+    chunk: list[tuple[Pending, bytes]] = []
+    size = 0
+    for p in pending:
+        body = json.dumps({"custom_id": p.custom_id("sq0000000000"), "params": p.params()},
+                          ensure_ascii=False).encode()
+        if chunk and (len(chunk) >= MAX_REQUESTS or size + len(body) + 64 > MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((p, body))
+        size += len(body) + 2
+    if chunk:
+        yield chunk
+
+
+def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _crashpoint(name: str) -> None:
+    """For the kill tests: SIGKILL this process at the named moment when
+    SWEEPQ_TEST_KILL_AT names it (`name` or `name:N`, the N-th time)."""
+    wanted = os.environ.get("SWEEPQ_TEST_KILL_AT")
+    if not wanted:
+        return
+    target, _, nth = wanted.partition(":")
+    if target != name:
+        return
+    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
+    if _CRASH_COUNTS[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_CRASH_COUNTS: dict[str, int] = {}

@@ -1,0 +1,119 @@
+"""The batch runner (`work --backend batch`) on the in-process fake: same results as live,
+half the cost, rounds no more than the longest call chain, faults and restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweepq import arms as arms_mod
+from sweepq.batch import BatchRunner
+from sweepq.bbh import load_tasks
+from sweepq.fake import FakeConfig
+from sweepq.fake.inprocess import InProcessBackend
+from sweepq.models import DEFAULT_MODELS
+from sweepq.queue import Queue, Sweep
+from sweepq.worker import Worker, WorkerConfig
+
+ARMS = ["haiku-only", "sonnet-only", "echo-lexical", "echo-judge", "echo-oracle"]
+
+
+def _sweep(db: Path, dataset: Path, n: int, max_attempts: int = 3) -> tuple[Queue, Sweep]:
+    queue = Queue.open(str(db))
+    tasks = load_tasks(["web_of_lies", "boolean_expressions"], n, 0, str(dataset))
+    sweep = Sweep(name="b", arms=ARMS, models=dict(DEFAULT_MODELS))
+    queue.enqueue(sweep, [(t.task_id, t.payload()) for t in tasks], max_attempts)
+    return queue, sweep
+
+
+def _config(tasks_dataset: Path, n: int, **kw) -> FakeConfig:
+    tasks = load_tasks(["web_of_lies", "boolean_expressions"], n, 0, str(tasks_dataset))
+    return FakeConfig(answer_key={t.prompt: t.answer for t in tasks},
+                      accuracy={"haiku": 0.6, "sonnet": 0.9}, **kw)
+
+
+def _rows(queue: Queue) -> list[tuple]:
+    return [tuple(r.values()) for r in queue.read(
+        "SELECT j.task_id, j.arm, r.passed, r.detail, r.sub_calls, r.output"
+        " FROM results AS r JOIN jobs AS j USING (job_id) ORDER BY j.position")]
+
+
+def _cost(queue: Queue) -> float:
+    return queue.read("SELECT sum(cost_usd) AS c FROM results")[0]["c"]
+
+
+def _batch(queue: Queue, sweep: Sweep, fake: InProcessBackend, **kw) -> BatchRunner:
+    return BatchRunner(queue, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts), fake.client,
+                       WorkerConfig(lease_seconds=30, **kw), sleep=lambda s: False)
+
+
+def test_batch_equals_live_at_half_the_cost_in_chain_rounds(tmp_path, sample_bbh):
+    live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 10)
+    live_fake = InProcessBackend(_config(sample_bbh, 10))
+    Worker(live_q, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts), live_fake,
+           WorkerConfig(concurrency=4, governor=False)).run()
+    batch_q, _ = _sweep(tmp_path / "batch.db", sample_bbh, 10)
+    fake = InProcessBackend(_config(sample_bbh, 10))
+    runner = _batch(batch_q, sweep, fake)
+    outcome = runner.run()
+    assert outcome.exit_code == 0, outcome.message
+    assert _rows(batch_q) == _rows(live_q) and len(_rows(batch_q)) == 100
+    assert _cost(batch_q) == pytest.approx(_cost(live_q) * 0.5)
+    assert runner.rounds <= 3       # echo-judge: the pair, the judge, then maybe sonnet
+    calls = batch_q.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == calls == live_fake.stats()["successes"]
+    assert fake.stats()["successes"] == 0           # nothing went live
+    states = batch_q.read("SELECT state, count(*) AS n FROM batches GROUP BY state")
+    assert states == [{"state": "ingested", "n": runner.rounds}]
+
+
+def test_errored_is_the_live_error_and_expired_goes_again(tmp_path, sample_bbh):
+    queue, sweep = _sweep(tmp_path / "f.db", sample_bbh, 5, max_attempts=10)
+    fake = InProcessBackend(_config(sample_bbh, 5, batch_errored=0.1, batch_expired=0.2))
+    outcome = _batch(queue, sweep, fake).run()
+    assert outcome.exit_code == 0, outcome.message
+    assert queue.counts("b") == {"pending": 0, "running": 0, "done": 50, "error": 0}
+    errors = queue.read("SELECT error_class, count(*) AS n FROM calls"
+                        " WHERE error_class IS NOT NULL GROUP BY error_class")
+    assert errors and errors[0]["error_class"] == "transient"
+    outcomes = {r["outcome"] for r in queue.read("SELECT outcome FROM batch_requests")}
+    assert outcomes == {"succeeded", "errored", "expired"}
+
+
+def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample_bbh,
+                                                                 monkeypatch):
+    queue, sweep = _sweep(tmp_path / "k.db", sample_bbh, 2)
+    fake = InProcessBackend(_config(sample_bbh, 2))
+    runner = _batch(queue, sweep, fake)
+
+    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
+        raise KeyboardInterrupt
+    monkeypatch.setattr(queue, "batch_submitted", lost)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    monkeypatch.undo()
+    assert fake.stats()["batch_requests"] == 32      # round one: 8 calls a task
+    queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
+    outcome = _batch(queue, sweep, fake).run()
+    assert outcome.exit_code == 0, outcome.message
+    assert queue.counts("b")["done"] == 20
+    needed = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == needed     # round one was found, not resent
+
+
+def test_status_shows_batches_in_flight(tmp_path, sample_bbh):
+    from sweepq import batch_view, report, views
+
+    queue, sweep = _sweep(tmp_path / "s.db", sample_bbh, 1)
+    job = queue.claim("b", "me")
+    queue.prepare_batch("sqabc", "b", "me", 10, [("sqabc-1-0-x", job.job_id, 1, 0,
+                                                  "claude-haiku-4-5", "x")], 0.5)
+    queue.batch_submitted("sqabc", "msgbatch_1", queue.clock() + 86400)
+    data = report.status(queue, sweep)
+    assert [b["batch_id"] for b in data["batches"]] == ["msgbatch_1"]
+    assert "batches in flight:" in views.render_status(data)
+    assert "msgbatch_1  submitted  1 requests" in views.render_status(data)
+    queue.close_batch("sqabc", "ingested")
+    assert report.status(queue, sweep)["batches"] == []
+    assert len(batch_view.rows(queue)) == 1
