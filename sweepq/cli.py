@@ -267,8 +267,12 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module)
-    model_backend = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
-                     else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
+    from .vendors.router import RouterBackend
+
+    claude = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
+              else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
+    model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
+    model_backend.prepare(sweep.models.values())
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
     worker = Worker(queue, sweep, known, model_backend, config)

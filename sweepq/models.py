@@ -41,6 +41,7 @@ from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
 from .queue import Call, Job, Queue
 from .ratelimits import read as read_ratelimits
 from .usage import NOTHING, Usage
+from .vendors import target
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
 # A sweep stores its full map when enqueued, so changing a default here never changes
@@ -108,6 +109,7 @@ def price(model: str, usage: Usage) -> float | None:
     """USD for a call from its real token counts; None for a model with no price."""
     if usage.cost_usd is not None:
         return usage.cost_usd
+    model = target.parse(model).model if ":" in model else model
     rates = PRICES.get(model) or next(
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
     if rates is None:
@@ -118,13 +120,17 @@ def price(model: str, usage: Usage) -> float | None:
 
 
 def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """`["haiku=claude-haiku-4-5", ...]` → `{"haiku": "claude-haiku-4-5", ...}`."""
+    """`["haiku=claude-haiku-4-5", "judge=openai:gpt-5.4-mini"]` → `{"haiku": …, "judge": …}`.
+
+    A model id may name its provider (`vendors.target`); a bare id is Claude's.
+    """
     models = {}
     for pair in pairs:
         alias, sep, model_id = pair.partition("=")
         if not sep or not alias.strip() or not model_id.strip():
             raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
                               "haiku=claude-haiku-4-5)", "model_pairs")
+        target.parse(model_id.strip())   # a provider prefix must be one sweepq knows
         models[alias.strip()] = model_id.strip()
     return models
 
