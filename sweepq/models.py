@@ -220,7 +220,12 @@ class QueuePaused(Exception):
     """The queue was paused while this job ran: stop before the next call, lose nothing.
 
     The calls made so far are journaled, so the released job replays them later.
+    `scope` is set when the pause is one provider's: the job's arm needs that scope.
     """
+
+    def __init__(self, scope: str | None = None) -> None:
+        super().__init__(scope or "queue paused")
+        self.scope = scope
 
 
 def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -> str:
@@ -298,8 +303,10 @@ class JobClient:
             text = replayed.response_text or ""
             self._count(index, model, replayed.usage or Usage(), text, replayed.stop_reason)
             return text
-        if self.queue.active_pause() is not None:
-            raise QueuePaused()
+        scope = target.parse(model).scope
+        pause = self.queue.active_pause(scope)
+        if pause is not None:
+            raise QueuePaused(pause.scope)
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
         usage = replace(reply.usage, cost_usd=price(model, reply.usage))

@@ -36,7 +36,7 @@ def quota_error(per: str = "Day", model: str = "gemini-2.5-flash",
     details: list[dict] = [{
         "@type": "type.googleapis.com/google.rpc.QuotaFailure",
         "violations": [{"quotaMetric": "generativelanguage.googleapis.com/"
-                        f"generate_content_free_tier_requests",
+                        "generate_content_free_tier_requests",
                         "quotaId": f"GenerateRequestsPer{per}PerProjectPerModel-FreeTier",
                         "quotaDimensions": {"location": "global", "model": model}}]}]
     if retry_delay is not None:
