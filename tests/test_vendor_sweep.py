@@ -70,7 +70,10 @@ def test_openai_quota_running_out_pauses_only_its_arm(db_path, sample_bbh, fakes
             assert states == states | {(arm, "done"): 2 * N}, states
     assert states[(OPENAI_ARM, "done")] == 3 and states[(OPENAI_ARM, "pending")] == 2 * N - 3
     status = run_cli("status", db=db_path, env=env, check=True).stdout
-    assert "openai" in status
+    assert f"openai (arms {OPENAI_ARM}) paused (exhausted) until `sweepq resume`" in status
+    page = db_path.parent / "page.html"
+    run_cli("report", "--sweep", "mixed", "-o", str(page), db=db_path, env=env, check=True)
+    assert "Paused</strong> openai, arms echo-judge[judge=judge]" in page.read_text()
 
 
 def test_a_gemini_daily_quota_pauses_its_arm_until_midnight_pacific(db_path, sample_bbh,
