@@ -192,16 +192,17 @@ JUDGE_VARIANTS: dict[str, str] = {
     "echo-judge-gemini-flash-lite": "gemini-flash-lite",
     "echo-small-judge": "small",
 }
-BUILTIN.update({name: functools.partial(echo_judge, judge=alias)
-                for name, alias in JUDGE_VARIANTS.items()})
+VARIANTS: dict[str, Arm] = {name: functools.partial(echo_judge, judge=alias)
+                            for name, alias in JUDGE_VARIANTS.items()}
 _OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?$")
 
 
 def registry(module: str | None = None) -> dict[str, Arm]:
-    """Built-in arms, then entry points of group `sweepq.arms`, then `module.ARMS`."""
+    """Built-in arms and judge variants, then entry points of group `sweepq.arms`, then
+    `module.ARMS`."""
     from importlib.metadata import entry_points  # slow to import; only needed here
 
-    arms = dict(BUILTIN)
+    arms = {**BUILTIN, **VARIANTS}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         arms[entry.name] = entry.load()
     if module:

@@ -55,7 +55,7 @@ class GeminiBackend:
         usage = Usage(input_tokens=max((meta.prompt_token_count or 0) - cached, 0),
                       output_tokens=meta.candidates_token_count or 0,
                       cache_read_tokens=cached) if meta else Usage()
-        headers = getattr(response.sdk_http_response, "headers", None)
+        headers = getattr(getattr(response, "sdk_http_response", None), "headers", None)
         return Reply(text=_text(candidate), usage=usage,
                      stop_reason=STOP_REASONS.get(finish or "", finish), headers=headers)
 
