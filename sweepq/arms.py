@@ -120,17 +120,19 @@ def echo_lexical(task: Task, client: ArmClient, prompts: PromptSet | None = None
     return a if agree else sonnet_only(task, client, ps)
 
 
-def echo_judge(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
+def echo_judge(task: Task, client: ArmClient, prompts: PromptSet | None = None,
+               judge: str = "haiku") -> str:
     """Two cheap personas and a cheap judge; escalate unless the judge agrees.
 
     Agreement is the prompt set's rule; the default's is a verdict starting with an
     upper-case `YES` (after leading whitespace): anything else, "yes, but…" and "Yes"
     included, is disagreement and escalates: a doubtful verdict costs a sonnet call,
-    never an unchecked answer.
+    never an unchecked answer. `judge` is the judge's model alias or id, any vendor's
+    (`echo-judge[judge=openai:gpt-5.4-mini]`).
     """
     ps = prompts or default_set()
     a, b = _two_cheap(task, client, ps)
-    verdict = client.call("haiku", ps.judge_prompt(task.prompt, a, b), system=ps.judge_system,
+    verdict = client.call(judge, ps.judge_prompt(task.prompt, a, b), system=ps.judge_system,
                           max_tokens=ps.judge_max_tokens)
     return a if ps.agrees(verdict) else sonnet_only(task, client, ps)
 
@@ -177,12 +179,30 @@ BUILTIN: dict[str, Arm] = {
     "echo-oracle": echo_oracle,
 }
 
+# The old runner's judge variants, a line each: the arm name (what the export writes) and
+# the alias of its judge, which the sweep's model map defines
+# (`--model gpt-5.4-mini=openai:gpt-5.4-mini`, `--model small=local:qwen3:4b@URL`).
+JUDGE_VARIANTS: dict[str, str] = {
+    "echo-judge-openai": "openai",
+    "echo-judge-gpt-5.4": "gpt-5.4",
+    "echo-judge-gpt-5.4-mini": "gpt-5.4-mini",
+    "echo-judge-gpt-5.4-nano": "gpt-5.4-nano",
+    "echo-judge-gemini-pro": "gemini-pro",
+    "echo-judge-gemini-flash": "gemini-flash",
+    "echo-judge-gemini-flash-lite": "gemini-flash-lite",
+    "echo-small-judge": "small",
+}
+VARIANTS: dict[str, Arm] = {name: functools.partial(echo_judge, judge=alias)
+                            for name, alias in JUDGE_VARIANTS.items()}
+_OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?$")
+
 
 def registry(module: str | None = None) -> dict[str, Arm]:
-    """Built-in arms, then entry points of group `sweepq.arms`, then `module.ARMS`."""
+    """Built-in arms and judge variants, then entry points of group `sweepq.arms`, then
+    `module.ARMS`."""
     from importlib.metadata import entry_points  # slow to import; only needed here
 
-    arms = dict(BUILTIN)
+    arms = {**BUILTIN, **VARIANTS}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         arms[entry.name] = entry.load()
     if module:
@@ -206,22 +226,59 @@ def split_name(name: str) -> tuple[str, str]:
     return base, set_name if sep else DEFAULT_NAME
 
 
+def split_options(name: str) -> tuple[str, dict[str, str]]:
+    """`echo-judge[judge=openai:gpt-5.4-mini]@terse` → ("echo-judge@terse", {"judge": …})."""
+    match = _OPTIONS.match(name)
+    if match is None:
+        return name, {}
+    options = {}
+    for pair in filter(None, (p.strip() for p in match["options"].split(";"))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SweepqError(f"arm {name}: {pair!r} is not KEY=VALUE (e.g. "
+                              "echo-judge[judge=openai:gpt-5.4-mini])")
+        options[key.strip()] = value.strip()
+    return match["head"] + (match["tail"] or ""), options
+
+
+def _configured(name: str, arm: Arm, options: dict[str, str]) -> Arm:
+    """`arm` with its options given, or an error naming the options it does not take."""
+    if not options:
+        return arm
+    try:
+        params = inspect.signature(arm).parameters
+    except (TypeError, ValueError):
+        params = {}
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise SweepqError(f"arm {name}: its function takes no option {', '.join(unknown)}")
+    return functools.partial(arm, **options)
+
+
 def validate(names: Sequence[str], module: str | None = None,
              sets: Mapping[str, PromptSet] | None = None) -> dict[str, Arm]:
     """The arms named (the function of `base@set` is base's), or an error listing the known ones.
 
-    With `sets`, an arm naming a prompt set not among them is an error too.
+    `base[key=value]` is base with that option (`echo-judge[judge=ALIAS_OR_ID]`). With
+    `sets`, an arm naming a prompt set not among them is an error too.
     """
     if not names:
         raise SweepqError("no arms given: pass --arms a,b")
+    if len(set(names)) != len(names):
+        raise SweepqError("an arm is listed twice in --arms")
+    plain = {name: split_options(name) for name in names}
+    arms = _validate_plain([p for p, _ in plain.values()], module, sets)
+    return {name: _configured(name, arms[p], options) for name, (p, options) in plain.items()}
+
+
+def _validate_plain(names: Sequence[str], module: str | None,
+                    sets: Mapping[str, PromptSet] | None) -> dict[str, Arm]:
     known = registry(module)
     base = {name: name if name in known else split_name(name)[0] for name in names}
     unknown = [name for name in names if base[name] not in known]
     if unknown:
         raise SweepqError(f"unknown arm {', '.join(unknown)}: known arms are "
                           f"{', '.join(sorted(known))} (ARM@SET uses prompt set SET)")
-    if len(set(names)) != len(names):
-        raise SweepqError("an arm is listed twice in --arms")
     for name in names:
         set_name = DEFAULT_NAME if name in known else split_name(name)[1]
         if sets is not None and set_name not in sets:
@@ -241,8 +298,12 @@ def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
     sets = dict(sets) or {DEFAULT_NAME: default_set()}
     arms = validate(names, module, sets)
     known = registry(module)
-    return {name: bind(arm, sets[DEFAULT_NAME if name in known else split_name(name)[1]])
-            for name, arm in arms.items()}
+
+    def set_of(name: str) -> str:
+        plain = split_options(name)[0]
+        return DEFAULT_NAME if plain in known else split_name(plain)[1]
+
+    return {name: bind(arm, sets[set_of(name)]) for name, arm in arms.items()}
 
 
 def bind(arm: Arm, prompt_set: PromptSet) -> Arm:

@@ -274,8 +274,12 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     if backend == "batch":
         _work_batch(ctx, queue, sweep, known, config, call_timeout)
         return
-    model_backend = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
-                     else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
+    from .vendors.router import RouterBackend
+
+    claude = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
+              else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
+    model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
+    model_backend.prepare(sweep.models.values())
     worker = Worker(queue, sweep, known, model_backend, config)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())

@@ -41,6 +41,7 @@ from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
 from .queue import Call, Job, Queue
 from .ratelimits import read as read_ratelimits
 from .usage import NOTHING, Usage
+from .vendors import target
 
 # Aliases an arm may use, and the model ids they mean unless the sweep says otherwise.
 # A sweep stores its full map when enqueued, so changing a default here never changes
@@ -108,6 +109,7 @@ def price(model: str, usage: Usage) -> float | None:
     """USD for a call from its real token counts; None for a model with no price."""
     if usage.cost_usd is not None:
         return usage.cost_usd
+    model = target.parse(model).model if ":" in model else model
     rates = PRICES.get(model) or next(
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
     if rates is None:
@@ -118,13 +120,17 @@ def price(model: str, usage: Usage) -> float | None:
 
 
 def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """`["haiku=claude-haiku-4-5", ...]` → `{"haiku": "claude-haiku-4-5", ...}`."""
+    """`["haiku=claude-haiku-4-5", "judge=openai:gpt-5.4-mini"]` → `{"haiku": …, "judge": …}`.
+
+    A model id may name its provider (`vendors.target`); a bare id is Claude's.
+    """
     models = {}
     for pair in pairs:
         alias, sep, model_id = pair.partition("=")
         if not sep or not alias.strip() or not model_id.strip():
             raise SweepqError(f"{pair!r} is not ALIAS=MODEL_ID (e.g. "
                               "haiku=claude-haiku-4-5)", "model_pairs")
+        target.parse(model_id.strip())   # a provider prefix must be one sweepq knows
         models[alias.strip()] = model_id.strip()
     return models
 
@@ -214,7 +220,12 @@ class QueuePaused(Exception):
     """The queue was paused while this job ran: stop before the next call, lose nothing.
 
     The calls made so far are journaled, so the released job replays them later.
+    `scope` is set when the pause is one provider's: the job's arm needs that scope.
     """
+
+    def __init__(self, scope: str | None = None) -> None:
+        super().__init__(scope or "queue paused")
+        self.scope = scope
 
 
 def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -> str:
@@ -289,8 +300,10 @@ class JobClient:
         replayed = self._replayed(index, model, digest)
         if replayed is not None:
             return replayed
-        if self.queue.active_pause() is not None:
-            raise QueuePaused()
+        scope = target.parse(model).scope
+        pause = self.queue.active_pause(scope)
+        if pause is not None:
+            raise QueuePaused(pause.scope)
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
         usage = replace(reply.usage, cost_usd=price(model, reply.usage))

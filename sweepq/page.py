@@ -167,16 +167,21 @@ def _overall(st: dict[str, Any]) -> str:
 
 
 def _pause(st: dict[str, Any]) -> str:
-    pause = st["pause"]
-    if pause is None:
-        return ""
+    """The queue-wide pause, then each provider's (with the arms it holds back)."""
+    return "".join(_one_pause(st, p) for p in [st["pause"], *st.get("scoped_pauses", [])]
+                   if p is not None)
+
+
+def _one_pause(st: dict[str, Any], pause: dict[str, Any]) -> str:
     if pause["resume_at"] is None:
         until = "until someone runs <code>sweepq resume</code>"
     else:
         until = (f"until {_clock(pause['resume_at'], st['now'])} "
                  f"(in {format_duration(max(pause['resume_at'] - st['now'], 0))})")
     message = f'<p class="msg">{esc(pause["message"])}</p>' if pause["message"] else ""
-    return (f'<section class="pause" role="status"><strong>Paused</strong> '
+    scope = (f' {esc(pause["scope"])}, arms {esc(", ".join(pause["arms"]) or "none yet")}'
+             if pause.get("scope") else "")
+    return (f'<section class="pause" role="status"><strong>Paused</strong>{scope} '
             f'({esc(pause["reason"])}, set by {esc(pause["set_by"])}) {until}.{message}'
             "</section>")
 

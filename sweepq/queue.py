@@ -53,6 +53,11 @@ _INSERT_JOBS_MANY = _INSERT_JOBS + ", (?, ?, ?, ?, ?, ?, ?)" * (_ROWS_PER_INSERT
 # One encoder for every payload: json.dumps with any non-default option builds a new one.
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
+# The arms of :sweep held back by an open scoped pause (a provider that ran out).
+_BLOCKED_ARMS = """SELECT a.arm FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope
+        WHERE a.sweep = :sweep AND p.cleared_at IS NULL
+          AND (p.resume_at IS NULL OR p.resume_at > :now)"""
+
 _CLAIM = """
 UPDATE jobs
 SET state = 'running', lease_owner = :worker, lease_expires_at = :now + :lease,
@@ -62,10 +67,12 @@ WHERE job_id = (
     WHERE sweep = :sweep AND state IN ('pending', 'running')
       AND ((state = 'pending' AND available_at <= :now)
            OR (state = 'running' AND lease_expires_at <= :now))
+      AND arm NOT IN (""" + _BLOCKED_ARMS + """)
     ORDER BY position
     LIMIT 1)
   AND NOT EXISTS (SELECT 1 FROM pauses
-                  WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > :now))
+                  WHERE cleared_at IS NULL AND scope IS NULL
+                    AND (resume_at IS NULL OR resume_at > :now))
 RETURNING job_id, sweep, task_id, arm, task, attempts, max_attempts, lease_owner
 """
 
@@ -489,6 +496,8 @@ class Queue:
                              " forced, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                              (sweep, alias, old, new, int(used), now))
                 models[alias] = new
+            # What each arm needs was learned from the old map.
+            conn.execute("DELETE FROM arm_scopes WHERE sweep = ?", (sweep,))
             conn.execute("UPDATE sweeps SET models = ? WHERE sweep = ?",
                          (json.dumps(models), sweep))
         return models
@@ -537,8 +546,11 @@ class Queue:
     # -- pauses -------------------------------------------------------------
 
     def pause(self, resume_at: float | None, reason: str, message: str | None = None,
-              set_by: str = "user") -> Pause:
+              set_by: str = "user", scope: str | None = None) -> Pause:
         """Pause every worker until `resume_at` (None: until `resume`).
+
+        With a `scope` (a provider that ran out), only the arms that need it are held
+        back (`note_scope`); the pause returned is the one in force for that scope.
 
         A longer pause wins: a shorter one is recorded but never shortens the
         active pause. Returns the pause now in force (this one, if it already ran
@@ -558,9 +570,11 @@ class Queue:
             conn.execute("UPDATE pauses SET cleared_at = resume_at"
                          " WHERE cleared_at IS NULL AND resume_at <= ?", (now,))
             pause_id = conn.execute(
-                "INSERT INTO pauses (resume_at, reason, message, set_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)", (resume_at, reason, message, set_by, now)).lastrowid
-        return self.active_pause() or Pause(pause_id, resume_at, reason, message, set_by)
+                "INSERT INTO pauses (resume_at, reason, message, set_by, created_at, scope)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (resume_at, reason, message, set_by, now, scope)).lastrowid
+        return self.active_pause(scope) or Pause(pause_id, resume_at, reason, message, set_by,
+                                                 scope)
 
     def resume(self) -> int:
         """Clear every active pause; return how many were cleared."""
@@ -570,13 +584,54 @@ class Queue:
                 "UPDATE pauses SET cleared_at = ? WHERE cleared_at IS NULL"
                 " AND (resume_at IS NULL OR resume_at > ?)", (now, now)).rowcount
 
-    def active_pause(self) -> Pause | None:
-        """The pause in force now: the one that ends last (no end beats any end)."""
+    def active_pause(self, scope: str | None = None) -> Pause | None:
+        """The pause in force now for a call to `scope`: queue-wide pauses and that scope's
+        (None: queue-wide only), the one that ends last (no end beats any end)."""
         rows = self.read(
-            "SELECT pause_id, resume_at, reason, message, set_by FROM pauses"
+            "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
             " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
-            " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(),))
+            " AND (scope IS NULL OR scope = ?)"
+            " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(), scope))
         return Pause(**rows[0]) if rows else None
+
+    def open_pauses(self) -> list[Pause]:
+        """Every pause in force, queue-wide first, then one per scope (the latest ending)."""
+        rows = self.read(
+            "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
+            " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
+            " ORDER BY scope IS NOT NULL, scope, resume_at IS NULL DESC, resume_at DESC",
+            (self.clock(),))
+        latest: dict[str | None, Pause] = {}
+        for row in rows:
+            latest.setdefault(row["scope"], Pause(**row))
+        return list(latest.values())
+
+    def note_scope(self, sweep: str, arm: str, scope: str) -> None:
+        """Record that `arm` needs `scope`: while a pause of that scope is open, the
+        claim skips the arm's jobs."""
+        with self.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO arm_scopes (sweep, arm, scope, learned_at)"
+                         " VALUES (?, ?, ?, ?)", (sweep, arm, scope, self.clock()))
+
+    def held_back(self, sweep: str) -> dict[str, Pause]:
+        """The sweep's arms held back by a scoped pause, each with the pause that holds it
+        (the one ending last)."""
+        now = self.clock()
+        rows = self.read(
+            "SELECT a.arm, p.pause_id, p.resume_at, p.reason, p.message, p.set_by, p.scope"
+            " FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope"
+            " WHERE a.sweep = ? AND p.cleared_at IS NULL"
+            " AND (p.resume_at IS NULL OR p.resume_at > ?)"
+            " ORDER BY p.resume_at IS NULL, p.resume_at", (sweep, now))
+        return {row.pop("arm"): Pause(**row) for row in rows}
+
+    def unfinished_except(self, sweep: str, arms: Iterable[str]) -> int:
+        """Pending or running jobs of the sweep in arms other than `arms`."""
+        arms = list(arms)
+        marks = ", ".join("?" * len(arms)) or "NULL"
+        return self.rows(f"SELECT count(*) FROM jobs WHERE sweep = ? AND state IN"
+                         f" ('pending', 'running') AND arm NOT IN ({marks})",
+                         (sweep, *arms))[0][0]
 
     # -- repair (`sweepq check --repair`; check.py says what each fix is for) --
 

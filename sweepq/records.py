@@ -92,6 +92,7 @@ class Pause:
     reason: str
     message: str | None
     set_by: str
+    scope: str | None = None    # None: queue-wide; else the provider (or model) that ran out
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ status keys
         result, aggregates that disagree with a recount); counts still come
         from the jobs,
     pause null | {reason, message, resume_at, seconds_left, set_by},
+    scoped_pauses [{scope, reason, message, resume_at, seconds_left, set_by, arms}]:
+        pauses of one provider (or model), each with the sweep's arms it holds back,
     governor [{model, mode (probe | headers | aimd), limits {requests |
         input_tokens | output_tokens: {per_minute, level}}, pace_per_minute,
         window, in_flight, admitted, refusals}]: the rate-limit governor, per model
@@ -126,9 +128,21 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
             "reason": pause.reason, "message": pause.message, "resume_at": pause.resume_at,
             "seconds_left": None if pause.resume_at is None else round(pause.resume_at - now, 1),
             "set_by": pause.set_by},
+        "scoped_pauses": _scoped_pauses(queue, sweep.name, now),
         "governor": paced,
         "batches": batch_view.rows(queue, sweep.name, open_only=True),
     }
+
+
+def _scoped_pauses(queue: Queue, sweep: str, now: float) -> list[dict[str, Any]]:
+    """Each open pause of one scope, with the arms of `sweep` it holds back."""
+    held = queue.held_back(sweep)
+    return [{"scope": p.scope, "reason": p.reason, "message": p.message,
+             "resume_at": p.resume_at,
+             "seconds_left": None if p.resume_at is None else round(p.resume_at - now, 1),
+             "set_by": p.set_by,
+             "arms": sorted(arm for arm, q in held.items() if q.scope == p.scope)}
+            for p in queue.open_pauses() if p.scope is not None]
 
 
 def _status_reads(queue: Queue, sweep: str, now: float) -> tuple:

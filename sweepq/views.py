@@ -36,13 +36,16 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
     if data["stale_leases"]:
         timing.append(f"{data['stale_leases']} expired leases")
     lines.append("  " + " · ".join(timing))
-    pause = data["pause"]
-    if pause is not None:
+    for pause in [data["pause"], *data.get("scoped_pauses", [])]:
+        if pause is None:
+            continue
         until = ("until `sweepq resume`" if pause["resume_at"] is None else
                  f"until {clock_text(pause['resume_at'], now)} "
                  f"({format_duration(pause['resume_at'] - now)} left)")
         message = f": {pause['message']}" if pause["message"] else ""
-        lines.append(f"  paused ({pause['reason']}) {until}{message}")
+        scope = (f"{pause['scope']} (arms {', '.join(pause['arms']) or 'none yet'}) "
+                 if pause.get("scope") else "")
+        lines.append(f"  {scope}paused ({pause['reason']}) {until}{message}")
     if data.get("check"):
         lines.append(f"  check: {data['check']}")
     return lines

@@ -16,13 +16,14 @@ finish for a grace period, then release the rest.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import bounds, stats
@@ -202,6 +203,10 @@ class Worker:
             return self._wait_out(pause)
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
+        held = self.queue.held_back(self.sweep.name)
+        if held and self.queue.unfinished_except(self.sweep.name, held) == 0:
+            # Only arms waiting for a provider are left: wait for it (or exit 75).
+            return self._wait_out(_latest(held.values()), sorted(held))
         next_at = self.queue.next_available_at(self.sweep.name)
         delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
         # Woken early when a job of this process ends: the last one ending means exit now.
@@ -210,19 +215,23 @@ class Worker:
                 self._job_ended.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
         return True
 
-    def _wait_out(self, pause: Pause) -> bool:
-        """Sleep until the pause ends (waking to notice `sweepq resume`), or give up."""
+    def _wait_out(self, pause: Pause, arms: list[str] | None = None) -> bool:
+        """Sleep until the pause ends (waking to notice `sweepq resume`), or give up.
+
+        `arms`: the arms a scoped pause holds back (all that is left to run)."""
+        held = f" for {pause.scope} (arms {', '.join(arms)})" if arms else ""
         if pause.resume_at is None:
             # A fatal pause (bad key, unknown model) exits 2 in every thread and process
             # that meets it, not only in the one whose call failed.
             code = EXIT_FATAL if pause.reason == "fatal" else EXIT_TEMPFAIL
-            self._set_exit(code, _until_resume(pause))
+            self._set_exit(code, _until_resume(pause, held))
             self.stopping.set()
             return False
         remaining = pause.resume_at - self.queue.clock()
         if self.config.max_wait is not None and remaining > self.config.max_wait:
-            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}) for {remaining:.0f}s, "
-                           f"longer than --max-wait; run `sweepq work` again after it ends")
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused ({pause.reason}){held} for "
+                           f"{remaining:.0f}s, longer than --max-wait; run `sweepq work` "
+                           "again after it ends")
             self.stopping.set()
             return False
         self.stopping.wait(min(max(remaining, 0.0), PAUSE_POLL_SECONDS))
@@ -245,7 +254,9 @@ class Worker:
         except CallFailed as exc:
             self._on_failure(job, owner, exc.failure)
             return
-        except QueuePaused:
+        except QueuePaused as paused:
+            if paused.scope is not None:   # this arm needs what ran out: skip it until then
+                self.queue.note_scope(self.sweep.name, job.arm, paused.scope)
             self.queue.release(job.job_id, owner)
             return
         except sqlite3.Error:   # the journal could not be written: the database, not the arm
@@ -282,7 +293,11 @@ class Worker:
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
         if failure.kind in ("exhausted", "rate_limited"):
-            self.queue.pause(failure.resume_at, failure.kind, failure.message, set_by=owner)
+            # A provider's exhaustion (pause_scope) holds back only the arms that call it.
+            self.queue.pause(failure.resume_at, failure.kind, failure.message, set_by=owner,
+                             scope=failure.pause_scope)
+            if failure.pause_scope is not None:
+                self.queue.note_scope(self.sweep.name, job.arm, failure.pause_scope)
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
         elif failure.kind == "fatal" and failure.scope == "run":
             # Every worker of every process must stop: the same call fails for all of them.
@@ -317,9 +332,14 @@ class Worker:
                     break
 
 
-def _until_resume(pause: Pause) -> str:
+def _latest(pauses: Iterable[Pause]) -> Pause:
+    """The pause that ends last (no end beats any end)."""
+    return max(pauses, key=lambda p: math.inf if p.resume_at is None else p.resume_at)
+
+
+def _until_resume(pause: Pause, held: str = "") -> str:
     """The exit message for a pause only `sweepq resume` ends: what, and what to do."""
-    detail = f": {pause.message}" if pause.message else ""
+    detail = f"{held}: {pause.message}" if pause.message else held
     if pause.reason == "fatal":
         return f"{pause.message or 'fatal error'}; fix it, then run `sweepq resume`"
     if pause.reason == "unrecognised":

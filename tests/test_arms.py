@@ -323,3 +323,25 @@ def test_registry_errors(tmp_path, monkeypatch):
         arms_mod.validate(["haiku-only", "haiku-only"])
     assert list(arms_mod.validate(["sonnet-only", "haiku-only"])) == ["sonnet-only",
                                                                       "haiku-only"]
+
+
+def test_a_judge_is_an_option_and_the_old_variants_are_built_in() -> None:
+    from sweepq.arms import split_options, validate
+
+    assert split_options("echo-judge[judge=openai:gpt-5.4-mini]@terse") == (
+        "echo-judge@terse", {"judge": "openai:gpt-5.4-mini"})
+    arms = validate(["echo-judge", "echo-judge[judge=judge]", "echo-judge-gemini-flash"])
+    assert arms["echo-judge[judge=judge]"].keywords == {"judge": "judge"}
+    assert arms["echo-judge-gemini-flash"].keywords == {"judge": "gemini-flash"}
+
+
+@pytest.mark.parametrize("names, message", [
+    (["haiku-only[judge=x]"], "takes no option judge"),
+    (["echo-judge[judge]"], "is not KEY=VALUE"),
+    (["echo-judge[judge=a]", "echo-judge[judge=a]"], "listed twice"),
+])
+def test_arm_options_it_does_not_take_are_refused(names, message) -> None:
+    from sweepq.arms import validate
+
+    with pytest.raises(SweepqError, match=message):
+        validate(names)

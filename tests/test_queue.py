@@ -549,3 +549,42 @@ def test_a_pause_that_has_already_ended_is_returned_not_an_error(db_path):
     pause = queue.pause(1000.0, "rate_limited", "retry-after: 0", set_by="w")
     assert (pause.resume_at, pause.reason, pause.set_by) == (1000.0, "rate_limited", "w")
     assert queue.active_pause() is None
+
+
+def test_a_scoped_pause_skips_only_the_arms_that_need_it(q: Queue, clock: Clock) -> None:
+    make_sweep(q, n=2, arms=("claude", "openai-judged"))
+    q.note_scope("s", "openai-judged", "openai")
+    q.pause(None, "exhausted", "quota", set_by="w1", scope="openai")
+    assert q.active_pause() is None                       # nothing queue-wide
+    assert q.active_pause("openai").scope == "openai"     # but calls to openai wait
+    claimed = [q.claim("s", "w") for _ in range(3)]
+    assert [j.arm for j in claimed if j] == ["claude", "claude"] and claimed[2] is None
+    assert set(q.held_back("s")) == {"openai-judged"}
+    assert q.unfinished_except("s", ["openai-judged"]) == 2   # the two claimed, running
+    q.resume()
+    assert q.claim("s", "w").arm == "openai-judged"
+
+
+def test_a_scoped_pause_with_an_end_lifts_by_itself(q: Queue, clock: Clock) -> None:
+    make_sweep(q, n=1, arms=("gemini-judged",))
+    q.note_scope("s", "gemini-judged", "gemini")
+    q.pause(T0 + 60, "exhausted", set_by="w1", scope="gemini")
+    assert q.claim("s", "w") is None
+    assert [p.scope for p in q.open_pauses()] == ["gemini"]
+    clock.advance(60)
+    assert q.claim("s", "w") is not None
+
+
+def test_an_unscoped_pause_still_stops_every_arm(q: Queue, clock: Clock) -> None:
+    make_sweep(q, n=1, arms=("claude", "openai-judged"))
+    q.pause(T0 + 30, "exhausted", set_by="w1")
+    assert q.claim("s", "w") is None
+    assert q.active_pause("openai") is not None
+
+
+def test_changing_the_model_map_forgets_what_arms_needed(q: Queue, clock: Clock) -> None:
+    make_sweep(q, n=1, arms=("judged",))
+    q.note_scope("s", "judged", "openai")
+    q.pause(None, "exhausted", set_by="w1", scope="openai")
+    q.set_models("s", {"judge": "gemini:gemini-2.5-flash"})
+    assert q.claim("s", "w").arm == "judged"

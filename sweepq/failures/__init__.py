@@ -34,6 +34,9 @@ class Failure:
     resume_at: float | None  # unix seconds; None = no known time
     message: str  # one line, no API key
     scope: Scope = "job"  # for fatal: the whole run (auth, unknown model) or only this job
+    # What ran out, for exhausted/rate_limited: a provider ("openai", "gemini",
+    # "local@URL") whose pause holds back only the arms that call it; None: everything.
+    pause_scope: str | None = None
 
     def __post_init__(self) -> None:
         # Every Failure is safe to store and print, whoever built it.

@@ -28,7 +28,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], engine: FakeEngine) -> None:
+    def __init__(self, addr: tuple[str, int], engine: Any) -> None:
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         self.engine = engine
@@ -112,15 +112,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class FakeAPI(FakeEngine):
-    """The fake Messages API served over HTTP; a context manager running in a background thread."""
+class Loopback:
+    """Serves `self.handle(method, path, headers, raw) -> Reply` on loopback HTTP, in a
+    background thread; a context manager. Every fake (Messages, Chat Completions,
+    generateContent) is an engine with this mixed in."""
 
-    def __init__(self, config: FakeConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        super().__init__(config)
+    host: str = "127.0.0.1"
+    _port: int = 0
+    _server: _Server | None = None
+    _thread: threading.Thread | None = None
+
+    def _listen_on(self, host: str, port: int) -> None:
         self.host, self._port = host, port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server, self._thread = None, None
 
     @property
     def port(self) -> int:
@@ -131,7 +135,7 @@ class FakeAPI(FakeEngine):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> FakeAPI:
+    def start(self) -> Any:
         if self._server is None:
             self._server = _Server((self.host, self._port), self)
             self._thread = threading.Thread(
@@ -151,8 +155,23 @@ class FakeAPI(FakeEngine):
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeAPI:
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class FakeAPI(FakeEngine, Loopback):
+    """The fake Messages API served over HTTP; a context manager running in a background thread."""
+
+    def __init__(self, config: FakeConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__(config)
+        self._listen_on(host, port)
+
+    def start(self) -> FakeAPI:
+        return super().start()
+
+    def __enter__(self) -> FakeAPI:
+        return self.start()

@@ -1,0 +1,94 @@
+"""A loopback fake of OpenAI's Chat Completions, for the real `openai` SDK offline.
+
+`POST /v1/chat/completions` answers with the same deterministic texts as the Messages
+fake (`fake.vendor`). Errors have OpenAI's body `{"error": {"message", "type", "param",
+"code"}}` and headers: 401 `invalid_api_key`, 404 `model_not_found`, and, once
+`quota_after` calls have succeeded, 429 `insufficient_quota` for ever (the body quoted
+in github.com/mattvr/ShellGPT/issues/23). `rate_limited()` builds the documented
+429 `rate_limit_exceeded` with its `x-ratelimit-*` headers for `script`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from .server import Loopback
+from .vendor import Scripted, VendorFake
+from .wire import Reply, dumps
+
+QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing "
+                 "details. For more information on this error, read the docs: "
+                 "https://platform.openai.com/docs/guides/error-codes/api-errors.")
+
+
+def error(status: int, code: str | None, message: str, etype: str | None = None,
+          headers: list[tuple[str, str]] | None = None) -> Scripted:
+    """An OpenAI error response (its `type` defaults to the code's family)."""
+    etype = etype or ("insufficient_quota" if code == "insufficient_quota" else
+                      "requests" if code == "rate_limit_exceeded" else "invalid_request_error")
+    return Scripted(status, {"error": {"message": message, "type": etype, "param": None,
+                                       "code": code}}, headers or [])
+
+
+def rate_limited(reset: str = "6m0s", retry_after: str | None = None) -> Scripted:
+    """429 `rate_limit_exceeded` on requests per minute, with the headers OpenAI sends."""
+    headers = [("x-ratelimit-limit-requests", "500"), ("x-ratelimit-remaining-requests", "0"),
+               ("x-ratelimit-reset-requests", reset), ("x-ratelimit-limit-tokens", "200000"),
+               ("x-ratelimit-remaining-tokens", "199000"), ("x-ratelimit-reset-tokens", "12ms")]
+    if retry_after is not None:
+        headers.append(("retry-after", retry_after))
+    return error(429, "rate_limit_exceeded", "Rate limit reached for gpt-5.4-mini in "
+                 "organization org-fake on requests per min (RPM): Limit 500, Used 500, "
+                 "Requested 1. Please try again in 120ms.", headers=headers)
+
+
+class FakeOpenAI(VendorFake, Loopback):
+    """The fake served on 127.0.0.1 (`with FakeOpenAI() as f: f.url + "/v1"`)."""
+
+    def __init__(self, *args: Any, host: str = "127.0.0.1", port: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listen_on(host, port)
+
+    def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Reply:
+        path = path.split("?", 1)[0].rstrip("/")
+        if method != "POST" or not path.endswith("/chat/completions"):
+            return _reply(error(404, "unknown_url", f"Unknown request URL: {method} {path}"))
+        key = (headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        if self.api_key is not None and key != self.api_key:
+            return _reply(error(401, "invalid_api_key", "Incorrect API key provided."))
+        try:
+            body = json.loads(raw)
+            model, messages = body["model"], body["messages"]
+        except (ValueError, KeyError, TypeError):
+            return _reply(error(400, None, "We could not parse the JSON body of your request."))
+        if not self.knows(model):
+            return _reply(error(404, "model_not_found", f"The model `{model}` does not exist "
+                                "or you do not have access to it."))
+        system = next((m["content"] for m in messages if m.get("role") == "system"), None)
+        user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 4096
+        return self.answer(
+            model, system, user, int(limit),
+            exhausted=lambda: _reply(error(429, "insufficient_quota", QUOTA_MESSAGE)),
+            success=lambda text, n_in, n_out: _completion(model, text, n_in, n_out, limit))
+
+
+def _reply(s: Scripted) -> Reply:
+    return Reply(s.status, dumps(s.body), [("x-request-id", "req_" + uuid.uuid4().hex), *s.headers])
+
+
+def _completion(model: str, text: str, n_in: int, n_out: int, limit: int) -> Reply:
+    finish = "length" if n_out >= limit else "stop"
+    body = {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
+            "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                         "message": {"role": "assistant", "content": text, "refusal": None}}],
+            "usage": {"prompt_tokens": n_in, "completion_tokens": n_out,
+                      "total_tokens": n_in + n_out,
+                      "prompt_tokens_details": {"cached_tokens": 0}}}
+    return Reply(200, dumps(body), [("x-request-id", "req_" + uuid.uuid4().hex),
+                                    ("x-ratelimit-remaining-requests", "499")])

@@ -1,0 +1,77 @@
+"""The `openai` SDK's Chat Completions: OpenAI itself, and OpenAI-compatible local servers.
+
+OpenAI reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` (the SDK's own variables); a local
+server (Ollama, vLLM, llama.cpp) is reached through its base URL, with a placeholder key
+when none is set (they ignore it). SDK retries are off: sweepq owns retry policy.
+Failures are classified here (`failures.openai`), where the SDK's types are known, and
+raised as `CallFailed`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import SweepqError
+from ..failures import CallFailed
+from ..failures.openai import classify_openai
+from ..models import DEFAULT_TIMEOUT, Reply
+from ..usage import Usage
+
+# OpenAI's finish reasons in the words `Reply.stop_reason` uses (Anthropic's).
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal",
+                "tool_calls": "tool_use"}
+LOCAL_KEY = "local"   # what a local server gets as its key when OPENAI_API_KEY is unset
+
+
+class OpenAIBackend:
+    """One SDK client (one connection pool, shared by threads) per base URL."""
+
+    def __init__(self, base_url: str | None = None, *, local: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise SweepqError("the openai SDK is not installed: pip install "
+                              "'sweepq[openai]'") from None
+        key = os.environ.get("OPENAI_API_KEY") or (LOCAL_KEY if local else None)
+        if not key:
+            raise SweepqError("OPENAI_API_KEY is not set: export it for the openai: models "
+                              "of the sweep's model map")
+        import httpx2 as httpx
+
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
+        self.local = local
+        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
+                                    timeout=timeout,
+                                    http_client=openai.DefaultHttpxClient(limits=limits))
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}]
+        # `max_completion_tokens` is OpenAI's current name; local servers know `max_tokens`.
+        limit = {"max_tokens" if self.local else "max_completion_tokens": max_tokens}
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(
+                model=model, messages=messages, **limit)
+            completion = raw.parse()
+        except Exception as exc:
+            raise CallFailed(classify_openai(exc)) from exc
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "") if choice is not None else ""
+        stop = STOP_REASONS.get(choice.finish_reason, choice.finish_reason) if choice else None
+        return Reply(text=text, usage=_usage(completion.usage), stop_reason=stop,
+                     headers=raw.headers)
+
+
+def _usage(usage: object) -> Usage:
+    """OpenAI counts cached prompt tokens inside `prompt_tokens`: they are split out here,
+    as Anthropic reports them, so each is priced at its own rate."""
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    prompt = getattr(usage, "prompt_tokens", 0) or 0
+    return Usage(input_tokens=max(prompt - cached, 0),
+                 output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                 cache_read_tokens=cached)
