@@ -18,6 +18,9 @@ from conftest import cli_env, run_cli
 from sweepq.bbh import load_tasks
 from sweepq.fake import FakeAPI, FakeConfig
 
+# Five real processes killed and restarted (~15 s each): `make test-slow`, run by .ci/run.
+pytestmark = pytest.mark.slow
+
 SUBTASKS = "boolean_expressions,web_of_lies"
 ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"
 N = 3

@@ -15,11 +15,17 @@ from sweepq.errors import SweepqError
 from sweepq.query import run, write
 
 
-@pytest.fixture
-def enqueued(db_path: Path, sample_bbh: Path) -> Path:
+@pytest.fixture(scope="module")
+def enqueued(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One enqueued sweep for the whole module: every query here is read-only (and one
+    test proves it), so they can share it."""
+    from sweepq.sample import write_sample
+
+    root = tmp_path_factory.mktemp("query")
+    db_path = root / "sweepq.db"
     run_cli("enqueue", "--sweep", "s", "--subtasks", "web_of_lies", "--n-per-subtask", "3",
-            "--arms", "haiku-only,sonnet-only", "--dataset", str(sample_bbh), db=db_path,
-            check=True)
+            "--arms", "haiku-only,sonnet-only", "--dataset", str(write_sample(root / "bbh", n=5)),
+            db=db_path, check=True)
     return db_path
 
 
