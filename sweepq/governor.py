@@ -86,6 +86,8 @@ class Governor:
         self.queue, self.owner, self._sleep = queue, owner, sleep
         self.lease_seconds = lease_seconds
         self._ratio: dict[str, float] = {}    # model -> input tokens per character seen
+        self._freshest: dict[str, float] = {}  # model -> slot of the latest call whose answer
+                                               # set the levels (older answers may not raise)
         self._lock = threading.Lock()
 
     @property
@@ -215,13 +217,24 @@ class Governor:
 
     def _learn(self, conn: sqlite3.Connection, grant: Grant, limits: RateLimits, now: float,
                refused: bool) -> None:
-        """Rates from `-limit`; levels corrected downward from `-remaining`, less what other
-        admitted calls (not yet seen by the server) have reserved."""
+        """Rates from `-limit`; levels set from `-remaining`, less what calls admitted after
+        this one (sent later, so perhaps not yet seen by the server when it answered) have
+        reserved. Calls sent before it were counted in `-remaining` already: subtracting them
+        too would count a burst twice and pace a full bucket too slowly.
+
+        The server's count may raise a level as well as lower it, but only from the answer
+        to a call sent no earlier than the one that last set it (answers arrive out of order;
+        an old one knows less). A 429 only ever lowers it."""
         conn.execute("UPDATE governor_models SET mode = 'headers' WHERE model = ?", (grant.model,))
+        with self._lock:
+            fresh = grant.slot_at >= self._freshest.get(grant.model, float("-inf"))
+            if fresh and not refused:
+                self._freshest[grant.model] = grant.slot_at
         others = dict(zip(RESOURCES, conn.execute(
             "SELECT coalesce(sum(requests), 0), coalesce(sum(input_tokens), 0),"
-            " coalesce(sum(output_tokens), 0) FROM governor_grants WHERE model = ?",
-            (grant.model,)).fetchone(), strict=True))
+            " coalesce(sum(output_tokens), 0) FROM governor_grants"
+            " WHERE model = ? AND slot_at > ?", (grant.model, grant.slot_at)).fetchone(),
+            strict=True))
         for resource, bucket in limits.buckets.items():
             row = conn.execute("SELECT level, level_at, capacity FROM governor_limits"
                                " WHERE model = ? AND resource = ?",
@@ -236,7 +249,10 @@ class Governor:
                         rate = bucket.limit * RATE_MARGIN / 60.0
                         seen = min(seen, grant.cost.of(resource)
                                    - rate * max(limits.retry_after - 1.0, 0.0))
-                level = seen if level is None else min(level, seen)
+                # Only ever lowering it, a burst's calls in flight (counted by the server and
+                # reserved here) stayed subtracted for good: a full bucket of 120 at 120 RPM
+                # lost 16 s to them (BENCHMARKS.md, section 8).
+                level = seen if level is None or (fresh and not refused) else min(level, seen)
             conn.execute(
                 "INSERT INTO governor_limits (model, resource, limit_per_minute, capacity,"
                 " level, level_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model, resource)"

@@ -123,7 +123,8 @@ def test_a_full_bucket_is_used_at_once(db_path, clock) -> None:
     assert max(slots) == start                    # 100 of the 599 left: no waiting at all
 
 
-def test_remaining_corrects_the_level_downward_only(db_path, clock) -> None:
+def test_remaining_corrects_the_level_down_and_only_a_fresh_answer_raises_it(db_path,
+                                                                            clock) -> None:
     g = governor(db_path, clock)
     learn(g, headers(rpm=600, remaining=500), clock)
     grant = call(g)
@@ -131,10 +132,15 @@ def test_remaining_corrects_the_level_downward_only(db_path, clock) -> None:
     g.settle(grant, read(headers(rpm=600, remaining=0), clock()), Cost(1, 10, 10))
     now = clock()
     assert g._try_admit(g.estimate(MODEL, None, "hi", 10)).slot_at > now + 0.1   # 498 without it
-    # A higher `remaining` later never raises the level past what was admitted.
-    grant = call(g)
-    g.settle(grant, read(headers(rpm=600, remaining=599), clock()), Cost(1, 10, 10))
-    assert snapshot(g.queue)[0]["limits"]["requests"]["level"] < 10
+    older, newer = call(g), call(g)
+    # The answer to the newer call says the bucket filled again (the other client stopped):
+    # the level follows the server up, as a burst's calls in flight would otherwise stay
+    # subtracted for good.
+    g.settle(newer, read(headers(rpm=600, remaining=400), clock()), Cost(1, 10, 10))
+    assert snapshot(g.queue)[0]["limits"]["requests"]["level"] > 300
+    # An answer to an older call, arriving late, knows less: it may lower, never raise.
+    g.settle(older, read(headers(rpm=600, remaining=599), clock()), Cost(1, 10, 10))
+    assert snapshot(g.queue)[0]["limits"]["requests"]["level"] < 401
 
 
 def test_output_reserved_at_max_tokens_and_refunded_from_usage(db_path, clock) -> None:
