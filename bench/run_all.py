@@ -36,7 +36,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("footprint", "bench_footprint.py", []),
     ("replay", "bench_replay.py", []),
     # The scale (300 jobs at 120 RPM / 16,000 ITPM) takes ~15 min: 5x the rates here.
-    ("governor", "bench_governor.py", ["--rpm", "600", "--itpm", "80000"]),
+    ("governor", "bench_governor.py", ["--jobs", "300", "--rpm", "120", "--itpm", "16000"]),
 ]
 
 
