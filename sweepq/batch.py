@@ -39,7 +39,7 @@ from .arms import Arm
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
-from .models import JobClient, price, request_hash
+from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
 from .usage import Usage
 from .worker import (
@@ -94,13 +94,9 @@ class BatchClient(JobClient):
         self.failures = failures
         self.pending: list[Pending] = []
 
-    def _call(self, index: int, alias: str, prompt: str, system: str | None,
+    def _send(self, index: int, model: str, digest: str, system: str | None, prompt: str,
               max_tokens: int) -> str:
-        model = self.models.get(alias, alias)
-        digest = request_hash(model, system, prompt, max_tokens)
-        replayed = self._replayed(index, model, digest)
-        if replayed is not None:
-            return replayed
+        """A call the journal does not have: its batch result's error, or the next batch."""
         failure = self.failures.pop((self.job.job_id, digest), None)
         if failure is not None:         # its batch result was `errored`: the live error
             raise CallFailed(failure)

@@ -295,8 +295,13 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
+    _finish(ctx, queue, sweep, outcome)
+
+
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
+    """`work`'s closing line (and the reason on stderr when it did not finish), then exit."""
     click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed){_sweep_line(queue, sweep)}"
+               f"passed){how}{_sweep_line(queue, sweep)}"
                + (f"; {outcome.message}" if outcome.message else ""))
     if outcome.exit_code:
         click.echo(f"sweepq: {outcome.message}", err=True)
@@ -312,12 +317,7 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
     runner.install_signal_handlers()
     outcome = runner.run()
-    click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed) in {runner.rounds} batch rounds{_sweep_line(queue, sweep)}"
-               + (f"; {outcome.message}" if outcome.message else ""))
-    if outcome.exit_code:
-        click.echo(f"sweepq: {outcome.message}", err=True)
-    ctx.exit(outcome.exit_code)
+    _finish(ctx, queue, sweep, outcome, f" in {runner.rounds} batch rounds")
 
 
 @main.command("batches")

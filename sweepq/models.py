@@ -300,6 +300,12 @@ class JobClient:
         replayed = self._replayed(index, model, digest)
         if replayed is not None:
             return replayed
+        return self._send(index, model, digest, system, prompt, max_tokens)
+
+    def _send(self, index: int, model: str, digest: str, system: str | None, prompt: str,
+              max_tokens: int) -> str:
+        """A call the journal does not have: make it now, journal it, count it. (The batch
+        runner's client defers it to a batch instead.)"""
         scope = target.parse(model).scope
         pause = self.queue.active_pause(scope)
         if pause is not None:
