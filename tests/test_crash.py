@@ -7,7 +7,6 @@ HTTP to the fake API on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import random
 import signal
 import sqlite3
 import subprocess
@@ -29,25 +28,44 @@ def start_worker(db: Path, fake: FakeAPI, *extra: str) -> subprocess.Popen[str]:
                             env=cli_env(fake), cwd=ROOT)
 
 
-def run_with_kills(db: Path, fake: FakeAPI, kills: int, interval: tuple[float, float],
-                   *extra: str, deadline: float = 900) -> int:
-    """Two workers; one is SIGKILLed `kills` times and restarted. Returns the kills made."""
-    rng = random.Random(7)
+def run_with_kills(db: Path, fake: FakeAPI, kills: int, *extra: str,
+                   deadline: float = 900) -> int:
+    """Two workers; one is SIGKILLed `kills` times and restarted. Returns the kills made.
+
+    The kills are placed by progress, not by the clock: the i-th comes once the
+    sweep has done i/(2*kills) of its jobs and the victim holds at least one lease,
+    so every kill lands in the first half of the sweep, mid-call, on a fast machine
+    as on a slow one (the second half leaves room for the restarts).
+    """
+    total = _count(db, "SELECT count(*) FROM jobs")
     steady = start_worker(db, fake, *extra)
     victim = start_worker(db, fake, *extra)
     made = 0
     stop_at = time.monotonic() + deadline
     while made < kills and steady.poll() is None and time.monotonic() < stop_at:
-        time.sleep(rng.uniform(*interval))
-        if victim.poll() is None:
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            made += 1
+        time.sleep(0.02)
+        milestone = total * made // (2 * kills)
+        if victim.poll() is not None:
+            victim = start_worker(db, fake, *extra)
+            continue
+        if _count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") < milestone:
+            continue
+        if not _count(db, "SELECT count(*) FROM jobs WHERE lease_owner LIKE ?",
+                      f"%:{victim.pid}:%"):
+            continue
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        made += 1
         victim = start_worker(db, fake, *extra)
     for proc in (steady, victim):
         out, err = proc.communicate(timeout=max(stop_at - time.monotonic(), 5))
         assert proc.returncode == 0, err
     return made
+
+
+def _count(db: Path, sql: str, *params: object) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute(sql, params).fetchone()[0]
 
 
 def consistency(db: Path) -> dict[str, object]:
@@ -70,8 +88,8 @@ def test_sigkill_during_commits_leaves_a_consistent_database(db_path, sample_bbh
     run_cli("enqueue", "--sweep", "k", "--subtasks", "boolean_expressions,web_of_lies",
             "--n-per-subtask", "50", "--arms", "haiku-only,sonnet-only,echo-lexical,echo-judge",
             "--dataset", str(sample_bbh), db=db_path, check=True)
-    with FakeAPI(FakeConfig(latency_ms=0)) as fake:
-        kills = run_with_kills(db_path, fake, 5, (0.3, 0.8), "--concurrency", "8",
+    with FakeAPI(FakeConfig(latency_ms=100)) as fake:
+        kills = run_with_kills(db_path, fake, 5, "--concurrency", "8",
                                "--lease-seconds", "2")
     assert kills == 5
     report = consistency(db_path)
@@ -106,7 +124,7 @@ def test_chaos_equals_calm(tmp_path, sample_bbh):
     config = FakeConfig(seed=1, faults={529: 0.10, 500: 0.05, 429: 0.05}, retry_after=1.0,
                         reset_rate=0.02, exhaust_after=1500, exhaust_for=10.0, latency_ms=5)
     with FakeAPI(config) as fake:
-        kills = run_with_kills(chaos_db, fake, 5, (5.0, 15.0), "--concurrency", "16",
+        kills = run_with_kills(chaos_db, fake, 5, "--concurrency", "16",
                                "--lease-seconds", "3")
         stats = fake.stats()
 
