@@ -1,10 +1,12 @@
-"""Fixtures shared by the test files: paths, a fake API on loopback, the CLI as a process."""
+"""Fixtures shared by the test files: paths, a fake API on loopback, the CLI."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,17 +52,55 @@ def cli_env(fake: FakeAPI | None = None, **extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, db: Path | None = None, fake: FakeAPI | None = None,
             env: dict[str, str] | None = None, timeout: float = 120,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `sweepq ARGS` as a real process (python -m sweepq)."""
-    argv = [sys.executable, "-m", "sweepq"]
-    if db is not None:
-        argv += ["--db", str(db)]
-    done = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env or cli_env(fake), cwd=ROOT, check=False)
+            check: bool = False, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `sweepq ARGS`: in this process by default, as a real one with `process=True`.
+
+    In-process (click's runner) is the same command code, arguments, environment,
+    output and exit code, without an interpreter start and an SDK import per call,
+    which were most of the suite's CPU. Tests whose point is the process itself
+    (signals, two workers, a crash, the `python -m sweepq` entry point, files left
+    open) pass `process=True`; so does an environment that sets PYTHONPATH, since an
+    import path only takes effect in a fresh interpreter.
+    """
+    argv = ["--db", str(db), *args] if db is not None else list(args)
+    env = env or cli_env(fake)
+    process = process or "PYTHONPATH" in env
+    done = _run_process(argv, env, timeout) if process else _run_in_process(argv, env)
     if check and done.returncode != 0:
         raise AssertionError(f"sweepq {' '.join(args)} exited {done.returncode}:\n"
                              f"{done.stdout}\n{done.stderr}")
     return done
+
+
+def _run_process(argv: list[str], env: dict[str, str],
+                 timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sweepq", *argv], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
+
+
+def _run_in_process(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI on click's runner, with exactly `env` as the environment and the signal
+    handlers `work` installs put back afterwards. An exception that escapes the command
+    is printed as the traceback a process would have printed, so tests that forbid
+    tracebacks still see it."""
+    from click.testing import CliRunner
+
+    from sweepq.cli import main
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM,
+                                                       signal.SIGHUP)}
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    overrides.update(env)
+    try:
+        result = CliRunner().invoke(main, argv, env=overrides, prog_name="sweepq")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["sweepq", *argv], result.exit_code, result.stdout,
+                                       stderr)
 
 
 @pytest.fixture

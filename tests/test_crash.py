@@ -28,39 +28,43 @@ def start_worker(db: Path, fake: FakeAPI, *extra: str) -> subprocess.Popen[str]:
                             env=cli_env(fake), cwd=ROOT)
 
 
-def run_with_kills(db: Path, fake: FakeAPI, kills: int, *extra: str,
+def run_with_kills(db: Path, fake: FakeAPI, kills: int, *extra: str, alongside: bool = True,
                    deadline: float = 900) -> int:
-    """Two workers; one is SIGKILLed `kills` times and restarted. Returns the kills made.
+    """A victim worker SIGKILLed `kills` times and restarted, and a steady one that runs
+    `alongside` it from the start or joins after the last kill. Returns the kills made.
 
-    The kills are placed by progress, not by the clock: the i-th comes once the
-    sweep has done i/(2*kills) of its jobs and the victim holds at least one lease,
-    so every kill lands in the first half of the sweep, mid-call, on a fast machine
-    as on a slow one (the second half leaves room for the restarts).
+    The kills are placed by progress, not by the clock: the i-th comes once the sweep
+    has done i/(2*kills) of its jobs and the victim holds a lease, so each lands
+    mid-sweep with calls in flight on a fast machine as on a slow one. With the steady
+    worker joining late, only the victim advances the sweep, so every kill is made
+    however slowly it restarts.
     """
     total = _count(db, "SELECT count(*) FROM jobs")
-    steady = start_worker(db, fake, *extra)
+    steady = start_worker(db, fake, *extra) if alongside else None
     victim = start_worker(db, fake, *extra)
     made = 0
     stop_at = time.monotonic() + deadline
-    while made < kills and steady.poll() is None and time.monotonic() < stop_at:
+    while made < kills and (steady is None or steady.poll() is None) \
+            and time.monotonic() < stop_at:
         time.sleep(0.02)
-        milestone = total * made // (2 * kills)
         if victim.poll() is not None:
             victim = start_worker(db, fake, *extra)
-            continue
-        if _count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") < milestone:
-            continue
-        if not _count(db, "SELECT count(*) FROM jobs WHERE lease_owner LIKE ?",
-                      f"%:{victim.pid}:%"):
-            continue
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        made += 1
-        victim = start_worker(db, fake, *extra)
-    for proc in (steady, victim):
+        elif _lands_mid_sweep(db, victim.pid, total * made // (2 * kills)):
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            made += 1
+            victim = start_worker(db, fake, *extra)
+    for proc in (steady or start_worker(db, fake, *extra), victim):
         out, err = proc.communicate(timeout=max(stop_at - time.monotonic(), 5))
         assert proc.returncode == 0, err
     return made
+
+
+def _lands_mid_sweep(db: Path, pid: int, milestone: int) -> bool:
+    """The sweep has passed `milestone` done jobs and worker `pid` holds a lease."""
+    return (_count(db, "SELECT count(*) FROM jobs WHERE state = 'done'") >= milestone
+            and _count(db, "SELECT count(*) FROM jobs WHERE lease_owner LIKE ?",
+                       f"%:{pid}:%") > 0)
 
 
 def _count(db: Path, sql: str, *params: object) -> int:
@@ -88,9 +92,9 @@ def test_sigkill_during_commits_leaves_a_consistent_database(db_path, sample_bbh
     run_cli("enqueue", "--sweep", "k", "--subtasks", "boolean_expressions,web_of_lies",
             "--n-per-subtask", "50", "--arms", "haiku-only,sonnet-only,echo-lexical,echo-judge",
             "--dataset", str(sample_bbh), db=db_path, check=True)
-    with FakeAPI(FakeConfig(latency_ms=100)) as fake:
+    with FakeAPI(FakeConfig(latency_ms=0)) as fake:
         kills = run_with_kills(db_path, fake, 5, "--concurrency", "8",
-                               "--lease-seconds", "2")
+                               "--lease-seconds", "2", alongside=False)
     assert kills == 5
     report = consistency(db_path)
     assert report == {"integrity": "ok", "result_without_done_job": 0,
