@@ -209,10 +209,10 @@ def registry(module: str | None = None) -> dict[str, Arm]:
         try:
             loaded = importlib.import_module(module)
         except ImportError as exc:
-            raise SweepqError(f"cannot import --arms-module {module}: {exc}") from None
+            raise SweepqError(f"cannot import `arms_module` {module}: {exc}") from None
         extra = getattr(loaded, "ARMS", None)
         if not isinstance(extra, dict):
-            raise SweepqError(f"--arms-module {module} has no ARMS dict (name -> function)")
+            raise SweepqError(f"`arms_module` {module} has no ARMS dict (name -> function)")
         arms.update(extra)
     return arms
 
@@ -263,9 +263,9 @@ def validate(names: Sequence[str], module: str | None = None,
     `sets`, an arm naming a prompt set not among them is an error too.
     """
     if not names:
-        raise SweepqError("no arms given: pass --arms a,b")
+        raise SweepqError("no arms given: pass `arms` a,b")
     if len(set(names)) != len(names):
-        raise SweepqError("an arm is listed twice in --arms")
+        raise SweepqError("an arm is listed twice in `arms`")
     plain = {name: split_options(name) for name in names}
     arms = _validate_plain([p for p, _ in plain.values()], module, sets)
     return {name: _configured(name, arms[p], options) for name, (p, options) in plain.items()}
@@ -284,7 +284,7 @@ def _validate_plain(names: Sequence[str], module: str | None,
         if sets is not None and set_name not in sets:
             raise SweepqError(f"arm {name} uses prompt set {set_name!r}, which the sweep does "
                               f"not have ({', '.join(sorted(sets))}): pass "
-                              f"--prompts {set_name}=FILE to enqueue")
+                              f"`prompts` {set_name}=FILE to enqueue")
     return {name: known[base[name]] for name in names}
 
 

@@ -344,7 +344,7 @@ def _local_dataset(root: Path, subtask: str) -> Any:
     file = root / f"{subtask}.json"
     if not file.is_file():
         raise SweepqError(
-            f"{file} not found; pass --dataset PATH to a directory holding <subtask>.json files"
+            f"{file} not found; pass `dataset` PATH to a directory holding <subtask>.json files"
         )
     try:
         return datasets.load_dataset("json", data_files=str(file), field="examples", split="train")
@@ -366,7 +366,7 @@ def _hub_dataset(subtask: str) -> Any:
         # are all OSErrors; ValueError covers a missing config or split.
         raise SweepqError(
             f"cannot load {HF_DATASET} ({subtask}) from the Hugging Face hub "
-            f"({type(e).__name__}); pass --dataset PATH (a directory of BBH JSON files) "
+            f"({type(e).__name__}); pass `dataset` PATH (a directory of BBH JSON files) "
             "or go online"
         ) from None
 
@@ -393,7 +393,7 @@ def load_tasks(
         root = Path(dataset).expanduser()
         if not root.is_dir():
             raise SweepqError(
-                f"dataset directory {dataset} does not exist; pass --dataset PATH "
+                f"dataset directory {dataset} does not exist; pass `dataset` PATH "
                 "(a directory of BBH JSON files such as ../shared/bbh)"
             )
     tasks: list[Task] = []

@@ -82,17 +82,27 @@ class Group(click.Group):
 
 
 def _in_flags(ctx: click.Context, exc: SweepqError) -> str:
-    """The error as the command line says it: the library's name for the value at fault
-    (`max_attempts`) replaced by the command's flag for it (`--max-attempts`)."""
+    """The error as the command line says it. The library names a value by its
+    parameter name: as the message's start when it is `exc.option` (`max_attempts: ...`),
+    or in backquotes anywhere (pass `dataset` PATH); each becomes the flag for it
+    (`--max-attempts`, `--dataset`), the command's or the `sweepq` group's own, matched
+    by the click parameter's name or the flag's (`arms` for `--arms`)."""
     message = str(exc)
     name = ctx.invoked_subcommand
     command = ctx.command.get_command(ctx, name) if name and isinstance(ctx.command,
                                                                         click.Group) else None
-    for param in command.params if command is not None else []:
-        if param.name == exc.option and isinstance(param, click.Option):
-            flag = max(param.opts, key=len)
-            return flag + message.removeprefix(exc.option) if message.startswith(
-                exc.option) else f"{flag}: {message}"
+    params = [*(command.params if command is not None else []), *ctx.command.params]
+    for param in params:
+        if not isinstance(param, click.Option) or param.name is None:
+            continue
+        flag = max(param.opts, key=len)
+        names = {param.name, flag.lstrip("-").replace("-", "_")}
+        for value_name in names:
+            message = message.replace(f"`{value_name}`", flag)
+        if exc.option in names and message.startswith(exc.option):
+            message = flag + message.removeprefix(exc.option)
+        elif exc.option in names and flag not in message:
+            message = f"{flag}: {message}"
     return message
 
 

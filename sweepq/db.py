@@ -56,7 +56,8 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
     """
     path = Path(path)
     if not create and not path.exists():
-        raise SweepqError(f"no database at {path}: run `sweepq enqueue` first or pass --db PATH")
+        raise SweepqError(f"no database at {path}: run `sweepq enqueue` first or pass `db` "
+                          "PATH")
     if not path.exists():
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir():
@@ -64,7 +65,7 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
         if not os.access(parent, os.W_OK):
             raise SweepqError(f"cannot create database {path}: folder {parent} is not writable")
     elif path.is_dir():
-        raise SweepqError(f"{path} is a folder, not a database file: pass --db FILE")
+        raise SweepqError(f"{path} is a folder, not a database file: pass `db` FILE")
     elif not is_writable(path):
         raise SweepqError(f"the database {path} is read-only ({read_only_reason(path)}): "
                           "this command writes; make it writable, or use a command that "
@@ -80,8 +81,8 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             foreign = version == 0
     except sqlite3.DatabaseError as exc:
-        raise SweepqError(f"{path} is not a sweepq database ({exc}): pass --db with another file") \
-            from None
+        raise SweepqError(f"{path} is not a sweepq database ({exc}): pass `db` with another "
+                          "file") from None
     latest = schema_version()
     if version > latest:
         conn.close()
@@ -89,11 +90,11 @@ def connect(path: str | os.PathLike[str], *, synchronous: str = "NORMAL", create
                           f"understands ({latest}): upgrade sweepq")
     if version and not _is_sweepq(conn):
         conn.close()
-        raise SweepqError(f"{path} is an SQLite database but not a sweepq one: pass --db "
+        raise SweepqError(f"{path} is an SQLite database but not a sweepq one: pass `db` "
                           "with another file")
     if foreign:
         conn.close()
-        raise SweepqError(f"{path} is an SQLite database of something else: pass --db "
+        raise SweepqError(f"{path} is an SQLite database of something else: pass `db` "
                           "with another file")
     try:
         _pragmas(conn, synchronous)
@@ -126,7 +127,7 @@ def connect_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """
     path = Path(path)
     if not path.is_file():
-        raise SweepqError(f"no database at {path}: pass --db PATH")
+        raise SweepqError(f"no database at {path}: pass `db` PATH")
     uri = path.resolve().as_uri()
     conn = None
     for flags in ("mode=ro", "mode=ro&immutable=1"):
@@ -147,7 +148,7 @@ def connect_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
                 raise SweepqError(f"cannot read {path} as a sweepq database: {exc}") from None
     if not sweepq:
         conn.close()
-        raise SweepqError(f"{path} is not a sweepq database: pass --db with another file")
+        raise SweepqError(f"{path} is not a sweepq database: pass `db` with another file")
     if version > schema_version():
         conn.close()
         raise SweepqError(f"{path} has schema version {version}, newer than this sweepq "

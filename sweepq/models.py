@@ -148,7 +148,7 @@ class AnthropicBackend:
         import httpx2 as httpx
 
         if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
-            raise SweepqError("ANTHROPIC_API_KEY is not set: export it (or use --backend "
+            raise SweepqError("ANTHROPIC_API_KEY is not set: export it (or use `backend` "
                               "claude-cli for a subscription)")
         limits = httpx.Limits(max_connections=max_connections,
                               max_keepalive_connections=max_connections)
@@ -186,7 +186,7 @@ class ClaudeCliBackend:
         found = shutil.which(binary)
         if found is None:
             raise SweepqError(f"Claude CLI {binary!r} not found: install it or pass "
-                              "--claude-bin PATH")
+                              "`claude_bin` PATH")
         self.binary, self.timeout = found, timeout
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:

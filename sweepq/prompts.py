@@ -334,9 +334,9 @@ def sets_from_options(specs: Sequence[str]) -> dict[str, PromptSet]:
         if not sep or not SET_NAME.match(name):
             name, path = DEFAULT_NAME, spec
         if name in sets:
-            raise SweepqError(f"--prompts names the set {name!r} twice")
+            raise SweepqError(f"`prompts` names the set {name!r} twice")
         if not path:
-            raise SweepqError(f"--prompts {spec!r} names no file: pass --prompts [NAME=]FILE")
+            raise SweepqError(f"`prompts` {spec!r} names no file: pass `prompts` [NAME=]FILE")
         sets[name] = read_file(path)
     sets.setdefault(DEFAULT_NAME, default_set())
     return sets

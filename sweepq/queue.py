@@ -230,7 +230,7 @@ class Queue:
         if not names:
             raise SweepqError("the database has no sweeps yet: run `sweepq enqueue` first")
         raise SweepqError(f"the database has {len(names)} sweeps ({', '.join(names)}): "
-                          "pass --sweep NAME")
+                          "pass `sweep` NAME")
 
     def create_sweep(self, conn: sqlite3.Connection, sweep: Sweep) -> bool:
         """Insert the sweep inside the caller's transaction; False if it already exists.
@@ -242,11 +242,11 @@ class Queue:
             if existing.settings() != sweep.settings():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
                                   "(arms, subtasks, n, start, models or dataset): "
-                                  "choose another --sweep name")
+                                  "choose another `sweep` name")
             if existing.prompt_digests() != sweep.prompt_digests():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other prompt "
                                   f"sets ({_describe(existing)}; given: {_describe(sweep)}): "
-                                  "choose another --sweep name, or see `sweepq prompts show`")
+                                  "choose another `sweep` name, or see `sweepq prompts show`")
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
@@ -491,7 +491,7 @@ class Queue:
                 if used and not force:
                     raise SweepqError(f"sweep {sweep!r} already has results from {old} "
                                       f"({alias}): a new id would mix two models in one arm; "
-                                      "pass --force to change it anyway")
+                                      "pass `force` to change it anyway")
                 conn.execute("INSERT INTO model_changes (sweep, alias, old_model, new_model,"
                              " forced, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                              (sweep, alias, old, new, int(used), now))

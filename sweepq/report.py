@@ -288,7 +288,7 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
-        raise SweepqError(f"--baseline: {exc}") from None
+        raise SweepqError(f"baseline: {exc}", option="baseline") from None
     return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body}
 
 

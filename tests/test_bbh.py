@@ -331,7 +331,7 @@ def test_hub_offline_is_one_clear_line(monkeypatch):
     with pytest.raises(SweepqError) as e:
         load_tasks(["navigate"], 1)
     msg = str(e.value)
-    assert "\n" not in msg and "pass --dataset PATH" in msg and "go online" in msg
+    assert "\n" not in msg and "pass `dataset` PATH" in msg and "go online" in msg
 
 
 def test_local_slicing_and_indices(tmp_path):

@@ -183,7 +183,8 @@ def test_summary_cli_json_and_text(db_path: Path) -> None:
     text = run_cli("summary", db=db_path, check=True).stdout
     assert "echo-small-judge" in text and "McNemar" in text and "Wilson" in text
     bad = run_cli("summary", "--baseline", "gpt-9", db=db_path)
-    assert bad.returncode != 0 and "gpt-9" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "--baseline" in bad.stderr and "gpt-9" in bad.stderr
 
 
 # -- status while a sweep runs ------------------------------------------------------------------
