@@ -354,7 +354,7 @@ class JobClient:
 
     def _send_with_retries(self, index: int, model: str, digest: str, system: str | None,
                            prompt: str, max_tokens: int) -> tuple[Reply, float]:
-        """Send, retrying transient failures with jittered exponential backoff.
+        """Send, retrying transient and unreachable failures with jittered backoff.
 
         Exhaustion, rate limits and fatal errors are not retried here: they
         concern the whole queue, and the worker pauses or stops it. A retry
@@ -372,7 +372,8 @@ class JobClient:
 
         retrying = Retrying(
             retry=retry_if_exception(
-                lambda exc: isinstance(exc, CallFailed) and exc.failure.kind == "transient"),
+                lambda exc: isinstance(exc, CallFailed)
+                and exc.failure.kind in ("transient", "unreachable")),
             stop=stop_after_attempt(TRANSIENT_TRIES),
             wait=_transient_wait,
             sleep=self._sleep, reraise=True)
@@ -400,7 +401,8 @@ class JobClient:
                 self.queue.record_call(Call(
                     job_id=self.job.job_id, attempt=self.job.attempts, call_index=index,
                     model=model, request_hash=digest, response_text=None,
-                    latency_seconds=time.monotonic() - started, error_class=failure.kind,
+                    latency_seconds=time.monotonic() - started,
+                    error_class=_JOURNAL_CLASS.get(failure.kind, failure.kind),
                     error=failure.message))
                 if grant is not None:
                     limits = read_ratelimits(_headers_of(exc))
@@ -414,6 +416,13 @@ class JobClient:
                                 Cost(1.0, reply.usage.input_tokens, reply.usage.output_tokens))
             return reply, time.monotonic() - started
         raise AssertionError("unreachable: the last refusal raises")
+
+
+# The journal's error classes are migration 0001's CHECK; a call that never reached the
+# server is journaled as transient (its message says "cannot reach the API") rather than
+# rebuilding the largest table for a new word. The job's error trail and the pause say
+# `unreachable`.
+_JOURNAL_CLASS = {"unreachable": "transient"}
 
 
 def _headers_of(exc: BaseException) -> Any:

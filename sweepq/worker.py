@@ -42,6 +42,8 @@ EXIT_FATAL = 2
 EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
 IDLE_POLL_SECONDS = 0.5
 PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
+PROBE_FIRST_SECONDS = 5.0   # an unreachable API is tried again after this pause,
+PROBE_MAX_SECONDS = 300.0   # doubled each time it is still unreachable, up to this
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Worker:
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
         self._exit: tuple[int, str] | None = None
+        self._probe_wait = PROBE_FIRST_SECONDS
         self.governor = (Governor(queue, self.config.worker_name) if self.config.governor
                          else None)
 
@@ -284,6 +287,7 @@ class Worker:
             with self._lock:
                 self.tally.done += 1
                 self.tally.passed += passed
+                self._probe_wait = PROBE_FIRST_SECONDS
 
     def client_for(self, job: Job) -> JobClient:
         """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
@@ -299,6 +303,8 @@ class Worker:
             if failure.pause_scope is not None:
                 self.queue.note_scope(self.sweep.name, job.arm, failure.pause_scope)
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
+        elif failure.kind == "unreachable":
+            self._on_unreachable(job, owner, failure)
         elif failure.kind == "fatal" and failure.scope == "run":
             # Every worker of every process must stop: the same call fails for all of them.
             message = failure.message.replace("--sweep SWEEP", f"--sweep {self.sweep.name}")
@@ -311,6 +317,28 @@ class Worker:
             self.tally.failed_attempts += 1
             self.queue.fail(job.job_id, owner, failure.message, failure.kind,
                             final=failure.kind == "fatal", signature=signature(failure))
+
+    def _on_unreachable(self, job: Job, owner: str, failure: Failure) -> None:
+        """No request got through: the job is given back uncharged either way.
+
+        Before this process has finished a job, that is a wrong address or no network
+        at all: stop at once (exit 2) rather than wait on a typo. Later, the network
+        went away mid-sweep: pause the queue and probe again after 5 s, doubling up to
+        5 minutes, so the sweep carries on by itself once calls get through.
+        """
+        self.queue.release(job.job_id, owner, failure.kind, failure.message)
+        if self.tally.done == 0:
+            self._set_exit(EXIT_FATAL, f"{failure.message}; check the network and the API's "
+                           "address (ANTHROPIC_BASE_URL), then run `sweepq work` again")
+            self.stopping.set()
+            return
+        if self.queue.active_pause(failure.pause_scope) is not None:
+            return                       # another thread's probe pause already stands
+        with self._lock:
+            wait, self._probe_wait = self._probe_wait, min(2 * self._probe_wait,
+                                                           PROBE_MAX_SECONDS)
+        self.queue.pause(self.queue.clock() + wait, "unreachable", failure.message,
+                         set_by=owner, scope=failure.pause_scope)
 
     def _set_exit(self, code: int, message: str) -> None:
         with self._lock:

@@ -152,23 +152,6 @@ def test_a_server_failing_everything_stops_work_then_resume_completes(tmp_path, 
     assert canonical(broken) == canonical(calm)
 
 
-def test_an_unreachable_api_pauses_instead_of_erroring(db_path, sample_bbh):
-    import socket
-
-    enqueue(db_path, sample_bbh)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    from conftest import cli_env
-
-    env = cli_env(ANTHROPIC_BASE_URL=f"http://127.0.0.1:{port}", ANTHROPIC_API_KEY="sk-ant-x")
-    done = run_cli("work", "--quiet", "--concurrency", "2", db=db_path, env=env)
-    assert done.returncode == 75, done.stderr
-    assert "Connection refused" in done.stderr
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM jobs WHERE state = 'error'").fetchone() == (0,)
-
-
 def test_blips_between_successes_never_trip_it(db_path, sample_bbh, monkeypatch):
     """Six jobs' attempts end in the same failure (each of its 3 tries), but a success
     comes between each: no pause, and every job is done in the end. In process, with the

@@ -18,7 +18,6 @@ Sources (cited per case):
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime
 
 import anthropic
@@ -105,20 +104,6 @@ def test_a_quoted_limit_sentence_in_another_400_is_the_job_s():
     exc = sdk_exception(400, "invalid_request_error",
                         f"messages.0.content: {WORKSPACE} is not valid")
     assert (classify(exc, now=NOW).kind, classify(exc, now=NOW).scope) == ("fatal", "job")
-
-
-def test_connection_refused_is_transient_for_the_breaker_to_count():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=f"http://127.0.0.1:{port}",
-                                 max_retries=0)
-    with pytest.raises(anthropic.APIConnectionError) as info:
-        client.messages.create(model="claude-haiku-4-5", max_tokens=8,
-                               messages=[{"role": "user", "content": "hi"}])
-    failure = classify(info.value, now=NOW)
-    assert failure.kind == "transient"
-    assert "Connection refused" in failure.message  # the cause, for the breaker's message
 
 
 def test_a_key_that_cannot_be_sent_stops_the_run(fake_api):

@@ -64,7 +64,9 @@ def classify(exc: BaseException, now: float | None = None) -> Failure:
 
 
 def _connection_failure(exc: Any) -> Failure:
-    """Timeouts and refused connections are transient; a key that can't be put in a header
+    """A request that never got a connection (refused, no route, no name, connect
+    timeout) is unreachable; one cut or timed out after it was sent is transient (the
+    server may have been working on that job). A key that can't be put in a header
     (a newline, a stray character) fails every request the same way: fatal for the run."""
     import anthropic
     import httpx2
@@ -74,8 +76,10 @@ def _connection_failure(exc: Any) -> Failure:
         return Failure("fatal", None, "the request could not be sent: a header holds an "
                        f"illegal character; {KEY_ADVICE} (no newline or space in it)",
                        scope="run")
-    kind = "timed out" if isinstance(exc, anthropic.APITimeoutError) else "connection error"
     detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+    if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+        return Failure("unreachable", None, f"cannot reach the API: {detail}")
+    kind = "timed out" if isinstance(exc, anthropic.APITimeoutError) else "connection error"
     return Failure("transient", None, f"{kind}: {detail}")
 
 
