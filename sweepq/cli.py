@@ -262,7 +262,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
     Any number of `sweepq work` processes may share one database. Exit codes:
     0 finished (or stopped by a signal), 1 internal error or an unwritable database,
-    2 fatal (bad key, unknown model), 75 paused with no resume time or longer than --max-wait.
+    2 fatal (bad key, unknown model, an API never reached), 3 nothing left but jobs in
+    error (see `sweepq retry`), 75 paused with no resume time or longer than --max-wait.
 
     \b
     export ANTHROPIC_API_KEY=sk-ant-...
@@ -309,13 +310,24 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
 
 def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
-    """`work`'s closing line (and the reason on stderr when it did not finish), then exit."""
+    """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
+
+    A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
+    `sweepq work && sweepq export` never exports a sweep with holes in it unawares.
+    """
+    from .worker import EXIT_INCOMPLETE
+
+    code, message = outcome.exit_code, outcome.message
+    errors = queue.counts(sweep.name)["error"] if code == 0 and not message else 0
+    if errors:
+        code, message = EXIT_INCOMPLETE, (f"{errors} jobs ended in error: see their errors "
+                                          "with `sweepq status`, send them back with "
+                                          "`sweepq retry`")
     click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed){how}{_sweep_line(queue, sweep)}"
-               + (f"; {outcome.message}" if outcome.message else ""))
-    if outcome.exit_code:
-        click.echo(f"sweepq: {outcome.message}", err=True)
-    ctx.exit(outcome.exit_code)
+               f"passed){how}{_sweep_line(queue, sweep)}" + (f"; {message}" if message else ""))
+    if code:
+        click.echo(f"sweepq: {message}", err=True)
+    ctx.exit(code)
 
 
 def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],

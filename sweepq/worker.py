@@ -40,6 +40,7 @@ EXIT_INTERNAL = 1
 EXIT_DATABASE = 1           # the database failed (full, read-only, corrupt): not a bug, same code
 EXIT_FATAL = 2
 EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
+EXIT_INCOMPLETE = 3         # nothing left to run, but some jobs ended in `error`
 IDLE_POLL_SECONDS = 0.5
 PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
 PROBE_FIRST_SECONDS = 5.0   # an unreachable API is tried again after this pause,
