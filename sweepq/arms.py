@@ -55,6 +55,7 @@ from . import templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
+from .vendors import target
 
 PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
              "check each step, and end with a final line of the form 'Answer: X'.")
@@ -194,6 +195,15 @@ JUDGE_VARIANTS: dict[str, str] = {
 }
 VARIANTS: dict[str, Arm] = {name: functools.partial(echo_judge, judge=alias)
                             for name, alias in JUDGE_VARIANTS.items()}
+# The model aliases each built-in calls, besides the one an option names (`judge`), so
+# `enqueue` refuses a sweep whose map lacks one before any job is written, instead of a
+# fatal error hours in. A custom arm may declare its own as a `models` attribute (a tuple
+# of aliases); one that does not is not checked.
+CALLS: dict[Callable[..., str], tuple[str, ...]] = {
+    haiku_only: ("haiku",), sonnet_only: ("sonnet",), echo_lexical: ("haiku", "sonnet"),
+    echo_judge: ("haiku", "sonnet"), echo_oracle: ("haiku", "sonnet"),
+}
+MODEL_OPTIONS = ("judge",)   # options whose value is a model alias or id
 _OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?$")
 
 
@@ -215,6 +225,43 @@ def registry(module: str | None = None) -> dict[str, Arm]:
             raise SweepqError(f"--arms-module {module} has no ARMS dict (name -> function)")
         arms.update(extra)
     return arms
+
+
+def models_called(arm: Arm) -> tuple[str, ...] | None:
+    """The aliases (or ids) `arm` calls, its model options included; None when unknown."""
+    fn: Callable[..., str] = arm
+    options: dict[str, object] = {}
+    while isinstance(fn, functools.partial):
+        options = {**fn.keywords, **options}
+        fn = fn.func
+    declared = CALLS.get(fn, getattr(fn, "models", None))
+    if declared is None:
+        return None
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    chosen = [options.get(name, params[name].default) for name in MODEL_OPTIONS
+              if name in params]
+    return tuple(dict.fromkeys([*declared, *(str(c) for c in chosen if isinstance(c, str))]))
+
+
+def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
+    """Refuse, in one line naming the fix, an arm whose model the sweep cannot call: an
+    alias the map does not define, or a provider whose SDK extra is not installed."""
+    for name, arm in arms.items():
+        for alias in models_called(arm) or ():
+            model_id = models.get(alias)
+            if model_id is None and ":" not in alias and not alias.startswith("claude-"):
+                raise SweepqError(f"arm {name} calls model alias {alias!r}, which the "
+                                  f"sweep's model map does not define: add --model "
+                                  f"{alias}=PROVIDER:MODEL (e.g. {alias}=openai:gpt-5.4-mini)")
+            t = target.parse(model_id or alias)
+            extra = target.missing_extra(t)
+            if extra is not None:
+                raise SweepqError(f"arm {name} calls {model_id or alias}, but the SDK of "
+                                  f"provider {t.provider} is not installed: pip install "
+                                  f"'sweepq[{extra}]'")
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -188,6 +188,10 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
             max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...]) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
+    Every model alias an arm calls (a judge's too) must be in the model map, and the
+    SDK of its provider installed (`pip install 'sweepq[openai]'`, `'sweepq[gemini]'`);
+    otherwise nothing is written.
+
     \b
     sweepq enqueue --sweep bbh-n99 --dataset ../shared/bbh \\
         --subtasks logical_deduction_three_objects,causal_judgement,date_understanding \\
@@ -200,13 +204,14 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
 
     arm_list = _split(arm_names)
     prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
-    arms_mod.validate(arm_list, arms_module, prompt_sets)
+    models = parse_model_map(model_pairs)
+    arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
     subtask_list = _split(subtasks)
     if not subtask_list:
         raise SweepqError("no subtasks given: pass --subtasks a,b")
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
-                  models=parse_model_map(model_pairs), dataset=dataset, prompts=prompt_sets)
+                  models=models, dataset=dataset, prompts=prompt_sets)
     tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
     default = prompt_sets[DEFAULT_NAME]
     queue = _queue(ctx, create=True)
