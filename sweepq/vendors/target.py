@@ -46,7 +46,8 @@ class Target:
 
 
 def parse(model_id: str) -> Target:
-    """`openai:gpt-5.4-mini` → Target("openai", "gpt-5.4-mini"); a bare id is Claude's.
+    """`openai:gpt-5.4-mini` → Target("openai", "gpt-5.4-mini"); a bare id is Claude's;
+    `openai-responses:gpt-5.4-mini` → the same with `api="responses"`.
 
     A model id may hold a colon only after a known provider prefix (`local:qwen3:4b`):
     Claude's ids never do, so an unknown prefix is a typo, not an id.
