@@ -183,8 +183,14 @@ BUILTIN: dict[str, Arm] = {
 # The old runner's judge variants, a line each: the arm name (what the export writes) and
 # the alias of its judge, which the sweep's model map defines
 # (`--model gpt-5.4-mini=openai:gpt-5.4-mini`, `--model small=local:qwen3:4b@URL`).
+# The historical files name OpenAI's as `echo-judge-openai-<model>`
+# (../shared/echo-results: `echo-judge-openai-gpt-5.4-mini`); the shorter
+# `echo-judge-gpt-5.4…` came first here and stays, so sweeps enqueued with it still run.
 JUDGE_VARIANTS: dict[str, str] = {
     "echo-judge-openai": "openai",
+    "echo-judge-openai-gpt-5.4": "gpt-5.4",
+    "echo-judge-openai-gpt-5.4-mini": "gpt-5.4-mini",
+    "echo-judge-openai-gpt-5.4-nano": "gpt-5.4-nano",
     "echo-judge-gpt-5.4": "gpt-5.4",
     "echo-judge-gpt-5.4-mini": "gpt-5.4-mini",
     "echo-judge-gpt-5.4-nano": "gpt-5.4-nano",
