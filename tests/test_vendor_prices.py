@@ -1,6 +1,7 @@
 """Vendor models have no price in sweepq yet (the official pricing pages were not at hand
 to cite): their cost is unknown, recorded as None, and `summary` says `price unknown`
-for the arms that call them instead of a misleading $0 (or a Claude-only sum)."""
+for the arms that call them instead of a misleading $0, and `status` marks the sweep's
+total as a floor."""
 
 from __future__ import annotations
 
@@ -50,3 +51,7 @@ def test_summary_says_price_unknown_for_the_vendor_judged_arm(db_path, sample_bb
     assert by_arm["echo-judge-openai"]["cost_usd"] is None
     assert by_arm["echo-judge-openai"]["unpriced_models"] == [f"openai:gpt-5.4-mini@{url}"]
     assert by_arm["echo-judge"]["unpriced_models"] == []
+    status = run_cli("status", db=db_path, check=True).stdout
+    rows = {line.split()[0]: line for line in status.splitlines() if line.startswith("  echo")}
+    assert "price unknown" in rows["echo-judge-openai"] and "$" in rows["echo-judge"]
+    assert "units, ≥$" in status        # the sweep's total is a floor
