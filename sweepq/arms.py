@@ -262,12 +262,7 @@ def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
                 raise SweepqError(f"arm {name} calls model alias {alias!r}, which the "
                                   f"sweep's model map does not define: add --model "
                                   f"{alias}=PROVIDER:MODEL (e.g. {alias}=openai:gpt-5.4-mini)")
-            t = target.parse(model_id or alias)
-            extra = target.missing_extra(t)
-            if extra is not None:
-                raise SweepqError(f"arm {name} calls {model_id or alias}, but the SDK of "
-                                  f"provider {t.provider} is not installed: pip install "
-                                  f"'sweepq[{extra}]'")
+            target.require_sdk(model_id or alias, f"arm {name}")
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -387,8 +387,12 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
     models = sweep.models
     if pairs:
         from .models import parse_model_pairs
+        from .vendors.target import require_sdk
 
-        models = queue.set_models(sweep.name, parse_model_pairs(pairs), force=force)
+        changes = parse_model_pairs(pairs)
+        for alias, model_id in changes.items():
+            require_sdk(model_id, f"alias {alias}")
+        models = queue.set_models(sweep.name, changes, force=force)
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
 

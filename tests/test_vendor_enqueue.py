@@ -109,3 +109,13 @@ def test_models_called_reads_variants_options_and_declarations():
     assert arms.models_called(custom) is None        # undeclared: not checked
     custom.models = ("opus",)
     assert arms.models_called(custom) == ("opus",)
+
+
+def test_models_refuses_an_alias_whose_provider_sdk_is_missing(existing, tmp_path):
+    before = digest(existing)
+    env = _without(tmp_path, "google.genai")
+    done = run_cli("models", "--sweep", "other", "haiku=gemini:gemini-2.5-flash",
+                   db=existing, env=env)
+    assert done.returncode != 0 and "pip install 'sweepq[gemini]'" in done.stderr
+    assert "alias haiku calls gemini:gemini-2.5-flash" in done.stderr
+    assert digest(existing) == before

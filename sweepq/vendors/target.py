@@ -83,3 +83,13 @@ def missing_extra(t: Target) -> str | None:
     except (ImportError, ValueError):   # a parent package missing, or a module set to None
         found = False
     return None if found else extra
+
+
+def require_sdk(model_id: str, who: str) -> None:
+    """Refuse `model_id` when its provider's SDK is not installed, naming `who` calls it
+    and the extra to install."""
+    t = parse(model_id)
+    extra = missing_extra(t)
+    if extra is not None:
+        raise SweepqError(f"{who} calls {model_id}, but the SDK of provider {t.provider} is "
+                          f"not installed: pip install 'sweepq[{extra}]'")
