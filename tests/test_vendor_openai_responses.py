@@ -20,6 +20,7 @@ from sweepq.failures import CallFailed
 from sweepq.failures.openai import classify_openai
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.openai import QUOTA_MESSAGE, FakeOpenAI, error, rate_limited
+from sweepq.fake.vendor import Scripted
 from sweepq.vendors import target
 from sweepq.vendors.openai import OpenAIBackend
 from sweepq.vendors.router import RouterBackend
@@ -79,6 +80,26 @@ def test_its_failures_are_classified_like_chat_completions(fake, scripted, kind,
         responses(fake).send("gpt-5.4-mini", None, "hello", 16)
     assert (info.value.failure.kind, info.value.failure.scope) == (kind, scope)
     assert fake.apis == {"responses": 1}
+
+
+def failed(code: str) -> Scripted:
+    """A 200 whose response object says the generation failed (`status: failed`, `error`
+    {code, message}: the ResponseError of the SDKs' types)."""
+    return Scripted(200, {"id": "resp_x", "object": "response", "created_at": 0,
+                          "status": "failed", "model": "gpt-5.4-mini", "output": [],
+                          "error": {"code": code, "message": "it failed"},
+                          "incomplete_details": None, "usage": None})
+
+
+@pytest.mark.parametrize("code, kind", [("server_error", "transient"),
+                                        ("rate_limit_exceeded", "rate_limited"),
+                                        ("invalid_prompt", "fatal")])
+def test_a_failed_response_is_a_failure_never_an_answer(fake, code, kind):
+    fake.script([failed(code)])
+    with pytest.raises(CallFailed) as info:
+        responses(fake).send("gpt-5.4-mini", None, "hello", 16)
+    assert info.value.failure.kind == kind and code in info.value.failure.message
+    assert info.value.failure.scope == "job"
 
 
 def test_a_rate_limit_on_responses_waits_for_its_reset_header(fake):

@@ -17,7 +17,7 @@ import os
 
 from ..errors import SweepqError
 from ..failures import CallFailed
-from ..failures.openai import classify_openai
+from ..failures.openai import classify_openai, failed_response
 from ..models import DEFAULT_TIMEOUT, Reply
 from ..usage import Usage
 
@@ -72,7 +72,6 @@ class OpenAIBackend:
         return Reply(text=text, usage=_usage(completion.usage), stop_reason=stop,
                      headers=raw.headers)
 
-
     def _respond(self, model: str, system: str | None, prompt: str, max_tokens: int
                  ) -> Reply:
         """One Responses API call; `store=False`: a sweep never reads a response back, so
@@ -84,6 +83,10 @@ class OpenAIBackend:
             response = raw.parse()
         except Exception as exc:
             raise CallFailed(classify_openai(exc)) from exc
+        if response.status == "failed":   # a 200 whose body says the generation failed
+            error = getattr(response, "error", None)
+            raise CallFailed(failed_response(getattr(error, "code", None),
+                                             getattr(error, "message", None)))
         details = getattr(response, "incomplete_details", None)
         reason = getattr(details, "reason", None) if response.status == "incomplete" else None
         stop = INCOMPLETE_REASONS.get(reason or "", reason) if reason else \
