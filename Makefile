@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo bench lint clean
+.PHONY: install test test-slow test-min demo demo-vendors bench lint clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ test-min: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo
+
+# The same offline, with an OpenAI and a Gemini judge beside Claude's, each on its fake.
+demo-vendors: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --vendors
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

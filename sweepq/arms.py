@@ -55,6 +55,7 @@ from . import templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
+from .vendors import target
 
 PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
              "check each step, and end with a final line of the form 'Answer: X'.")
@@ -182,8 +183,14 @@ BUILTIN: dict[str, Arm] = {
 # The old runner's judge variants, a line each: the arm name (what the export writes) and
 # the alias of its judge, which the sweep's model map defines
 # (`--model gpt-5.4-mini=openai:gpt-5.4-mini`, `--model small=local:qwen3:4b@URL`).
+# The historical files name OpenAI's as `echo-judge-openai-<model>`
+# (../shared/echo-results: `echo-judge-openai-gpt-5.4-mini`); the shorter
+# `echo-judge-gpt-5.4…` came first here and stays, so sweeps enqueued with it still run.
 JUDGE_VARIANTS: dict[str, str] = {
     "echo-judge-openai": "openai",
+    "echo-judge-openai-gpt-5.4": "gpt-5.4",
+    "echo-judge-openai-gpt-5.4-mini": "gpt-5.4-mini",
+    "echo-judge-openai-gpt-5.4-nano": "gpt-5.4-nano",
     "echo-judge-gpt-5.4": "gpt-5.4",
     "echo-judge-gpt-5.4-mini": "gpt-5.4-mini",
     "echo-judge-gpt-5.4-nano": "gpt-5.4-nano",
@@ -194,6 +201,15 @@ JUDGE_VARIANTS: dict[str, str] = {
 }
 VARIANTS: dict[str, Arm] = {name: functools.partial(echo_judge, judge=alias)
                             for name, alias in JUDGE_VARIANTS.items()}
+# The model aliases each built-in calls, besides the one an option names (`judge`), so
+# `enqueue` refuses a sweep whose map lacks one before any job is written, instead of a
+# fatal error hours in. A custom arm may declare its own as a `models` attribute (a tuple
+# of aliases); one that does not is not checked.
+CALLS: dict[Callable[..., str], tuple[str, ...]] = {
+    haiku_only: ("haiku",), sonnet_only: ("sonnet",), echo_lexical: ("haiku", "sonnet"),
+    echo_judge: ("haiku", "sonnet"), echo_oracle: ("haiku", "sonnet"),
+}
+MODEL_OPTIONS = ("judge",)   # options whose value is a model alias or id
 _OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?$")
 
 
@@ -215,6 +231,38 @@ def registry(module: str | None = None) -> dict[str, Arm]:
             raise SweepqError(f"`arms_module` {module} has no ARMS dict (name -> function)")
         arms.update(extra)
     return arms
+
+
+def models_called(arm: Arm) -> tuple[str, ...] | None:
+    """The aliases (or ids) `arm` calls, its model options included; None when unknown."""
+    fn: Callable[..., str] = arm
+    options: dict[str, object] = {}
+    while isinstance(fn, functools.partial):
+        options = {**fn.keywords, **options}
+        fn = fn.func
+    declared = CALLS.get(fn, getattr(fn, "models", None))
+    if declared is None:
+        return None
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    chosen = [options.get(name, params[name].default) for name in MODEL_OPTIONS
+              if name in params]
+    return tuple(dict.fromkeys([*declared, *(str(c) for c in chosen if isinstance(c, str))]))
+
+
+def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
+    """Refuse, in one line naming the fix, an arm whose model the sweep cannot call: an
+    alias the map does not define, or a provider whose SDK extra is not installed."""
+    for name, arm in arms.items():
+        for alias in models_called(arm) or ():
+            model_id = models.get(alias)
+            if model_id is None and ":" not in alias and not alias.startswith("claude-"):
+                raise SweepqError(f"arm {name} calls model alias {alias!r}, which the "
+                                  f"sweep's model map does not define: add --model "
+                                  f"{alias}=PROVIDER:MODEL (e.g. {alias}=openai:gpt-5.4-mini)")
+            target.require_sdk(model_id or alias, f"arm {name}")
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -198,6 +198,10 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
             max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...]) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
+    Every model alias an arm calls (a judge's too) must be in the model map, and the
+    SDK of its provider installed (`pip install 'sweepq[openai]'`, `'sweepq[gemini]'`);
+    otherwise nothing is written.
+
     \b
     sweepq enqueue --sweep bbh-n99 --dataset ../shared/bbh \\
         --subtasks logical_deduction_three_objects,causal_judgement,date_understanding \\
@@ -210,13 +214,14 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
 
     arm_list = _split(arm_names)
     prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
-    arms_mod.validate(arm_list, arms_module, prompt_sets)
+    models = parse_model_map(model_pairs)
+    arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
     subtask_list = _split(subtasks)
     if not subtask_list:
         raise SweepqError("no subtasks given: pass --subtasks a,b")
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
-                  models=parse_model_map(model_pairs), dataset=dataset, prompts=prompt_sets)
+                  models=models, dataset=dataset, prompts=prompt_sets)
     tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
     default = prompt_sets[DEFAULT_NAME]
     queue = _queue(ctx, create=True)
@@ -404,8 +409,12 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
     models = sweep.models
     if pairs:
         from .models import parse_model_pairs
+        from .vendors.target import require_sdk
 
-        models = queue.set_models(sweep.name, parse_model_pairs(pairs), force=force)
+        changes = parse_model_pairs(pairs)
+        for alias, model_id in changes.items():
+            require_sdk(model_id, f"alias {alias}")
+        models = queue.set_models(sweep.name, changes, force=force)
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
 

@@ -15,6 +15,13 @@ you would run against the Anthropic API:
    the fake is stopped and the same commands for the real API are printed.
 
     python -m sweepq.demo [--sample]     # --sample: ignore ../shared/bbh
+
+`--vendors` (`make demo-vendors`) runs a mixed-vendor sweep instead: the Claude arms
+beside `echo-judge-openai` (judged by `openai:gpt-5.4-mini` through the `openai` SDK)
+and `echo-judge-gemini-flash` (`gemini:gemini-2.5-flash` through `google-genai`), each
+vendor's SDK pointed at its own loopback fake (`sweepq fake-api --vendor ...`) with
+OPENAI_BASE_URL / GEMINI_BASE_URL, then `sweepq summary`. It needs the extras
+(`pip install 'sweepq[openai,gemini]'`; `make install` has them).
 """
 
 from __future__ import annotations
@@ -43,12 +50,18 @@ ACCURACY = "haiku=0.72,sonnet=0.88"
 LATENCY_MS = 150
 CONCURRENCY = 8
 DUMMY_KEY = "sk-ant-demo-not-a-real-key"
+# The mixed-vendor sweep: the old runner's judge variants, their aliases mapped to models.
+VENDOR_SWEEP = "bbh-vendors"
+VENDOR_ARMS = "haiku-only,sonnet-only,echo-judge,echo-judge-openai,echo-judge-gemini-flash"
+VENDOR_MODELS = ("openai=openai:gpt-5.4-mini", "gemini-flash=gemini:gemini-2.5-flash")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    """The environment for the demo's commands: offline, no real credentials."""
+    """The environment for the demo's commands: offline, no real credentials (nor any
+    vendor's key or base URL: only the fakes' are given)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ANTHROPIC_") and k != "SWEEPQ_DB"}
+           if not k.startswith(("ANTHROPIC_", "OPENAI_", "GEMINI_", "GOOGLE_"))
+           and k != "SWEEPQ_DB"}
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.update(extra)
     return env
@@ -76,22 +89,27 @@ def _sweepq(*args: str, env: dict[str, str] | None = None) -> None:
         raise SystemExit(f"demo: `sweepq {args[0]}` exited {returncode}")
 
 
-def _answer_key(path: Path) -> int:
+def _answer_key(path: Path, sweep: str = SWEEP) -> int:
     """prompt -> gold for every enqueued task, from the jobs table itself (read-only)."""
     queue = Queue.open_read_only(DB)
     try:
         payloads = [json.loads(row["task"]) for row in
-                    queue.read("SELECT DISTINCT task FROM jobs WHERE sweep = ?", (SWEEP,))]
+                    queue.read("SELECT DISTINCT task FROM jobs WHERE sweep = ?", (sweep,))]
     finally:
         queue.close()
     path.write_text(json.dumps({p["prompt"]: p["answer"] for p in payloads}))
     return len(payloads)
 
 
-def _start_fake_api(answer_key: Path) -> tuple[subprocess.Popen[str], str]:
-    argv = [sys.executable, "-m", "sweepq", "fake-api", "--port", "0",
-            "--latency-ms", str(LATENCY_MS), "--answer-key", str(answer_key),
-            "--accuracy", ACCURACY]
+def _start_fake_api(answer_key: Path | None, vendor: str = "anthropic"
+                    ) -> tuple[subprocess.Popen[str], str]:
+    """One `sweepq fake-api` process; a judge's fake needs no answer key (it compares)."""
+    argv = [sys.executable, "-m", "sweepq", "fake-api", "--port", "0"]
+    if vendor != "anthropic":
+        argv += ["--vendor", vendor]
+    if answer_key is not None:
+        argv += ["--latency-ms", str(LATENCY_MS), "--answer-key", str(answer_key),
+                 "--accuracy", ACCURACY]
     print(f"\n$ sweepq {shlex.join(argv[3:])} &", flush=True)
     # Its own session: a Ctrl-C must reach `work` (which then finishes its in-flight
     # jobs against this server), not the server; the demo stops it afterwards.
@@ -139,24 +157,71 @@ for free: `sweepq fake-api --port 8123 --latency-ms 300` in one terminal, then
 `ANTHROPIC_BASE_URL=http://127.0.0.1:8123 ANTHROPIC_API_KEY=x sweepq work` in another.""")
 
 
+def _vendors(dataset: str, subtasks: str, n: int, tmp: Path) -> None:
+    """The mixed-vendor sweep: enqueue, three fakes, work, summary, export."""
+    models = [flag for pair in VENDOR_MODELS for flag in ("--model", pair)]
+    _sweepq("enqueue", "--sweep", VENDOR_SWEEP, "--dataset", dataset, "--subtasks", subtasks,
+            "--n-per-subtask", str(n), "--arms", VENDOR_ARMS, *models)
+    key = tmp / "answer-key.json"
+    _answer_key(key, VENDOR_SWEEP)
+    servers: list[subprocess.Popen[str]] = []
+    try:
+        claude, url = _start_fake_api(key)
+        servers.append(claude)
+        openai, openai_url = _start_fake_api(None, "openai")
+        servers.append(openai)
+        gemini, gemini_url = _start_fake_api(None, "gemini")
+        servers.append(gemini)
+        print(f"\n$ export OPENAI_BASE_URL={openai_url}/v1 GEMINI_BASE_URL={gemini_url}")
+        _sweepq("work", "--sweep", VENDOR_SWEEP, "--concurrency", str(CONCURRENCY),
+                env=_env(ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY=DUMMY_KEY,
+                         OPENAI_BASE_URL=f"{openai_url}/v1", OPENAI_API_KEY="sk-demo",
+                         GEMINI_BASE_URL=gemini_url, GEMINI_API_KEY="gemini-demo"))
+    finally:
+        for server in servers:
+            _stop(server)
+        print("\ndemo: fake APIs stopped", flush=True)
+    _sweepq("summary", "--sweep", VENDOR_SWEEP)
+    _sweepq("export", "--sweep", VENDOR_SWEEP, str(RESULTS))
+    print(f"""
+The same sweep on the real APIs (it costs money; the fakes above were free):
+
+  export ANTHROPIC_API_KEY=sk-ant-... OPENAI_API_KEY=sk-... GEMINI_API_KEY=...
+  sweepq enqueue --sweep {VENDOR_SWEEP} --dataset ../shared/bbh \\
+      --subtasks {SHARED_SUBTASKS} --n-per-subtask 10 \\
+      --arms {VENDOR_ARMS} \\
+      {' '.join(f'--model {pair}' for pair in VENDOR_MODELS)}
+  sweepq work --sweep {VENDOR_SWEEP}""")
+
+
+def _dataset(tmp: Path, sample: bool) -> tuple[str, str, int]:
+    """../shared/bbh when it is there (and not --sample), else a generated sample."""
+    if SHARED_BBH.is_dir() and not sample:
+        print(f"demo: 10 tasks from each of 3 BBH subtasks in {SHARED_BBH}")
+        return str(SHARED_BBH), SHARED_SUBTASKS, 10
+    print("demo: ../shared/bbh not used; generated boolean_expressions and web_of_lies"
+          " items (answers computed) in a temporary folder")
+    return str(write_sample(tmp / "bbh", n=15)), SAMPLE_SUBTASKS, 15
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweepq.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", action="store_true",
                         help="use the generated sample even when ../shared/bbh exists")
+    parser.add_argument("--vendors", action="store_true",
+                        help="a Claude, an OpenAI and a Gemini judge, each on its own fake")
     args = parser.parse_args(argv)
     started = time.monotonic()
     for stale in (DB, Path(f"{DB}-wal"), Path(f"{DB}-shm"), RESULTS):
         stale.unlink(missing_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="sweepq-demo-") as tmp:
-        if SHARED_BBH.is_dir() and not args.sample:
-            dataset, subtasks, n = str(SHARED_BBH), SHARED_SUBTASKS, 10
-            print(f"demo: {n} tasks from each of 3 BBH subtasks in {dataset}")
-        else:
-            dataset, subtasks, n = str(write_sample(Path(tmp) / "bbh", n=15)), SAMPLE_SUBTASKS, 15
-            print("demo: ../shared/bbh not used; generated boolean_expressions and web_of_lies"
-                  " items (answers computed) in a temporary folder")
+        dataset, subtasks, n = _dataset(Path(tmp), args.sample)
+        if args.vendors:
+            _vendors(dataset, subtasks, n, Path(tmp))
+            print(f"\ndemo: finished in {time.monotonic() - started:.1f}s")
+            return 0
         _sweepq("enqueue", "--sweep", SWEEP, "--dataset", dataset, "--subtasks", subtasks,
                 "--n-per-subtask", str(n), "--arms", ARMS)
         key = Path(tmp) / "answer-key.json"

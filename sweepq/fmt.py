@@ -29,6 +29,18 @@ def usd(value: float | None, none: str = "-") -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
 
+PRICE_UNKNOWN = "price unknown"
+
+
+def cost(value: float | None, unpriced: bool, none: str = "-") -> str:
+    """An arm's dollars, honest about calls with no price (`unpriced`: a model missing
+    from `models.PRICES`, such as a vendor's): `price unknown` when no result has a cost,
+    never a misleading $0; `≥$x` when some do, since their sum is then a floor."""
+    if not unpriced:
+        return usd(value, none)
+    return PRICE_UNKNOWN if value is None else f"≥{usd(value)}"
+
+
 def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     """A text progress bar: `██████░░░░`; never full before everything is done, never
     empty once anything is."""

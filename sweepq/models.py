@@ -55,6 +55,11 @@ DEFAULT_MODELS: dict[str, str] = {
 
 # USD per million tokens: (input, output, cache write, cache read). Edit here.
 # A dated id (claude-haiku-4-5-20251001) is priced by its undated prefix.
+# Other vendors' models (openai:, gemini:, local:) have no entry yet: their official
+# pricing pages were not at hand to cite with a date, and a guessed price is worse than
+# none. Their calls' cost is unknown (None), which `summary` shows as "price unknown"
+# (`unpriced_models` in --json), never as $0. Add one here, keyed by the vendor's own id
+# (`gpt-5.4-mini`), with its page and the date read.
 PRICES: dict[str, tuple[float, float, float, float]] = {
     "claude-haiku-4-5": (1.00, 5.00, 1.25, 0.10),
     "claude-sonnet-4-6": (3.00, 15.00, 3.75, 0.30),

@@ -273,7 +273,8 @@ def _summary_row(a: dict[str, Any], base: str | None, oracle: bool) -> str:
              f'<td class="num" data-key="cost_units">{num(a["cost_units"])}</td>',
              f'<td class="num" data-key="cost_units_per_task">'
              f'{per_task(a["cost_units"], a["n"])}</td>',
-             f'<td class="num" data-key="cost_usd">{usd(a["cost_usd"])}</td>',
+             f'<td class="num" data-key="cost_usd">'
+             f'{esc(fmt.cost(a["cost_usd"], bool(a["unpriced_models"]), none=DASH))}</td>',
              f'<td class="num" data-key="unparseable">{num(a["unparseable"])}</td>']
     if oracle:
         align = a["oracle_alignment"]

@@ -36,6 +36,8 @@ summary keys
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
+           unpriced_models [model ids its answered calls had no price for: its cost_usd
+               is then null (price unknown) or a floor, never a complete figure],
            not_answered {refusal, empty reply, cut off at max_tokens},
            oracle_alignment null | {agree, n, rate},
            vs_baseline null | {baseline, n, arm_pass_rate, baseline_pass_rate,
@@ -285,11 +287,20 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
             " FROM results AS r JOIN jobs AS j USING (job_id)"
             " WHERE j.sweep = ? AND j.state = 'done'"
             " ORDER BY r.completion_seq", (sweep.name,))
+        unpriced = queue.rows(_UNPRICED, (sweep.name,))
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
+    for entry in body["arms"]:
+        entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
     return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body}
+
+
+# The models an arm's answered calls went to that had no price: its cost is unknown (or a
+# floor), which `summary` says instead of a $0. Imported results have no calls: not listed.
+_UNPRICED = ("SELECT DISTINCT j.arm, c.model FROM jobs AS j JOIN calls AS c USING (job_id)"
+             " WHERE j.sweep = ? AND c.error_class IS NULL AND c.cost_usd IS NULL")
 
 
 # -- what the page lists: latest results and errors -------------------------------------

@@ -4,8 +4,8 @@ The definitions are the ones the team's earlier analysis used, so numbers
 computed on old result files match:
 
 - pass: passed / n, with a Wilson 95% score interval;
-- escalated: `echo-judge` and `echo-judge-*` arms when sub_calls > 3, other
-  `echo-*` arms when sub_calls > 2, never any other arm;
+- escalated: `echo-judge`, `echo-judge[judge=…]` and `echo-judge-*` arms when
+  sub_calls > 3, other `echo-*` arms when sub_calls > 2, never any other arm;
 - cost units (a haiku call = 1, a sonnet call = 3): haiku-only = sub_calls x 1,
   sonnet-only = sub_calls x 3, judge arms = 3 (+3 when escalated), other echo
   arms = 2 (+3 when escalated), anything else = sub_calls x 1;
@@ -84,8 +84,9 @@ def _log_comb(n: int, k: int) -> float:
 # -- the arm definitions --------------------------------------------------------
 
 def _base(arm: str) -> str:
-    """The arm without its prompt set: `echo-judge@terse` routes as `echo-judge` does."""
-    return arm.partition("@")[0]
+    """The arm without its options and prompt set: `echo-judge[judge=gpt]@terse` routes as
+    `echo-judge` does (options first: a judge's URL may hold an `@`)."""
+    return arm.partition("[")[0].partition("@")[0]
 
 
 def is_judge_arm(arm: str) -> bool:
@@ -96,7 +97,7 @@ def is_judge_arm(arm: str) -> bool:
 
 def can_escalate(arm: str) -> bool:
     """Only `echo-*` arms escalate; the escalation columns are blank for the others."""
-    return arm.startswith("echo-")
+    return _base(arm).startswith("echo-")
 
 
 def escalated(arm: str, sub_calls: int) -> bool:

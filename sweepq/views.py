@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from . import batch_view, bounds, governor_view, report
-from .fmt import BAR_WIDTH, bar, format_p, pct, usd
+from .fmt import BAR_WIDTH, PRICE_UNKNOWN, bar, cost, format_p, pct
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
 
@@ -31,8 +31,10 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
         timing.append(f"ETA {format_duration(data['eta_seconds'])} "
                       f"(~{clock_text(data['eta_at'], now)})"
                       if data["eta_seconds"] is not None else "ETA -")
+    floor = data["cost_usd_rows"] < states["done"]   # some results have no price
     timing.append(f"cost {data['cost_units']:,} units"
-                  + (f", {usd(data['cost_usd'])}" if data["cost_usd"] is not None else ""))
+                  + (f", {cost(data['cost_usd'], floor)}" if data["cost_usd"] is not None
+                     else ""))
     if data["stale_leases"]:
         timing.append(f"{data['stale_leases']} expired leases")
     lines.append("  " + " · ".join(timing))
@@ -71,7 +73,8 @@ def render_status(data: dict[str, Any], now: float | None = None,
 
     Columns are as wide as their contents; with a terminal `width` the bars
     shrink so a row fits on one line. The USD column shows only when some
-    result has a cost.
+    result has a cost; an arm whose results have none says `price unknown`, one
+    where only some do shows the floor (`≥`).
     """
     lines = headline(data, now)
     with_usd = any(a["cost_usd"] is not None for a in data["arms"])
@@ -79,7 +82,7 @@ def render_status(data: dict[str, Any], now: float | None = None,
     rows = []
     for a in data["arms"]:
         cells = [pct(a["pass_rate"]), pct(a["escalation_rate"], 0), f"{a['cost_units']:,}"]
-        cells += [usd(a["cost_usd"])] if with_usd else []
+        cells += [cost(a["cost_usd"], a["cost_usd_rows"] < a["done"])] if with_usd else []
         rows.append((a, f"{a['done']:,}/{a['total']:,}",
                      cells + [f"{a['unparseable']:,}", f"{a['error']:,}"]))
     name_w = max([len(a["arm"]) for a in data["arms"]] + [3])
@@ -106,7 +109,7 @@ def render_summary(data: dict[str, Any]) -> str:
              + (f", paired against {base}" if base else "")]
     width = max([len(a["arm"]) for a in data["arms"]] + [3])
     head = (f"  {'arm':<{width}}  {'n':>5}  {'pass':>6}  {'95% CI':>13}  {'escal.':>6}  "
-            f"{'units':>6}  {'u/task':>6}  {'USD':>9}  {'unparse':>7}")
+            f"{'units':>6}  {'u/task':>6}  {'USD':>13}  {'unparse':>7}")
     if data["oracle"]:
         head += f"  {'oracle':>6}"
     if base:
@@ -118,7 +121,8 @@ def render_summary(data: dict[str, Any]) -> str:
         per_task = "-" if a["cost_units_per_task"] is None else f"{a['cost_units_per_task']:.2f}"
         line = (f"  {a['arm']:<{width}}  {a['n']:>5,}  {pct(a['pass_rate']):>6}  {ci:>13}  "
                 f"{pct(a['escalation_rate'], 0):>6}  {a['cost_units']:>6,}  {per_task:>6}  "
-                f"{usd(a['cost_usd']):>9}  {a['unparseable']:>7,}")
+                f"{cost(a['cost_usd'], bool(a['unpriced_models'])):>13}  "
+                f"{a['unparseable']:>7,}")
         if data["oracle"]:
             align = a["oracle_alignment"]
             line += f"  {pct(align['rate'], 0) if align else '':>6}"
@@ -135,6 +139,11 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
     lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
                  "units: haiku call 1, sonnet 3.")
+    unpriced = sorted({m.partition("@")[0] for a in data["arms"] for m in a["unpriced_models"]})
+    if unpriced:
+        lines.append(f"  USD: {PRICE_UNKNOWN}: sweepq has no price for {', '.join(unpriced)} "
+                     "(models.PRICES), never counted as $0; ≥: the sum of the results that "
+                     "have one.")
     if data["oracle"]:
         lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
                      "does.")

@@ -65,6 +65,9 @@ def test_mcnemar_large_counts_agree_with_exact_arithmetic(b: int, c: int) -> Non
     ("echo-judge", 0, False, 3),            # a failed historical row still costs a judge run
     ("echo-judge-openai", 3, False, 3),
     ("echo-judge-openai", 4, True, 6),
+    ("echo-judge[judge=openai:gpt-5.4-mini]", 3, False, 3),   # a judge given as an option
+    ("echo-judge[judge=j]@terse", 4, True, 6),
+    ("echo-judge[judge=local:qwen3:4b@http://h:1/v1]", 3, False, 3),
     ("echo-judgement", 3, True, 5),         # not `echo-judge-*`: an ordinary echo arm
     ("echo-lexical", 2, False, 2),
     ("echo-lexical", 3, True, 5),

@@ -78,6 +78,21 @@ def _status(exc: Any, status: int, now: float) -> Failure:
     return Failure("fatal", None, f"request rejected ({status}): {what}")
 
 
+def failed_response(code: str | None, message: str | None,
+                    now: float | None = None) -> Failure:
+    """A Responses API answer with `status: failed` and its `error` {code, message}: never
+    a result. A rate limit waits the default pause, a prompt the model refuses
+    (`invalid_prompt`, `invalid_*`) fails the job, anything else (`server_error`, …) is
+    transient."""
+    now = time.time() if now is None else now
+    what = f"response failed: {code or 'no code'}: {message or ''}".rstrip(": ")
+    if code == "rate_limit_exceeded":
+        return Failure("rate_limited", now + DEFAULT_RATE_LIMIT_PAUSE, what)
+    if code and code.startswith("invalid_"):
+        return Failure("fatal", None, what)
+    return Failure("transient", None, what)
+
+
 def reset_at(headers: Any, now: float) -> float:
     """When the exhausted limits refill: the latest `x-ratelimit-reset-*` whose remaining
     is 0 (any reset when none says 0), else a minute."""

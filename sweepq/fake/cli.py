@@ -18,7 +18,7 @@ import click
 
 from . import documented
 from .config import KNOWN_MODELS, SPEND_LIMITS, FakeConfig
-from .server import FakeAPI
+from .server import FakeAPI, Loopback
 
 
 def _parse_pairs(value: str | None, sep: str, param: str, key_type: Callable[[str], Any],
@@ -85,6 +85,12 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
 
 
 @click.command("fake-api")
+@click.option("--vendor", type=click.Choice(["anthropic", "openai", "gemini"]),
+              default="anthropic", show_default=True,
+              help="Whose API to serve: Anthropic's Messages; OpenAI's Chat Completions and "
+              "Responses (base URL: the printed URL + /v1); Gemini's generateContent. For "
+              "the last two only --host, --port, --seed, --answer-key, --accuracy, "
+              "--prompts, --models and --api-key (the first) apply.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), show_default=True,
               help="Port to bind; 0 picks a free one (printed on start).")
@@ -131,7 +137,7 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
               help="Share of batch requests that end errored (api_error).")
 @click.option("--batch-expired", default=0.0, type=float, callback=_rate,
               help="Share of batch requests that end expired.")
-def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
+def fake_api_command(vendor: str, host: str, port: int, latency_ms: float, seed: int,
                      answer_key: str | None, accuracy: str | None, faults: str | None,
                      resets: float, retry_after: float | None, exhaust_after: int | None,
                      exhaust_for: float, spend_limit: str | None, credit_exhausted: bool,
@@ -140,7 +146,8 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
                      itpm: float | None, otpm: float | None, bucket_seconds: float,
                      bucket_start: str, batch_seconds: float, batch_errored: float,
                      batch_expired: float) -> None:
-    """Serve a fake Anthropic Messages API on loopback until SIGINT/SIGTERM."""
+    """Serve a fake Anthropic Messages API (or --vendor openai|gemini) on loopback until
+    SIGINT/SIGTERM."""
     from sweepq.errors import SweepqError
     from sweepq.prompts import read_file
 
@@ -165,7 +172,8 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
         cfg.validate()
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
-    fake = FakeAPI(cfg, host=host, port=port)
+    fake = FakeAPI(cfg, host=host, port=port) if vendor == "anthropic" else \
+        _vendor_fake(vendor, cfg, host, port, api_keys, models)
     try:
         fake.start()
     except OSError as e:
@@ -174,7 +182,19 @@ def fake_api_command(host: str, port: int, latency_ms: float, seed: int,
     _serve_until_signal(fake)
 
 
-def _serve_until_signal(fake: FakeAPI) -> None:
+def _vendor_fake(vendor: str, cfg: FakeConfig, host: str, port: int,
+                 api_keys: tuple[str, ...], models: str | None) -> Loopback:
+    """OpenAI's or Gemini's fake, answering as `cfg` says; any model unless --models."""
+    from .gemini import FakeGemini
+    from .openai import FakeOpenAI
+
+    served = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+    make = FakeOpenAI if vendor == "openai" else FakeGemini
+    return make(cfg, host=host, port=port, models=served,
+                api_key=api_keys[0] if api_keys else None)
+
+
+def _serve_until_signal(fake: Loopback) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

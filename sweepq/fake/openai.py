@@ -1,7 +1,14 @@
-"""A loopback fake of OpenAI's Chat Completions, for the real `openai` SDK offline.
+"""A loopback fake of OpenAI's Chat Completions and Responses APIs, for the real `openai`
+SDK offline.
 
-`POST /v1/chat/completions` answers with the same deterministic texts as the Messages
-fake (`fake.vendor`). Errors have OpenAI's body `{"error": {"message", "type", "param",
+`POST /v1/chat/completions` and `POST /v1/responses` answer with the same deterministic
+texts as the Messages fake (`fake.vendor`). A response object has the shape of the
+Responses API's (`output[].content[]` of type `output_text`, `usage.input_tokens` /
+`output_tokens` / `input_tokens_details.cached_tokens`, `status` `incomplete` with
+`incomplete_details.reason` `max_output_tokens`), as OpenAI's own SDKs define it
+(the `openai` package's `types/responses/response.py` and `response_usage.py`;
+rubydoc.info/github/openai/openai-ruby/OpenAI/Models/Responses/Response). Both APIs
+share one error envelope. Errors have OpenAI's body `{"error": {"message", "type", "param",
 "code"}}` and headers: 401 `invalid_api_key`, 404 `model_not_found`, and, once
 `quota_after` calls have succeeded, 429 `insufficient_quota` for ever (the body quoted
 in github.com/mattvr/ShellGPT/issues/23). `rate_limited()` builds the documented
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from .server import Loopback
@@ -51,30 +59,56 @@ class FakeOpenAI(VendorFake, Loopback):
     def __init__(self, *args: Any, host: str = "127.0.0.1", port: int = 0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.apis: Counter[str] = Counter()   # requests by API: "chat", "responses"
         self._listen_on(host, port)
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Reply:
         path = path.split("?", 1)[0].rstrip("/")
-        if method != "POST" or not path.endswith("/chat/completions"):
+        api = "chat" if path.endswith("/chat/completions") else \
+            "responses" if path.endswith("/responses") else None
+        if method != "POST" or api is None:
             return _reply(error(404, "unknown_url", f"Unknown request URL: {method} {path}"))
+        with self._lock:
+            self.apis[api] += 1
         key = (headers.get("authorization") or "").removeprefix("Bearer ").strip()
         if self.api_key is not None and key != self.api_key:
             return _reply(error(401, "invalid_api_key", "Incorrect API key provided."))
         try:
             body = json.loads(raw)
-            model, messages = body["model"], body["messages"]
-        except (ValueError, KeyError, TypeError):
+            model = body["model"]
+            system, user, limit = _chat_request(body) if api == "chat" else \
+                _responses_request(body)
+        except (ValueError, KeyError, TypeError, AttributeError):
             return _reply(error(400, None, "We could not parse the JSON body of your request."))
         if not self.knows(model):
             return _reply(error(404, "model_not_found", f"The model `{model}` does not exist "
                                 "or you do not have access to it."))
-        system = next((m["content"] for m in messages if m.get("role") == "system"), None)
-        user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 4096
+        build = _completion if api == "chat" else _response
         return self.answer(
-            model, system, user, int(limit),
+            model, system, user, limit,
             exhausted=lambda: _reply(error(429, "insufficient_quota", QUOTA_MESSAGE)),
-            success=lambda text, n_in, n_out: _completion(model, text, n_in, n_out, limit))
+            success=lambda text, n_in, n_out: build(model, text, n_in, n_out, limit))
+
+
+def _chat_request(body: dict) -> tuple[str | None, str, int]:
+    """(system, last user turn, output limit) of a Chat Completions request."""
+    messages = body["messages"]
+    system = next((m["content"] for m in messages if m.get("role") == "system"), None)
+    user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+    return system, user, int(body.get("max_completion_tokens") or body.get("max_tokens")
+                             or 4096)
+
+
+def _responses_request(body: dict) -> tuple[str | None, str, int]:
+    """(instructions, last user turn, output limit) of a Responses request: `input` is a
+    string or a list of messages whose `content` is a string or `input_text` parts."""
+    given = body["input"]
+    if isinstance(given, str):
+        user = given
+    else:
+        last = [m for m in given if m.get("role", "user") == "user"][-1]["content"]
+        user = last if isinstance(last, str) else "".join(p.get("text", "") for p in last)
+    return body.get("instructions"), user, int(body.get("max_output_tokens") or 4096)
 
 
 def _reply(s: Scripted) -> Reply:
@@ -90,5 +124,26 @@ def _completion(model: str, text: str, n_in: int, n_out: int, limit: int) -> Rep
             "usage": {"prompt_tokens": n_in, "completion_tokens": n_out,
                       "total_tokens": n_in + n_out,
                       "prompt_tokens_details": {"cached_tokens": 0}}}
+    return Reply(200, dumps(body), [("x-request-id", "req_" + uuid.uuid4().hex),
+                                    ("x-ratelimit-remaining-requests", "499")])
+
+
+def _response(model: str, text: str, n_in: int, n_out: int, limit: int) -> Reply:
+    """A Responses API `response` object: one assistant message of `output_text`, usage as
+    `input_tokens`/`output_tokens`, status `incomplete` when the output limit was hit."""
+    cut = n_out >= limit
+    body = {"id": "resp_" + uuid.uuid4().hex, "object": "response",
+            "created_at": int(time.time()), "status": "incomplete" if cut else "completed",
+            "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
+            "model": model, "max_output_tokens": limit,
+            "output": [{"id": "msg_" + uuid.uuid4().hex, "type": "message",
+                        "status": "incomplete" if cut else "completed", "role": "assistant",
+                        "content": [{"type": "output_text", "text": text,
+                                     "annotations": [], "logprobs": []}]}],
+            "usage": {"input_tokens": n_in, "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens": n_out,
+                      "output_tokens_details": {"reasoning_tokens": 0},
+                      "total_tokens": n_in + n_out}}
     return Reply(200, dumps(body), [("x-request-id", "req_" + uuid.uuid4().hex),
                                     ("x-ratelimit-remaining-requests", "499")])

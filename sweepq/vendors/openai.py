@@ -1,8 +1,12 @@
-"""The `openai` SDK's Chat Completions: OpenAI itself, and OpenAI-compatible local servers.
+"""The `openai` SDK: OpenAI itself, and OpenAI-compatible local servers.
 
-OpenAI reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` (the SDK's own variables); a local
-server (Ollama, vLLM, llama.cpp) is reached through its base URL, with a placeholder key
-when none is set (they ignore it). SDK retries are off: sweepq owns retry policy.
+Chat Completions by default; `api="responses"` (the model map's `openai-responses:MODEL`)
+sends through the Responses API (`client.responses.create`) instead: its answer is
+`output_text`, its usage `input_tokens`/`output_tokens`, its errors the same envelope,
+so `failures.openai` classifies both. OpenAI reads `OPENAI_API_KEY` and
+`OPENAI_BASE_URL` (the SDK's own variables); a local server (Ollama, vLLM, llama.cpp)
+is reached through its base URL, with a placeholder key when none is set (they ignore
+it). SDK retries are off: sweepq owns retry policy.
 Failures are classified here (`failures.openai`), where the SDK's types are known, and
 raised as `CallFailed`.
 """
@@ -13,13 +17,15 @@ import os
 
 from ..errors import SweepqError
 from ..failures import CallFailed
-from ..failures.openai import classify_openai
+from ..failures.openai import classify_openai, failed_response
 from ..models import DEFAULT_TIMEOUT, Reply
 from ..usage import Usage
 
 # OpenAI's finish reasons in the words `Reply.stop_reason` uses (Anthropic's).
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal",
                 "tool_calls": "tool_use"}
+# Why a Responses answer stopped early (`incomplete_details.reason`), in the same words.
+INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 LOCAL_KEY = "local"   # what a local server gets as its key when OPENAI_API_KEY is unset
 
 
@@ -27,7 +33,8 @@ class OpenAIBackend:
     """One SDK client (one connection pool, shared by threads) per base URL."""
 
     def __init__(self, base_url: str | None = None, *, local: bool = False,
-                 timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64) -> None:
+                 api: str = "chat", timeout: float = DEFAULT_TIMEOUT,
+                 max_connections: int = 64) -> None:
         try:
             import openai
         except ImportError:
@@ -41,12 +48,14 @@ class OpenAIBackend:
 
         limits = httpx.Limits(max_connections=max_connections,
                               max_keepalive_connections=max_connections)
-        self.local = local
+        self.local, self.api = local, api
         self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
                                     timeout=timeout,
                                     http_client=openai.DefaultHttpxClient(limits=limits))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        if self.api == "responses":
+            return self._respond(model, system, prompt, max_tokens)
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}]
         # `max_completion_tokens` is OpenAI's current name; local servers know `max_tokens`.
@@ -62,6 +71,41 @@ class OpenAIBackend:
         stop = STOP_REASONS.get(choice.finish_reason, choice.finish_reason) if choice else None
         return Reply(text=text, usage=_usage(completion.usage), stop_reason=stop,
                      headers=raw.headers)
+
+    def _respond(self, model: str, system: str | None, prompt: str, max_tokens: int
+                 ) -> Reply:
+        """One Responses API call; `store=False`: a sweep never reads a response back, so
+        OpenAI need not keep it."""
+        extra = {"instructions": system} if system else {}
+        try:
+            raw = self.client.responses.with_raw_response.create(
+                model=model, input=prompt, max_output_tokens=max_tokens, store=False, **extra)
+            response = raw.parse()
+        except Exception as exc:
+            raise CallFailed(classify_openai(exc)) from exc
+        if response.status == "failed":   # a 200 whose body says the generation failed
+            error = getattr(response, "error", None)
+            raise CallFailed(failed_response(getattr(error, "code", None),
+                                             getattr(error, "message", None)))
+        details = getattr(response, "incomplete_details", None)
+        reason = getattr(details, "reason", None) if response.status == "incomplete" else None
+        stop = INCOMPLETE_REASONS.get(reason or "", reason) if reason else \
+            ("end_turn" if response.status == "completed" else response.status)
+        return Reply(text=response.output_text, usage=_response_usage(response.usage),
+                     stop_reason=stop, headers=raw.headers)
+
+
+def _response_usage(usage: object) -> Usage:
+    """The Responses API's counts (`input_tokens` holds the cached ones, as in Chat
+    Completions' `prompt_tokens`), split the same way."""
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "input_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    given = getattr(usage, "input_tokens", 0) or 0
+    return Usage(input_tokens=max(given - cached, 0),
+                 output_tokens=getattr(usage, "output_tokens", 0) or 0,
+                 cache_read_tokens=cached)
 
 
 def _usage(usage: object) -> Usage:

@@ -26,8 +26,8 @@ def vendor_backend(t: Target, timeout: float = DEFAULT_TIMEOUT,
     if t.provider in ("openai", "local"):
         from .openai import OpenAIBackend
 
-        return OpenAIBackend(t.base_url, local=t.provider == "local", timeout=timeout,
-                             max_connections=max_connections)
+        return OpenAIBackend(t.base_url, local=t.provider == "local", api=t.api,
+                             timeout=timeout, max_connections=max_connections)
     if t.provider == "gemini":
         from .gemini import GeminiBackend
 
@@ -41,7 +41,7 @@ class RouterBackend:
     def __init__(self, claude: Backend,
                  build: Callable[[Target], Backend] = vendor_backend) -> None:
         self.claude, self._build = claude, build
-        self._backends: dict[tuple[str, str | None], Backend] = {}
+        self._backends: dict[tuple[str, str | None, str], Backend] = {}
         self._lock = threading.Lock()
 
     def prepare(self, model_ids: Iterable[str]) -> None:
@@ -66,7 +66,7 @@ class RouterBackend:
             raise CallFailed(replace(exc.failure, pause_scope=t.scope)) from exc
 
     def _backend(self, t: Target) -> Backend:
-        key = (t.provider, t.base_url)
+        key = (t.provider, t.base_url, t.api)
         with self._lock:
             if key not in self._backends:
                 self._backends[key] = self._build(t)

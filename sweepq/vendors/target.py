@@ -7,12 +7,19 @@ call is known before it is sent.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from ..errors import SweepqError
 
 ANTHROPIC = "anthropic"
 PROVIDERS = (ANTHROPIC, "openai", "gemini", "local")
+# Prefixes beyond the providers' names: `openai-responses:MODEL` is OpenAI's model through
+# the Responses API (`/v1/responses`) instead of Chat Completions; same key, same quota.
+SPELLINGS = {"openai-responses": ("openai", "responses")}
+# The module each provider's backend imports, and the extra that installs it.
+EXTRAS = {"openai": ("openai", "openai"), "local": ("openai", "openai"),
+          "gemini": ("google.genai", "gemini")}
 # Ollama's OpenAI-compatible endpoint: what `local:MODEL` without `@URL` means.
 DEFAULT_LOCAL_URL = "http://127.0.0.1:11434/v1"
 
@@ -24,6 +31,7 @@ class Target:
     provider: str
     model: str
     base_url: str | None = None
+    api: str = "chat"   # for openai: "chat" (Chat Completions) or "responses"
 
     @property
     def scope(self) -> str | None:
@@ -38,7 +46,8 @@ class Target:
 
 
 def parse(model_id: str) -> Target:
-    """`openai:gpt-5.4-mini` → Target("openai", "gpt-5.4-mini"); a bare id is Claude's.
+    """`openai:gpt-5.4-mini` → Target("openai", "gpt-5.4-mini"); a bare id is Claude's;
+    `openai-responses:gpt-5.4-mini` → the same with `api="responses"`.
 
     A model id may hold a colon only after a known provider prefix (`local:qwen3:4b`):
     Claude's ids never do, so an unknown prefix is a typo, not an id.
@@ -46,13 +55,41 @@ def parse(model_id: str) -> Target:
     prefix, sep, rest = model_id.partition(":")
     if not sep:
         return Target(ANTHROPIC, model_id)
-    if prefix not in PROVIDERS:
+    provider, api = SPELLINGS.get(prefix, (prefix, "chat"))
+    if provider not in PROVIDERS:
         raise SweepqError(f"model {model_id!r}: unknown provider {prefix!r} (known: "
-                          f"{', '.join(PROVIDERS)}; a bare id is Claude's)", "model_pairs")
+                          f"{', '.join([*PROVIDERS, *SPELLINGS])}; a bare id is Claude's)",
+                          "model_pairs")
     model, at, base_url = rest.partition("@")
     if not model or (at and not base_url.startswith(("http://", "https://"))):
         raise SweepqError(f"model {model_id!r} is not PROVIDER:MODEL[@http(s)://URL] "
                           "(e.g. openai:gpt-5.4-mini)", "model_pairs")
-    if prefix == "local" and not at:
+    if provider == "local" and not at:
         base_url = DEFAULT_LOCAL_URL
-    return Target(prefix, model, base_url or None)
+    return Target(provider, model, base_url or None, api)
+
+
+def missing_extra(t: Target) -> str | None:
+    """The pip extra `t`'s backend needs when its SDK is not installed, else None.
+
+    Looked up without importing the SDK, so `enqueue` can refuse a sweep it could not run
+    and stay fast.
+    """
+    module, extra = EXTRAS.get(t.provider, (None, None))
+    if module is None:
+        return None
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):   # a parent package missing, or a module set to None
+        found = False
+    return None if found else extra
+
+
+def require_sdk(model_id: str, who: str) -> None:
+    """Refuse `model_id` when its provider's SDK is not installed, naming `who` calls it
+    and the extra to install."""
+    t = parse(model_id)
+    extra = missing_extra(t)
+    if extra is not None:
+        raise SweepqError(f"{who} calls {model_id}, but the SDK of provider {t.provider} is "
+                          f"not installed: pip install 'sweepq[{extra}]'")
