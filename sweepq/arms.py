@@ -260,7 +260,7 @@ def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
             model_id = models.get(alias)
             if model_id is None and ":" not in alias and not alias.startswith("claude-"):
                 raise SweepqError(f"arm {name} calls model alias {alias!r}, which the "
-                                  f"sweep's model map does not define: add --model "
+                                  f"sweep's model map does not define: add `model` "
                                   f"{alias}=PROVIDER:MODEL (e.g. {alias}=openai:gpt-5.4-mini)")
             target.require_sdk(model_id or alias, f"arm {name}")
 
