@@ -329,8 +329,9 @@ class Worker:
         """
         self.queue.release(job.job_id, owner, failure.kind, failure.message)
         if self.tally.done == 0:
-            self._set_exit(EXIT_FATAL, f"{failure.message}; check the network and the API's "
-                           "address (ANTHROPIC_BASE_URL), then run `sweepq work` again")
+            self._set_exit(EXIT_FATAL, f"{failure.message}; check the network and that "
+                           "address (ANTHROPIC_BASE_URL, or the model map's), then run "
+                           "`sweepq work` again")
             self.stopping.set()
             return
         if self.queue.active_pause(failure.pause_scope) is not None:
@@ -340,6 +341,8 @@ class Worker:
                                                            PROBE_MAX_SECONDS)
         self.queue.pause(self.queue.clock() + wait, "unreachable", failure.message,
                          set_by=owner, scope=failure.pause_scope)
+        if failure.pause_scope is not None:      # another vendor: only its arms wait
+            self.queue.note_scope(self.sweep.name, job.arm, failure.pause_scope)
 
     def _set_exit(self, code: int, message: str) -> None:
         with self._lock:

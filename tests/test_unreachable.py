@@ -109,3 +109,21 @@ def wait_for(db: Path, sql: str, timeout: float = 60) -> None:
     while not rows(db, sql)[0][0]:
         assert time.monotonic() < deadline, f"timed out waiting for: {sql}"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-5.4-mini", "openai-responses:gpt-5.4-mini",
+                                   "gemini:gemini-2.5-flash", "local:qwen3:4b"])
+def test_another_vendor_unreachable_is_unreachable_for_its_arms_only(model, monkeypatch):
+    """Each vendor's own SDK (httpx underneath, not httpx2) against a refused port, through
+    the router: the same kind, the address named, the pause scoped to that provider."""
+    from sweepq.failures import CallFailed
+    from sweepq.vendors.router import RouterBackend
+
+    address = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai")
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-key")
+    with pytest.raises(CallFailed) as info:
+        RouterBackend(claude=None).send(f"{model}@{address}", None, "hi", 8)  # type: ignore[arg-type]
+    failure = info.value.failure
+    assert failure.kind == "unreachable", failure
+    assert address in failure.message and failure.pause_scope is not None

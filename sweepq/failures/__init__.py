@@ -54,6 +54,30 @@ class CallFailed(Exception):
         self.failure = failure
 
 
+# httpx's and httpx2's names for "no connection was made"; every vendor SDK sends
+# through one of them.
+_NO_CONNECTION = {"ConnectError", "ConnectTimeout"}
+
+
+def unreachable(exc: BaseException) -> Failure | None:
+    """`exc` as an unreachable failure when its request never got a connection (refused,
+    no route, no name, connect timeout), naming the address; else None.
+
+    Read from the exception chain by the transport's class names, so the Anthropic,
+    OpenAI and Gemini SDKs (httpx2 or httpx underneath) are told apart the same way.
+    """
+    seen: BaseException | None = exc
+    while seen is not None and type(seen).__name__ not in _NO_CONNECTION:
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    try:
+        url = seen.request.url  # type: ignore[attr-defined]
+        where = f" {url.scheme}://{url.netloc.decode()}"
+    except (AttributeError, RuntimeError):
+        where = ""
+    return Failure("unreachable", None,
+                   f"cannot reach the API{where}: {type(seen).__name__}: {seen}")
 
 
 def signature(failure: Failure) -> str:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..timefmt import first_of_next_month_utc, parse_rfc3339, retry_after
-from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure
+from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure, unreachable
 
 # Anchored: a sentence quoted inside some other error never decides.
 _USAGE_LIMITS = re.compile(r"^You have reached your specified (?:\w+ )?API usage limits\b")
@@ -76,9 +76,10 @@ def _connection_failure(exc: Any) -> Failure:
         return Failure("fatal", None, "the request could not be sent: a header holds an "
                        f"illegal character; {KEY_ADVICE} (no newline or space in it)",
                        scope="run")
+    no_connection = unreachable(exc)
+    if no_connection is not None:
+        return no_connection
     detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-    if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
-        return Failure("unreachable", None, f"cannot reach the API: {detail}")
     kind = "timed out" if isinstance(exc, anthropic.APITimeoutError) else "connection error"
     return Failure("transient", None, f"{kind}: {detail}")
 

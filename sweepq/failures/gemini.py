@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..timefmt import next_occurrence, retry_after
-from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure
+from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure, unreachable
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 KEY_ADVICE = "check GEMINI_API_KEY (or GOOGLE_API_KEY)"
@@ -43,7 +43,7 @@ def classify_gemini(exc: BaseException, now: float | None = None) -> Failure:
 
     if isinstance(exc, errors.APIError):
         return _status(exc, int(exc.code or 0), now)
-    return Failure("transient", None, f"{type(exc).__name__}: {exc}")
+    return unreachable(exc) or Failure("transient", None, f"{type(exc).__name__}: {exc}")
 
 
 def _status(exc: Any, status: int, now: float) -> Failure:

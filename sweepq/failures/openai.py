@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from ..timefmt import retry_after
-from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure
+from . import DEFAULT_RATE_LIMIT_PAUSE, CallFailed, Failure, unreachable
 
 BILLING_CODES = frozenset({
     "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
@@ -47,6 +47,9 @@ def classify_openai(exc: BaseException, now: float | None = None) -> Failure:
     if isinstance(exc, openai.APIStatusError):
         return _status(exc, int(exc.status_code), now)
     if isinstance(exc, openai.APIConnectionError):
+        no_connection = unreachable(exc)
+        if no_connection is not None:
+            return no_connection
         kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection error"
         cause = exc.__cause__
         return Failure("transient", None,
