@@ -337,9 +337,15 @@ class JobClient:
 
     def _count(self, index: int, model: str, usage: Usage, text: str,
                stop_reason: str | None) -> None:
-        """Add one call, made or replayed, to what the attempt spent."""
+        """Add one call, made or replayed, to what the attempt spent.
+
+        `calls` (the result's `sub_calls`) counts the calls to metered models, as the old
+        runner did: its `echo-small-judge` rows all say 2 (../shared/echo-results), the
+        pair without the local judge, while its other vendors' judges count (3). A
+        `local:` call is journaled, timed and listed in `models` all the same.
+        """
         with self._lock:
-            self.calls += 1
+            self.calls += not model.startswith("local:")
             self.usage += usage
             if model not in self.models_used:
                 self.models_used.append(model)

@@ -9,6 +9,7 @@ Skipped when ../shared/echo-results is absent."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,14 @@ def test_a_sweep_of_those_arms_exports_rows_shaped_like_the_historical_ones(db_p
     for row in rows:
         assert shape(row) == shape(found[row["arm"]][0]), row["arm"]
     assert all(line == json.dumps(json.loads(line)) for line in lines)   # default separators
+    # sub_calls counts as the old runner did: the pair and a metered judge (a local one is
+    # free and not counted), plus one when sonnet was called.
+    fewest = {arm: min(r["sub_calls"] for r in found[arm] if r["sub_calls"]) for arm in names}
+    with sqlite3.connect(db_path) as conn:
+        for arm, sub_calls, models in conn.execute(
+                "SELECT arm, sub_calls, models FROM results JOIN jobs USING (job_id)"):
+            escalated = any(m.startswith("claude-sonnet") for m in json.loads(models))
+            assert sub_calls == fewest[arm] + escalated, (arm, sub_calls, models)
 
 
 @pytest.mark.parametrize("arm", ["echo-judge-openai", "echo-judge-openai-gpt-5.4-mini",
