@@ -275,7 +275,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     sweepq work --sweep bbh-n99 --concurrency 16
     sweepq work --backend claude-cli --max-wait 30m     # for cron / systemd
     """
-    from .models import AnthropicBackend, ClaudeCliBackend
+    from .backends import AnthropicBackend, ClaudeCliBackend
     from .progress import Progress
     from .worker import Worker, WorkerConfig
 
@@ -338,8 +338,8 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
 def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
                 config: Any, call_timeout: float) -> None:
     """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
+    from .backends import AnthropicBackend
     from .batch import BatchRunner
-    from .models import AnthropicBackend
 
     runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
     runner.install_signal_handlers()
@@ -371,7 +371,7 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
         return
     if not batch_id:
         raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
-    from .models import AnthropicBackend
+    from .backends import AnthropicBackend
 
     batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
     click.echo(f"{batch.id}: {batch.processing_status}")

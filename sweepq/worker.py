@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 from . import bounds, stats
 from .arms import Arm
+from .backends import Backend
 from .bbh import Task, score
 from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .governor import Governor
-from .models import Backend, JobClient, QueuePaused
+from .models import JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
 
 EXIT_OK = 0

@@ -13,11 +13,12 @@ import pytest
 
 from sweepq import arms, bbh
 from sweepq.arms import JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_agrees, judge_prompt
+from sweepq.backends import AnthropicBackend
 from sweepq.bbh import make_task, score
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
-from sweepq.models import DEFAULT_MODELS, AnthropicBackend
+from sweepq.models import DEFAULT_MODELS
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 

@@ -23,10 +23,10 @@ from click.testing import CliRunner
 from conftest import ROOT, cli_env, run_cli
 
 from sweepq import cli, report
+from sweepq.backends import Reply
 from sweepq.check import check, repair
 from sweepq.explain import explain
 from sweepq.fake import FakeAPI
-from sweepq.models import Reply
 from sweepq.queue import Queue, Result, Sweep
 from sweepq.redact import mask
 from sweepq.usage import Usage

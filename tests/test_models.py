@@ -13,6 +13,7 @@ import pytest
 from conftest import cli_env, run_cli
 
 from sweepq.arms import PERSONA_A, PERSONA_B
+from sweepq.backends import AnthropicBackend
 from sweepq.bbh import Task, load_tasks
 from sweepq.errors import SweepqError
 from sweepq.failures import CallFailed
@@ -20,7 +21,6 @@ from sweepq.fake import FakeAPI
 from sweepq.models import (
     DEFAULT_MODELS,
     PRICES,
-    AnthropicBackend,
     JobClient,
     parse_model_map,
     price,

@@ -171,7 +171,7 @@ class _Claude:
         self.models = []
 
     def send(self, model, system, prompt, max_tokens):
-        from sweepq.models import Reply
+        from sweepq.backends import Reply
 
         self.models.append(model)
         return Reply("claude says hi")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import anthropic
 import httpx2 as httpx
 
-from sweepq.models import AnthropicBackend, Reply
+from sweepq.backends import AnthropicBackend, Reply
 
 from .config import FakeConfig
 from .engine import FakeEngine

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
+from ..backends import DEFAULT_TIMEOUT, Reply
 from ..errors import SweepqError
 from ..failures import CallFailed
 from ..failures.gemini import classify_gemini
-from ..models import DEFAULT_TIMEOUT, Reply
 from ..usage import Usage
 
 # Gemini's finish reasons in the words `Reply.stop_reason` uses (Anthropic's).

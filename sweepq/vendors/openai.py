@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 
+from ..backends import DEFAULT_TIMEOUT, Reply
 from ..errors import SweepqError
 from ..failures import CallFailed
 from ..failures.openai import classify_openai, failed_response
-from ..models import DEFAULT_TIMEOUT, Reply
 from ..usage import Usage
 
 # OpenAI's finish reasons in the words `Reply.stop_reason` uses (Anthropic's).

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from ..backends import DEFAULT_TIMEOUT, Backend, Reply
 from ..errors import SweepqError
 from ..failures import CallFailed, Failure
-from ..models import DEFAULT_TIMEOUT, Backend, Reply
 from . import target as targets
 from .target import ANTHROPIC, Target
 

@@ -1,0 +1,133 @@
+"""Backends: what sends one model call, behind the documented `Backend` protocol.
+
+The real `anthropic` SDK (honours ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL; the SDK's
+own retries off, since sweepq owns retry policy) and the Claude CLI (`claude --print`,
+for subscription users). Other vendors' backends are in `vendors/`, the fake API's
+in-process one in `fake/inprocess.py`; `models.JobClient` is what arms call, on top.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import SweepqError
+from .failures import CallFailed
+from .failures.cli import classify_cli, parse_output
+from .usage import Usage
+
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One successful model call."""
+
+    text: str
+    usage: Usage = Usage()            # cost_usd set only by backends that report it (the CLI)
+    stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
+    headers: Any = field(default=None, compare=False, repr=False)  # the response's, for pacing
+
+
+class Backend(Protocol):
+    """What makes one model call: the only thing `JobClient` needs from a backend.
+
+    `send(model, system, prompt, max_tokens)` sends one user turn (`prompt`) to the model
+    id `model` (aliases are already resolved), with `system` as the system prompt when
+    not None and at most `max_tokens` output tokens. It makes one attempt: no retries,
+    no sleeping; `JobClient` and the worker own retry and pause policy.
+
+    Returns a `Reply`: the text of the answer's text blocks joined, and a `Usage` with the
+    token counts the service reported and `cost_usd` only when it reports a cost itself.
+
+    Raises, for any failure, either an exception `failures.api.classify` understands (the
+    `anthropic` SDK's `APIStatusError`/`APIConnectionError` family, `httpx2` transport
+    errors, `OSError`s) or `CallFailed` carrying an already-classified `Failure`
+    (what a backend raises when only it can read the failure, as the CLI backend does).
+    Anything else is classified as transient with its message.
+
+    Must be safe to call from several threads at once. Implementations:
+    `AnthropicBackend`, `ClaudeCliBackend`, and `sweepq.fake.inprocess.InProcessBackend`
+    (the fake API in-process, for tests and offline dry runs).
+    """
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply: ...
+
+
+class AnthropicBackend:
+    """The real SDK. One client per process: its HTTP connection pool is shared by threads."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64):
+        import anthropic
+        import httpx2 as httpx
+
+        if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+            raise SweepqError("ANTHROPIC_API_KEY is not set: export it (or use `backend` "
+                              "claude-cli for a subscription)")
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=max_connections)
+        self.client = anthropic.Anthropic(
+            max_retries=0, timeout=timeout,
+            http_client=anthropic.DefaultHttpxClient(limits=limits))
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        kwargs = {"system": system} if system else {}
+        # The raw response: its rate-limit headers pace the governor, successes included.
+        raw = self.client.messages.with_raw_response.create(
+            model=model, max_tokens=max_tokens,
+            messages=[{"role": "user", "content": prompt}], **kwargs)
+        message = raw.parse()
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        return Reply(text=text, usage=Usage(
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            cache_write_tokens=usage.cache_creation_input_tokens or 0),
+            stop_reason=message.stop_reason, headers=raw.headers)
+
+
+class ClaudeCliBackend:
+    """`claude -p` for subscription users; the prompt goes on stdin.
+
+    `--output-format stream-json --verbose` is asked for because only the stream
+    carries the `rate_limit_event` with the exact reset second; the reply is read
+    from the stream's `result` line. A CLI that answers with one JSON object or
+    plain text instead is understood too. `--setting-sources ""` keeps the user's
+    project settings (CLAUDE.md, hooks) out of benchmark answers.
+    """
+
+    def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT):
+        found = shutil.which(binary)
+        if found is None:
+            raise SweepqError(f"Claude CLI {binary!r} not found: install it or pass "
+                              "`claude_bin` PATH")
+        self.binary, self.timeout = found, timeout
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
+        argv = [self.binary, "--print", "--setting-sources", "", "--model", model,
+                "--output-format", "stream-json", "--verbose"]
+        if system:
+            argv += ["--system-prompt", system]
+        done = subprocess.run(argv, input=prompt, capture_output=True, text=True,
+                              encoding="utf-8", timeout=self.timeout, check=False)
+        failure = classify_cli(done.returncode, done.stdout, done.stderr)
+        if failure is not None:
+            raise CallFailed(failure)
+        return cli_reply(done.stdout)
+
+
+def cli_reply(stdout: str) -> Reply:
+    """The reply in a successful CLI run's output: its `result` line, else the plain text."""
+    result = parse_output(stdout).result
+    if result is None:
+        return Reply(text=stdout.strip())
+    usage = result.get("usage") or {}
+    text = result.get("result")
+    return Reply(text=text if isinstance(text, str) else "", usage=Usage(
+        input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
+        cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+        cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
+        cost_usd=result.get("total_cost_usd")))
