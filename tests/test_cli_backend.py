@@ -123,3 +123,22 @@ def test_pause_log_says_start_waiting_and_end(db_path, sample_bbh):
     assert "(in 2h00m)" in lines[0] and "weekly limit" in lines[0]
     assert lines[1].startswith("sweepq: still paused (exhausted)")
     assert lines[2] == "sweepq: pause ended (exhausted); working again"
+
+
+def test_an_opus_limit_holds_back_only_the_arm_that_calls_opus(db_path, sample_bbh):
+    """The real CLI's `You've hit your Opus limit` (opus-3d), played only for calls to
+    Opus: the haiku arm finishes, the Opus arm waits uncharged, and `work` exits 75
+    naming it once nothing else is left."""
+    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions", "--n-per-subtask",
+            "3", "--arms", "haiku-only,sonnet-only", "--model", "sonnet=claude-opus-4-6",
+            "--dataset", str(sample_bbh), db=db_path, check=True)
+    done = work(db_path, "--concurrency", "2", "--max-wait", "1h",
+                FAKE_CLAUDE_SCENARIO="opus-3d", FAKE_CLAUDE_FOR_MODEL="opus")
+    assert done.returncode == 75, done.stderr
+    assert "sonnet-only" in done.stderr and "claude-opus" in done.stderr
+    with sqlite3.connect(db_path) as conn:
+        states = conn.execute("SELECT arm, state, count(*), max(attempts) FROM jobs"
+                              " GROUP BY arm, state ORDER BY arm").fetchall()
+        scopes = conn.execute("SELECT DISTINCT scope FROM pauses").fetchall()
+    assert states == [("haiku-only", "done", 3, 1), ("sonnet-only", "pending", 3, 0)]
+    assert scopes == [("claude-opus",)]

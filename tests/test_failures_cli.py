@@ -202,6 +202,46 @@ def test_near_misses_are_not_limits(text):
     assert failure is not None and failure.kind == "transient"
 
 
+# What a limit holds back (the pause's scope): one Claude model family for that family's own
+# limit (README of the captures: `Opus limit`, `Sonnet limit`; `rateLimitType`
+# `seven_day_opus`, `seven_day_sonnet`), everything (None) for session and weekly limits.
+@pytest.mark.parametrize("name, scope", [
+    ("opus-3d", "claude-opus"), ("weekly-3d", None), ("weekly-3d-sj", None),
+    ("session-10m", None), ("v2-limit_seven_day", None),
+])
+def test_a_model_family_limit_holds_back_only_that_family(london, name, scope):
+    _, failure = replay(name)
+    assert failure.pause_scope == scope
+
+
+@pytest.mark.parametrize("line, scope", [
+    ("Opus weekly limit reached \u2219 resets 3pm", "claude-opus"),       # 2.0 series
+    ("Sonnet weekly limit reached \u2219 resets 3pm", "claude-sonnet"),
+    ("You've hit your Sonnet limit \u00b7 resets 9:31pm (Europe/London)", "claude-sonnet"),
+    ("You've hit your Opus 4.6 limit", "claude-opus"),
+    ("You've hit your Haiku usage limit \u00b7 resets Jan 14, 2027, 9:21pm (UTC)",
+     "claude-haiku"),
+    ("You've hit your usage limit \u00b7 resets 9:31pm (Europe/London)", None),
+    ("Weekly limit reached \u2219 resets Nov 28, 9:51pm", None),
+])
+def test_family_limits_in_forms_not_captured(line, scope):
+    failure = classify_cli(1, line + "\n", "", now=CAPTURED, tz=LON)
+    assert failure.kind == "exhausted" and failure.pause_scope == scope
+
+
+@pytest.mark.parametrize("limit_type, scope", [
+    ("seven_day_opus", "claude-opus"), ("seven_day_sonnet", "claude-sonnet"),
+    ("seven_day", None), ("five_hour", None),
+])
+def test_the_stream_s_limit_type_names_the_family(limit_type, scope):
+    stdout = (
+        '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected",'
+        f'"resetsAt":{int(CAPTURED) + 600},"rateLimitType":"{limit_type}"}}}}\n'
+        '{"type":"result","is_error":true,"api_error_status":429,"result":"limit"}\n')
+    failure = classify_cli(1, stdout, "", now=CAPTURED)
+    assert failure.kind == "exhausted" and failure.pause_scope == scope
+
+
 def test_rejected_event_without_reset_uses_the_text():
     stdout = "\n".join([
         '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected"}}',

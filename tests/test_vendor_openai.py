@@ -67,8 +67,13 @@ def test_a_model_map_with_an_unknown_provider_is_refused(bad):
         parse_model_pairs([f"judge={bad}"])
 
 
-def test_scopes_hold_back_one_provider_and_claude_holds_back_all():
-    assert target.parse("claude-haiku-4-5").scope is None
+def test_a_call_s_scope_is_its_provider_or_its_claude_family():
+    """Which scoped pauses a call waits for; a Claude exhaustion of the whole account is
+    a pause with no scope, which every call waits for."""
+    assert target.parse("claude-haiku-4-5").scope == "claude-haiku"
+    assert target.parse("claude-opus-4-6").scope == "claude-opus"
+    assert target.parse("claude-3-5-sonnet-20241022").scope == "claude-sonnet"
+    assert target.parse("claude-next").scope is None
     assert target.parse("openai:gpt-5.4-mini").scope == "openai"
     assert target.parse("local:qwen3:4b@http://h:1/v1").scope == "local@http://h:1/v1"
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..timefmt import local_zone, next_occurrence, wall_instants, zone
+from ..vendors.target import claude_family
 from . import DEFAULT_RATE_LIMIT_PAUSE, Failure
 
 CLI_RESET_GRACE = 300.0  # seconds: a reset time this recently passed is "now", not tomorrow
@@ -158,7 +159,8 @@ def _rejected_event(out: CliOutput, texts: list[str], now: float,
             resume = from_text.resume_at if from_text is not None else None
         kind = info.get("rateLimitType") or "usage"
         said = from_text.message if from_text is not None else "claude CLI: usage limit reached"
-        return Failure("exhausted", resume, f"{said} [rateLimitType {kind}]")
+        scope = claude_family(str(kind)) or (from_text.pause_scope if from_text else None)
+        return Failure("exhausted", resume, f"{said} [rateLimitType {kind}]", pause_scope=scope)
     return None
 
 
@@ -184,7 +186,10 @@ def limit_sentence(line: str, now: float, tz: str | None = None) -> Failure | No
     if match is None:
         return None
     resume = _reset_time(match, now, tz) if match.group("hour") else None
-    return Failure("exhausted", resume, f"claude CLI: {line}")
+    # `Opus limit`, `Opus weekly limit`: one model family's own limit holds back only the
+    # arms that call that family; a session or weekly limit holds back everything.
+    name = match.groupdict().get("name") or ""
+    return Failure("exhausted", resume, f"claude CLI: {line}", pause_scope=claude_family(name))
 
 
 def _by_words(out: CliOutput, texts: list[str], returncode: int, stderr: str, stdout: str,

@@ -8,6 +8,7 @@ call is known before it is sent.
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 
 from ..errors import SweepqError
@@ -22,6 +23,7 @@ EXTRAS = {"openai": ("openai", "openai"), "local": ("openai", "openai"),
           "gemini": ("google.genai", "gemini")}
 # Ollama's OpenAI-compatible endpoint: what `local:MODEL` without `@URL` means.
 DEFAULT_LOCAL_URL = "http://127.0.0.1:11434/v1"
+_FAMILY = re.compile(r"(?<![a-z])(opus|sonnet|haiku)(?![a-z])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,22 @@ class Target:
 
     @property
     def scope(self) -> str | None:
-        """What a pause for this target's exhaustion holds back: None (every arm) for
-        Claude, else the provider, and for a local server its URL (one server down
-        holds back no other)."""
+        """What a pause for this target's exhaustion holds back: for Claude its model
+        family (`claude-opus`: the CLI's per-model weekly limits; None for an id of no
+        known family), else the provider, and for a local server its URL (one server
+        down holds back no other). A pause with no scope holds back every call."""
         if self.provider == ANTHROPIC:
-            return None
+            return claude_family(self.model)
         if self.provider == "local":
             return f"local@{self.base_url}"
         return self.provider
+
+
+def claude_family(text: str) -> str | None:
+    """`claude-opus-4-6`, `Opus limit`, `seven_day_opus` -> `claude-opus`; the scope of a
+    Claude model family's own limit. None when `text` names no family."""
+    match = _FAMILY.search(text)
+    return f"claude-{match.group(1).lower()}" if match else None
 
 
 def parse(model_id: str) -> Target:
