@@ -58,6 +58,7 @@ MAX_REQUESTS = 100_000              # per batch (documented)
 MAX_BYTES = 256 * 1024 * 1024       # per batch (documented)
 POLL_FIRST, POLL_MAX = 1.0, 300.0   # seconds between polls: 1 s, doubling to 5 min
 INGEST_CHUNK = 5_000                # results per transaction
+CLAIM_CHUNK = 1_000                 # jobs claimed per transaction
 IDLE_SECONDS = 0.5
 _HASH_CHARS = 32
 
@@ -186,13 +187,18 @@ class BatchRunner:
         return True
 
     def _claim_all(self) -> None:
+        """Take every claimable job, CLAIM_CHUNK per transaction (live workers on the
+        same database wait for the writer lock no longer than one chunk)."""
         while len(self.held) < MAX_REQUESTS:
-            job = self.queue.claim(self.sweep.name, self.owner, self.worker.config.lease_seconds)
-            if job is None:
+            jobs = self.queue.claim_many(self.sweep.name, self.owner,
+                                         self.worker.config.lease_seconds,
+                                         min(CLAIM_CHUNK, MAX_REQUESTS - len(self.held)))
+            if not jobs:
                 return
-            self.held[job.job_id] = job
             with self.worker._lock:
-                self.worker._in_flight[job.job_id] = self.owner
+                for job in jobs:
+                    self.held[job.job_id] = job
+                    self.worker._in_flight[job.job_id] = self.owner
 
     def _run_arms(self) -> list[Pending]:
         """Every held job's arm against the journal: what they need next."""
