@@ -58,7 +58,7 @@ MAX_REQUESTS = 100_000              # per batch (documented)
 MAX_BYTES = 256 * 1024 * 1024       # per batch (documented)
 POLL_FIRST, POLL_MAX = 1.0, 300.0   # seconds between polls: 1 s, doubling to 5 min
 INGEST_CHUNK = 5_000                # results per transaction
-CLAIM_CHUNK = 1_000                 # jobs claimed per transaction
+CLAIM_CHUNK = 5_000                 # jobs claimed per transaction
 IDLE_SECONDS = 0.5
 _HASH_CHARS = 32
 
@@ -266,8 +266,8 @@ class BatchRunner:
             ended = self._poll(row["batch_key"], batch.id, record=False)
             if ended is None:
                 return None
-            first = next(iter(self.client.messages.batches.results(batch.id)), None)
-            if first is not None and first.custom_id.startswith(row["batch_key"] + "-"):
+            first = next(self._results(batch.id), None)
+            if first is not None and first["custom_id"].startswith(row["batch_key"] + "-"):
                 self.queue.batch_submitted(row["batch_key"], batch.id,
                                            batch.expires_at.timestamp())
                 return batch.id
@@ -305,61 +305,77 @@ class BatchRunner:
                 return None
 
     def _ingest(self, key: str, batch: Any) -> None:
-        """Land every result by custom_id, INGEST_CHUNK per transaction."""
-        requests = self.queue.batch_requests(key)
+        """Land every result by custom_id, INGEST_CHUNK per transaction; the requests of
+        each chunk are read from the database with it, so memory stays one chunk's."""
         latency = ((batch.ended_at - batch.created_at).total_seconds()
                    if batch.ended_at else None)
         landed = 0
         size = int(os.environ.get("SWEEPQ_TEST_INGEST_CHUNK") or INGEST_CHUNK)
-        for chunk in _chunks(self.client.messages.batches.results(batch.id), size):
+        for chunk in _chunks(self._results(batch.id), size):
+            requests = self.queue.batch_requests(key, [item["custom_id"] for item in chunk])
             outcomes, calls = [], {}
             for item in chunk:
-                request = requests.get(item.custom_id)
+                request = requests.get(item["custom_id"])
                 if request is None or request["outcome"] is not None:
                     continue
-                outcome, error, call = self._land(request, item.result, latency)
-                outcomes.append((item.custom_id, outcome, error))
+                outcome, error, call = self._land(request, item["result"], latency)
+                outcomes.append((item["custom_id"], outcome, error))
                 if call is not None:
-                    calls[item.custom_id] = call
+                    calls[item["custom_id"]] = call
             landed += self.queue.ingest_batch(key, outcomes, calls)
             if landed:
                 _crashpoint("ingesting")
         self.queue.close_batch(key, "ingested")
         _crashpoint("ingested")
 
-    def _land(self, request: dict[str, Any], result: Any, latency: float | None
+    def _results(self, batch_id: str) -> Iterator[dict[str, Any]]:
+        """The batch's results as plain dicts, one JSONL line each.
+
+        Why not the SDK's `results()` iterator: it builds a pydantic model per line,
+        two thirds of the ingestion time of a 100,000-request batch. The line format is
+        documented (custom_id, and result: {type: succeeded|errored|canceled|expired,
+        message | error}); `_land` reads only those fields."""
+        with self.client.messages.batches.with_streaming_response.results(batch_id) as resp:
+            for line in resp.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+    def _land(self, request: dict[str, Any], result: dict[str, Any], latency: float | None
               ) -> tuple[str, str | None, Call | None]:
-        """(outcome, error, the call to journal) for one result."""
+        """(outcome, error, the call to journal) for one result line's `result`."""
         call = Call(job_id=request["job_id"], attempt=request["attempt"],
                     call_index=request["call_index"], model=request["model"],
                     request_hash=request["request_hash"], response_text=None,
                     latency_seconds=latency)
-        if result.type == "succeeded":
-            message = result.message
-            text = "".join(b.text for b in message.content if b.type == "text")
-            usage = Usage(input_tokens=message.usage.input_tokens,
-                          output_tokens=message.usage.output_tokens,
-                          cache_read_tokens=message.usage.cache_read_input_tokens or 0,
-                          cache_write_tokens=message.usage.cache_creation_input_tokens or 0)
+        kind = result["type"]
+        if kind == "succeeded":
+            message = result["message"]
+            text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
+            used = message["usage"]
+            usage = Usage(input_tokens=used["input_tokens"],
+                          output_tokens=used["output_tokens"],
+                          cache_read_tokens=used.get("cache_read_input_tokens") or 0,
+                          cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
             cost = price(request["model"], usage)
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             return "succeeded", None, replace(call, response_text=text, usage=usage,
-                                              stop_reason=message.stop_reason)
-        if result.type == "errored":
-            failure = classify(self._as_exception(request["model"], result.error))
+                                              stop_reason=message.get("stop_reason"))
+        if kind == "errored":
+            failure = classify(self._as_exception(request["model"], result["error"]))
             self.worker.failures[(request["job_id"], request["request_hash"])] = failure
             return "errored", failure.message, replace(call, error_class=failure.kind,
                                                        error=failure.message)
-        return result.type, None, None          # expired, canceled: sent again next round
+        return kind, None, None                 # expired, canceled: sent again next round
 
-    def _as_exception(self, model: str, error: Any) -> BaseException:
-        """An errored result as the SDK exception a live call would have raised."""
+    def _as_exception(self, model: str, error: dict[str, Any]) -> BaseException:
+        """An errored result (its `error` body) as the SDK exception a live call would
+        have raised."""
         import httpx2 as httpx
 
-        status = _STATUS.get(error.error.type, 500)
+        status = _STATUS.get((error.get("error") or {}).get("type"), 500)
         request = httpx.Request("POST", "https://api.anthropic.com/v1/messages",
                                 json={"model": model})
-        response = httpx.Response(status, json=error.model_dump(), request=request)
+        response = httpx.Response(status, json=error, request=request)
         return self.client._make_status_error_from_response(response)
 
 

@@ -779,11 +779,14 @@ class Queue:
         return self.read("SELECT * FROM batches WHERE sweep = ?"
                          " AND state IN ('prepared', 'submitted') ORDER BY created_at", (sweep,))
 
-    def batch_requests(self, key: str) -> dict[str, dict[str, Any]]:
-        """The batch's requests by custom_id: which job and call each is, and its outcome."""
+    def batch_requests(self, key: str, custom_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The named requests of the batch by custom_id: which job and call each is, and
+        its outcome. Ingestion asks for one chunk's at a time, so it never holds a
+        100,000-request batch's rows at once."""
         return {row["custom_id"]: row for row in self.read(
             "SELECT custom_id, job_id, attempt, call_index, model, request_hash, outcome,"
-            " error FROM batch_requests WHERE batch_key = ?", (key,))}
+            " error FROM batch_requests WHERE batch_key = ?"
+            " AND custom_id IN (SELECT value FROM json_each(?))", (key, json.dumps(custom_ids)))}
 
     # -- counts -------------------------------------------------------------
 
