@@ -126,9 +126,13 @@ class BatchRunner:
 
     def __init__(self, queue: Queue, sweep: Sweep, arms: dict[str, Arm], client: Any,
                  config: WorkerConfig | None = None,
-                 sleep: Callable[[float], Any] | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None,
+                 max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> None:
+        """`max_requests` and `max_bytes` are the API's limits per batch; a test lowers
+        them to see a round split without building a 256 MB batch."""
         config = replace(config or WorkerConfig(), governor=False)
         self.queue, self.sweep, self.client = queue, sweep, client
+        self.max_requests, self.max_bytes = max_requests, max_bytes
         self.worker = _BatchWorker(queue, sweep, arms, None, config)  # type: ignore[arg-type]
         self.owner = f"{config.worker_name}:batch"
         self.held: dict[int, Job] = {}
@@ -143,8 +147,7 @@ class BatchRunner:
                                      name="sweepq-batch-heartbeat")
         heartbeat.start()
         try:
-            for row in self.queue.open_batches(self.sweep.name):
-                self._finish(row)
+            self._finish(self.queue.open_batches(self.sweep.name))
             while not self.worker.stopping.is_set() and self._round():
                 pass
         except sqlite3.Error as exc:
@@ -178,8 +181,8 @@ class BatchRunner:
         pending = self._run_arms()
         if pending:
             self.rounds += 1
-            for row in [self._prepare(chunk) for chunk in _split(pending)]:
-                self._finish(row)
+            self._finish([self._prepare(chunk) for chunk in
+                          _split(pending, self.max_requests, self.max_bytes)])
             return True
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
@@ -228,21 +231,31 @@ class BatchRunner:
                 "requests": len(rows), "created_at": self.queue.clock(),
                 "_chunk": chunk}
 
-    def _finish(self, row: dict[str, Any]) -> None:
-        """Submit (or find) the batch, poll it to its end, land its results."""
-        key = row["batch_key"]
-        batch_id = row["batch_id"]
-        if batch_id is None:
-            batch_id = self._find(row) if "_chunk" not in row else None
-            if batch_id is None and "_chunk" not in row:
-                self.queue.close_batch(key, "abandoned")    # never reached the API
-                return
-            if batch_id is None:
-                batch_id = self._submit(key, row["_chunk"])
-        batch = self._poll(key, batch_id)
-        if batch is None:
-            return
-        self._ingest(key, batch)
+    def _finish(self, rows: list[dict[str, Any]]) -> None:
+        """Submit (or find) every batch, then poll each to its end and land its results:
+        a round's batches are processed by the API side by side, not one after another."""
+        sent = [(row["batch_key"], self._send(row)) for row in rows]
+        for key, batch_id in sent:
+            if batch_id is None or self.worker.stopping.is_set():
+                continue
+            batch = self._poll(key, batch_id)
+            if batch is not None:
+                self._ingest(key, batch)
+
+    def _send(self, row: dict[str, Any]) -> str | None:
+        """The batch's API id: recorded, submitted now, or found after a crash; None for
+        a batch that never reached the API (abandoned: its jobs' calls go out again)."""
+        key, batch_id = row["batch_key"], row["batch_id"]
+        if batch_id is not None or self.worker.stopping.is_set():
+            return batch_id
+        if "_chunk" in row:
+            return self._submit(key, row["_chunk"])
+        batch_id = self._find(row)
+        # Not found because stopped (a signal, --max-wait) while a candidate was still
+        # processing: the next run looks again. Abandoning it would send its calls twice.
+        if batch_id is None and not self.worker.stopping.is_set():
+            self.queue.close_batch(key, "abandoned")
+        return batch_id
 
     def _submit(self, key: str, chunk: list[tuple[Pending, bytes]]) -> str:
         requests = [{"custom_id": p.custom_id(key), "params": p.params()} for p, _ in chunk]
@@ -386,14 +399,16 @@ _STATUS = {"invalid_request_error": 400, "authentication_error": 401,
            "overloaded_error": 529}
 
 
-def _split(pending: Sequence[Pending]) -> Iterator[list[tuple[Pending, bytes]]]:
-    """The round's requests in batches of at most MAX_REQUESTS and MAX_BYTES."""
+def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
+           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, bytes]]]:
+    """The round's requests in batches of at most `max_requests` and `max_bytes` (the
+    request list as JSON: each body, the separators and the envelope)."""
     chunk: list[tuple[Pending, bytes]] = []
     size = 0
     for p in pending:
         body = json.dumps({"custom_id": p.custom_id("sq0000000000"), "params": p.params()},
                           ensure_ascii=False).encode()
-        if chunk and (len(chunk) >= MAX_REQUESTS or size + len(body) + 64 > MAX_BYTES):
+        if chunk and (len(chunk) >= max_requests or size + len(body) + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0
         chunk.append((p, body))
