@@ -135,6 +135,9 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
     lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
                  "units: haiku call 1, sonnet 3.")
+    price = batch_view.price_note(data.get("batch_price"))
+    if price:
+        lines.append(f"  {price}")
     if data["oracle"]:
         lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
                      "does.")

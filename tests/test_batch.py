@@ -124,6 +124,24 @@ def test_an_unrecorded_batch_still_processing_at_max_wait_is_kept_not_abandoned(
     assert fake.stats()["batch_requests"] == needed                # nothing sent twice
 
 
+def test_summary_says_which_costs_were_at_the_batch_price(tmp_path, sample_bbh):
+    from sweepq import page, report, views
+
+    live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 2)
+    Worker(live_q, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts),
+           InProcessBackend(_config(sample_bbh, 2)), WorkerConfig(governor=False)).run()
+    assert report.summary(live_q, sweep)["batch_price"] is None
+    assert "batch" not in views.render_summary(report.summary(live_q, sweep)).lower()
+    queue, _ = _sweep(tmp_path / "batch.db", sample_bbh, 2)
+    assert _batch(queue, sweep, InProcessBackend(_config(sample_bbh, 2))).run().exit_code == 0
+    calls = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    data = report.summary(queue, sweep)
+    assert data["batch_price"] == {"calls": calls, "at_batch_price": calls, "price_factor": 0.5}
+    line = f"USD: {calls:,} of {calls:,} paid calls at the Message Batches price (0.5x live)."
+    assert line in views.render_summary(data)
+    assert line in page.render(page.collect(queue, "b"))
+
+
 def test_status_shows_batches_in_flight(tmp_path, sample_bbh):
     from sweepq import batch_view, report, views
 
