@@ -266,9 +266,13 @@ class BatchRunner:
         return batch.id
 
     def _find(self, row: dict[str, Any]) -> str | None:
-        """The batch prepared as `row` if it reached the API before its id was recorded."""
+        """The batch prepared as `row` if it reached the API before its id was recorded.
+
+        The list is newest first and iterating it pages on (`after_id`), so it is read
+        back to the first batch created before `row` was prepared, however many other
+        batches (this organisation's other sweeps and tools) came after it."""
         since = row["created_at"] - 600.0      # clock skew between here and the API
-        for batch in self.client.messages.batches.list(limit=100):
+        for batch in self.client.messages.batches.list(limit=100):     # every page
             if batch.created_at.timestamp() < since:
                 return None
             counts = batch.request_counts

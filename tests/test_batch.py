@@ -102,6 +102,29 @@ def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample
     assert fake.stats()["batch_requests"] == needed     # round one was found, not resent
 
 
+def test_an_unrecorded_batch_is_found_behind_more_than_a_page_of_newer_batches(
+        tmp_path, sample_bbh, monkeypatch):
+    queue, sweep = _sweep(tmp_path / "p.db", sample_bbh, 2)
+    fake = InProcessBackend(_config(sample_bbh, 2))
+
+    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
+        raise KeyboardInterrupt
+    monkeypatch.setattr(queue, "batch_submitted", lost)
+    with pytest.raises(KeyboardInterrupt):
+        _batch(queue, sweep, fake).run()
+    monkeypatch.undo()
+    others = 150                            # someone else's batches since: the list's
+    for i in range(others):                 # first page (100) holds none of ours
+        fake.client.messages.batches.create(requests=[{"custom_id": f"other-{i}", "params": {
+            "model": "claude-haiku-4-5", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}]}}])
+    queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
+    assert _batch(queue, sweep, fake).run().exit_code == 0
+    needed = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == needed + others      # ours found, not resent
+    assert queue.read("SELECT count(*) AS n FROM batches WHERE state = 'abandoned'")[0]["n"] == 0
+
+
 def test_an_unrecorded_batch_still_processing_at_max_wait_is_kept_not_abandoned(
         tmp_path, sample_bbh, monkeypatch):
     queue, sweep = _sweep(tmp_path / "w.db", sample_bbh, 2)
