@@ -360,14 +360,9 @@ class BatchRunner:
     def _land(self, request: dict[str, Any], result: dict[str, Any], latency: float | None
               ) -> tuple[str, str | None, Call | None]:
         """(outcome, error, the call to journal) for one result line's `result`."""
-        call = Call(job_id=request["job_id"], attempt=request["attempt"],
-                    call_index=request["call_index"], model=request["model"],
-                    request_hash=request["request_hash"], response_text=None,
-                    latency_seconds=latency)
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
             used = message["usage"]
             usage = Usage(input_tokens=used["input_tokens"],
                           output_tokens=used["output_tokens"],
@@ -375,13 +370,14 @@ class BatchRunner:
                           cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
             cost = price(request["model"], usage)
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
-            return "succeeded", None, replace(call, response_text=text, usage=usage,
-                                              stop_reason=message.get("stop_reason"))
+            text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
+            return "succeeded", None, _call(request, latency, response_text=text, usage=usage,
+                                            stop_reason=message.get("stop_reason"))
         if kind == "errored":
             failure = classify(self._as_exception(request["model"], result["error"]))
             self.worker.failures[(request["job_id"], request["request_hash"])] = failure
-            return "errored", failure.message, replace(call, error_class=failure.kind,
-                                                       error=failure.message)
+            return "errored", failure.message, _call(request, latency, error_class=failure.kind,
+                                                     error=failure.message)
         return kind, None, None                 # expired, canceled: sent again next round
 
     def _as_exception(self, model: str, error: dict[str, Any]) -> BaseException:
@@ -401,6 +397,14 @@ _STATUS = {"invalid_request_error": 400, "authentication_error": 401,
            "billing_error": 402, "permission_error": 403, "not_found_error": 404,
            "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
            "overloaded_error": 529}
+
+
+def _call(request: dict[str, Any], latency: float | None, **fields: Any) -> Call:
+    """The journaled call of one batch request's result."""
+    return Call(job_id=request["job_id"], attempt=request["attempt"],
+                call_index=request["call_index"], model=request["model"],
+                request_hash=request["request_hash"], latency_seconds=latency,
+                **{"response_text": None, **fields})
 
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
