@@ -246,23 +246,23 @@ def limits(key: str, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _batch_limits(rows: list[dict[str, Any]]) -> list[str]:
-    """What limits the batch figures (section 9), from this run's details."""
-    ingest = next((r.get("detail", {}) for r in rows if "ingest every result" in r["metric"]),
-                  {})
+    """What limits the batch figures (section 9), from this run's rows."""
+    rss = next((r for r in rows if "RSS of the ingesting" in r["metric"]), None)
     notes = []
-    if ingest:
+    if rss:
         notes.append(
             "Ingestion reads the results JSONL itself (json per line, no pydantic model per "
             "result: that was two thirds of the time) and lands 5,000 results per "
             "transaction, reading each chunk's requests from the database with it; what "
             "remains is json decoding of each line, the HTTP download and SQLite's inserts "
             "into `calls` and updates of `batch_requests`. Memory stays one chunk's: "
-            f"{fmt(ingest.get('peak_mb_before'))} MB before ingesting (imports) to "
-            f"{fmt(ingest.get('peak_mb_in'))} MB.")
+            f"{fmt(rss.get('compare'))} MB before ingesting (imports) to "
+            f"{fmt(rss.get('sweepq'))} MB.")
     notes.append(
-        "Submit holds the whole round in memory (each job's arm state, the request bodies, "
-        "and the SDK's own copy of the JSON it uploads): its peak RSS grows with the "
-        "round's size. A round is one process's claim of up to 100,000 jobs.")
+        "Submit holds the whole round in memory (each claimed job with its task, the "
+        "request bodies, and the SDK's own copy of the JSON it uploads): its peak RSS grows "
+        "with the round's size, ~6 KB per request. A round is one process's claim of up to "
+        "100,000 jobs.")
     return notes
 
 
