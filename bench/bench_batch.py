@@ -94,8 +94,8 @@ def compare(tmp: Path, jobs: int) -> None:
          ratio=rnd(batch["paid"] / live["paid"]), goal="= live", met=batch["paid"] == live["paid"],
          same_export=same, wall_s={"live": rnd(live["wall"], 1), "batch": rnd(batch["wall"], 1)})
     ratio = batch["cost"] / live["cost"]
-    emit(SECTION, f"{jobs:,} jobs, five arms: cost by batch / live", sweepq=rnd(batch["cost"], 4),
-         unit="$", compare=rnd(live["cost"], 4), compare_label="live", ratio=rnd(ratio, 4),
+    emit(SECTION, f"{jobs:,} jobs, five arms: cost by batch / live", sweepq=rnd(ratio, 4),
+         unit="x", compare_label=f"${batch['cost']:.4f} by batch, ${live['cost']:.4f} live",
          goal="0.5x live, same export", met=abs(ratio - 0.5) < 1e-6 and same)
     emit(SECTION, f"{jobs:,} jobs, five arms: batch rounds", sweepq=batch["rounds"],
          unit="rounds", compare=LONGEST_CHAIN, compare_label="longest call chain",
@@ -191,7 +191,8 @@ def scale(tmp: Path, requests: int, repeats: int) -> None:
     rss = max(r["rss_mb"] for r in runs)
     size = f"{requests:,}-request batch"
     emit(SECTION, f"{size}: ingest every result (a fresh process)", sweepq=rnd(seconds, 2),
-         unit="s", goal="<= 10 s", met=seconds <= 10 * requests / 100_000,
+         unit="s", goal="<= 10 s per 100,000",    # judged at that size: the rest is smoke
+         met=seconds <= 10 if requests == 100_000 else None,
          runs_s=[rnd(r["ingest_s"], 2) for r in runs],
          cpu_s=[rnd(r["ingest_cpu_s"], 2) for r in runs])
     emit(SECTION, f"{size}: peak RSS of the ingesting process (largest run)",
