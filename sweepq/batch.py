@@ -10,16 +10,17 @@ its arm run by the worker's own path (`Worker._run_job`: same scoring, same resu
 same failure policy) with a `BatchClient`: calls the journal has are replayed; the
 first call it lacks is collected and the arm stops (`worker.Deferred`); calls made
 together (`call_many`) are all collected in the same round. The collected calls go out
-as batches (≤ 100,000 requests, ≤ 256 MB), are polled to their end, and their results
-land in the journal by custom_id. An arm that then completes is a result exactly as in
+as batches (≤ 100,000 requests, ≤ 256 MB), all submitted before any is polled to its
+end, and their results land in the journal by custom_id (the results JSONL read with
+`json`, 5,000 per transaction). An arm that then completes is a result exactly as in
 live mode; an `errored` result is raised in the next round as the live error it is
 (`failures.api.classify`); `expired` and `canceled` requests go out again. Jobs stay
 claimed (leases extended by the worker's heartbeat) while their requests are out.
 
 A custom_id is `{batch key}-{job id}-{call index}-{request hash prefix}`; the batch key
 (random, per batch) is how a batch submitted but not yet recorded is found again: the
-recent batches with that many requests, created after it was prepared, are read until
-one's results carry the key.
+batches with that many requests created after it was prepared (every page of the
+list) are read until one's results carry the key.
 """
 
 from __future__ import annotations
@@ -283,7 +284,9 @@ class BatchRunner:
             ended = self._poll(row["batch_key"], batch.id, record=False)
             if ended is None:
                 return None
-            first = next(self._results(batch.id), None)
+            results = self._results(batch.id)
+            first = next(results, None)
+            results.close()                     # the rest of the download is not needed
             if first is not None and first["custom_id"].startswith(row["batch_key"] + "-"):
                 self.queue.batch_submitted(row["batch_key"], batch.id,
                                            batch.expires_at.timestamp())
