@@ -220,13 +220,13 @@ class BatchRunner:
 
     # -- one batch ----------------------------------------------------------------
 
-    def _prepare(self, chunk: list[tuple[Pending, bytes]]) -> dict[str, Any]:
+    def _prepare(self, chunk: list[tuple[Pending, int]]) -> dict[str, Any]:
         """Commit the batch and its requests before anything is sent."""
         key = "sq" + secrets.token_hex(5)
         rows = [(p.custom_id(key), p.job.job_id, p.job.attempts, p.index, p.model, p.digest)
                 for p, _ in chunk]
         self.queue.prepare_batch(key, self.sweep.name, self.owner,
-                                 sum(len(body) for _, body in chunk), rows, PRICE_FACTOR)
+                                 sum(size for _, size in chunk), rows, PRICE_FACTOR)
         _crashpoint("prepared")
         return {"batch_key": key, "batch_id": None, "state": "prepared",
                 "requests": len(rows), "created_at": self.queue.clock(),
@@ -258,7 +258,7 @@ class BatchRunner:
             self.queue.close_batch(key, "abandoned")
         return batch_id
 
-    def _submit(self, key: str, chunk: list[tuple[Pending, bytes]]) -> str:
+    def _submit(self, key: str, chunk: list[tuple[Pending, int]]) -> str:
         requests = [{"custom_id": p.custom_id(key), "params": p.params()} for p, _ in chunk]
         batch = self.client.messages.batches.create(requests=requests)
         _crashpoint("submitted")
@@ -411,19 +411,20 @@ def _call(request: dict[str, Any], latency: float | None, **fields: Any) -> Call
 
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
-           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, bytes]]]:
+           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, int]]]:
     """The round's requests in batches of at most `max_requests` and `max_bytes` (the
-    request list as JSON: each body, the separators and the envelope)."""
-    chunk: list[tuple[Pending, bytes]] = []
+    request list as JSON: each body, the separators and the envelope), with each
+    request's size (only the size is kept: a round's bodies would be 60 MB more)."""
+    chunk: list[tuple[Pending, int]] = []
     size = 0
     for p in pending:
-        body = json.dumps({"custom_id": p.custom_id("sq0000000000"), "params": p.params()},
-                          ensure_ascii=False).encode()
-        if chunk and (len(chunk) >= max_requests or size + len(body) + 64 > max_bytes):
+        body = len(json.dumps({"custom_id": p.custom_id("sq0000000000"),
+                               "params": p.params()}, ensure_ascii=False).encode())
+        if chunk and (len(chunk) >= max_requests or size + body + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0
         chunk.append((p, body))
-        size += len(body) + 2
+        size += body + 2
     if chunk:
         yield chunk
 
