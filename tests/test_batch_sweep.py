@@ -19,7 +19,7 @@ from sweepq.bbh import load_tasks
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.sample import write_sample
 
-# Two 2,000-job sweeps as real processes (~1 min): `make test-slow`.
+# Two 2,000-job sweeps as real processes (~20 s on 2 cores): `make test-slow`.
 pytestmark = pytest.mark.slow
 
 SUBTASKS = "boolean_expressions,web_of_lies"
