@@ -37,6 +37,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("replay", "bench_replay.py", []),
     # The issue's scale (300 jobs at 120 RPM / 16,000 ITPM) takes ~15 min: 5x the rates here.
     ("governor", "bench_governor.py", ["--jobs", "300", "--rpm", "120", "--itpm", "16000"]),
+    ("batch", "bench_batch.py", []),
 ]
 
 
@@ -239,6 +240,29 @@ def limits(key: str, rows: list[dict[str, Any]]) -> list[str]:
                 f"replayed, never re-bought ({det.get('duplicate_journal_entries')} duplicate "
                 "journal entries). A call in flight at a kill is inherently lost: only the "
                 "provider's side saw it.")
+    elif key == "batch":
+        notes += _batch_limits(rows)
+    return notes
+
+
+def _batch_limits(rows: list[dict[str, Any]]) -> list[str]:
+    """What limits the batch figures (section 9), from this run's rows."""
+    rss = next((r for r in rows if "RSS of the ingesting" in r["metric"]), None)
+    notes = []
+    if rss:
+        notes.append(
+            "Ingestion reads the results JSONL itself (json per line, no pydantic model per "
+            "result: that was two thirds of the time) and lands 5,000 results per "
+            "transaction, reading each chunk's requests from the database with it; what "
+            "remains is json decoding of each line, the HTTP download and SQLite's inserts "
+            "into `calls` and updates of `batch_requests`. Memory stays one chunk's: "
+            f"{fmt(rss.get('compare'))} MB before ingesting (imports) to "
+            f"{fmt(rss.get('sweepq'))} MB.")
+    notes.append(
+        "Submit holds the whole round in memory (each claimed job with its task, the "
+        "request bodies, and the SDK's own copy of the JSON it uploads): its peak RSS grows "
+        "with the round's size, ~6 KB per request. A round is one process's claim of up to "
+        "100,000 jobs.")
     return notes
 
 
@@ -307,7 +331,7 @@ SECTION_TITLES = {
     "queue": "1. Queue cycle", "scale": "2. Scale", "makespan": "3. Sweep makespan",
     "inspect": "4. Against inspect_ai", "resume": "5. Resume latency",
     "footprint": "6. Worker footprint", "replay": "7. Cost replay",
-    "governor": "8. Rate limits",
+    "governor": "8. Rate limits", "batch": "9. Message Batches",
 }
 
 

@@ -39,6 +39,15 @@ def describe(row: dict[str, Any], now: float) -> str:
             f"age {age:,.0f}s{ends}")
 
 
+def price_note(price: dict[str, Any] | None) -> str | None:
+    """The summary's sentence on costs bought at the batch price (`summary`'s
+    `batch_price`), or None when every cost is at the live price."""
+    if not price:
+        return None
+    return (f"USD: {price['at_batch_price']:,} of {price['calls']:,} paid calls at the "
+            f"Message Batches price ({price['price_factor']}x live).")
+
+
 def status_lines(entries: list[dict[str, Any]], now: float) -> list[str]:
     """The `status` view's batch lines (none when no batch is out)."""
     return ["", "  batches in flight:"] + [f"    {describe(e, now)}" for e in entries] \

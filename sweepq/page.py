@@ -249,6 +249,9 @@ def _summary_table(sm: dict[str, Any]) -> str:
              "arms with more than 2.",
              "Units: a haiku call is 1, a sonnet call 3 (haiku-only = calls, sonnet-only = "
              "3 × calls, judge arms 3 + 3 if escalated, other echo arms 2 + 3 if escalated)."]
+    price = batch_view.price_note(sm.get("batch_price"))
+    if price:
+        notes.append(esc(price))
     if oracle:
         notes.append("Oracle agree: share of the tasks both ran where the arm escalates exactly "
                      "when echo-oracle does.")

@@ -15,7 +15,7 @@ result, a lease is only ever written by its holder, a pause stops every claim)
 span those writes, so they are checked by reading one file; splitting it by
 verb would scatter each invariant across modules. Its records are in
 `records.py`, the read side of reports in `report.py`, the statements are
-written once each here (the claim query only in `_CLAIM`).
+written once each here (the claim query only in `_CLAIM`; `_CLAIM_MANY` is made from it).
 """
 
 from __future__ import annotations
@@ -75,6 +75,13 @@ WHERE job_id = (
                     AND (resume_at IS NULL OR resume_at > :now))
 RETURNING job_id, sweep, task_id, arm, task, attempts, max_attempts, lease_owner
 """
+
+# The same claim for up to :limit jobs at once (the batch runner takes a whole round):
+# one statement instead of one per job, each of which would walk the index past every
+# job already running before it reached a pending one.
+_CLAIM_MANY = _CLAIM.replace("WHERE job_id = (", "WHERE job_id IN (", 1) \
+    .replace("LIMIT 1)", "LIMIT :limit)", 1)
+assert _CLAIM_MANY.count(":limit") == 1 and " IN (\n" in _CLAIM_MANY
 
 # Current results of the jobs {jobs} selects, copied to results_history before they are
 # replaced or dropped.
@@ -355,6 +362,19 @@ class Queue:
         job_id, sweep_name, task_id, arm, task, attempts, max_attempts, owner = row
         return Job(job_id, sweep_name, task_id, arm, json.loads(task), attempts, max_attempts,
                    owner)
+
+    def claim_many(self, sweep: str, worker: str, lease_seconds: float, limit: int
+                   ) -> list[Job]:
+        """Lease up to `limit` claimable jobs at once, lowest positions first (in no
+        particular order in the list): `claim`'s rule, one statement, one transaction."""
+        with self.write() as conn:
+            rows = conn.execute(_CLAIM_MANY, {"sweep": sweep, "worker": worker,
+                                              "lease": lease_seconds, "now": self.clock(),
+                                              "limit": limit}).fetchall()
+        return [Job(job_id, sweep_name, task_id, arm, json.loads(task), attempts,
+                    max_attempts, owner)
+                for job_id, sweep_name, task_id, arm, task, attempts, max_attempts, owner
+                in rows]
 
     def heartbeat(self, job_id: int, worker: str, lease_seconds: float = 120.0) -> bool:
         """Extend our lease; False when the job is no longer ours."""
@@ -759,11 +779,14 @@ class Queue:
         return self.read("SELECT * FROM batches WHERE sweep = ?"
                          " AND state IN ('prepared', 'submitted') ORDER BY created_at", (sweep,))
 
-    def batch_requests(self, key: str) -> dict[str, dict[str, Any]]:
-        """The batch's requests by custom_id: which job and call each is, and its outcome."""
+    def batch_requests(self, key: str, custom_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The named requests of the batch by custom_id: which job and call each is, and
+        its outcome. Ingestion asks for one chunk's at a time, so it never holds a
+        100,000-request batch's rows at once."""
         return {row["custom_id"]: row for row in self.read(
             "SELECT custom_id, job_id, attempt, call_index, model, request_hash, outcome,"
-            " error FROM batch_requests WHERE batch_key = ?", (key,))}
+            " error FROM batch_requests WHERE batch_key = ?"
+            " AND custom_id IN (SELECT value FROM json_each(?))", (key, json.dumps(custom_ids)))}
 
     # -- counts -------------------------------------------------------------
 

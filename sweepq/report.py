@@ -42,7 +42,10 @@ summary keys
            oracle_alignment null | {agree, n, rate},
            vs_baseline null | {baseline, n, arm_pass_rate, baseline_pass_rate,
                                baseline_right_arm_wrong,
-                               arm_right_baseline_wrong, p_value}}]
+                               arm_right_baseline_wrong, p_value}}],
+    batch_price null | {calls, at_batch_price, price_factor}: the done jobs' paid
+        calls, how many of them were bought by `work --backend batch`, and at what
+        share of the live price (their costs are at that price)
 
 Rates are fractions (0..1), times unix seconds, null where there is nothing
 to divide by. `escalated` is null for arms that never escalate (not echo-*).
@@ -288,13 +291,38 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
             " WHERE j.sweep = ? AND j.state = 'done'"
             " ORDER BY r.completion_seq", (sweep.name,))
         unpriced = queue.rows(_UNPRICED, (sweep.name,))
+        batch_price = _batch_price(queue, sweep)
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
     for entry in body["arms"]:
         entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
-    return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body}
+    return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body,
+            "batch_price": batch_price}
+
+
+def _batch_price(queue: Queue, sweep: Sweep) -> dict[str, Any] | None:
+    """How many of the done jobs' paid calls were bought at the batch price (None when
+    none were). Why: a sweep run by batch costs half, and whoever compares its USD with
+    a live sweep's must be told, not left to guess from the totals."""
+    if not queue.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'batches'"):
+        return None                     # a read-only database from before migration 8
+    factors = [r["f"] for r in queue.read(
+        "SELECT DISTINCT price_factor AS f FROM batches WHERE sweep = ?", (sweep.name,))]
+    if not factors:
+        return None
+    row = queue.read(
+        "SELECT count(*) AS calls, coalesce(sum(EXISTS (SELECT 1 FROM batch_requests AS b"
+        "   WHERE b.job_id = c.job_id AND b.request_hash = c.request_hash"
+        "     AND b.call_index = c.call_index AND b.outcome = 'succeeded')), 0) AS batch"
+        " FROM calls AS c JOIN jobs AS j USING (job_id)"
+        " WHERE j.sweep = ? AND j.state = 'done' AND c.error_class IS NULL",
+        (sweep.name,))[0]
+    if not row["batch"]:
+        return None
+    return {"calls": row["calls"], "at_batch_price": row["batch"],
+            "price_factor": min(factors) if len(factors) == 1 else factors}
 
 
 # The models an arm's answered calls went to that had no price: its cost is unknown (or a

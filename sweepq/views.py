@@ -144,6 +144,9 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append(f"  USD: {PRICE_UNKNOWN}: sweepq has no price for {', '.join(unpriced)} "
                      "(models.PRICES), never counted as $0; ≥: the sum of the results that "
                      "have one.")
+    price = batch_view.price_note(data.get("batch_price"))
+    if price:
+        lines.append(f"  {price}")
     if data["oracle"]:
         lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
                      "does.")

@@ -102,6 +102,69 @@ def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample
     assert fake.stats()["batch_requests"] == needed     # round one was found, not resent
 
 
+def test_an_unrecorded_batch_is_found_behind_more_than_a_page_of_newer_batches(
+        tmp_path, sample_bbh, monkeypatch):
+    queue, sweep = _sweep(tmp_path / "p.db", sample_bbh, 2)
+    fake = InProcessBackend(_config(sample_bbh, 2))
+
+    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
+        raise KeyboardInterrupt
+    monkeypatch.setattr(queue, "batch_submitted", lost)
+    with pytest.raises(KeyboardInterrupt):
+        _batch(queue, sweep, fake).run()
+    monkeypatch.undo()
+    others = 150                            # someone else's batches since: the list's
+    for i in range(others):                 # first page (100) holds none of ours
+        fake.client.messages.batches.create(requests=[{"custom_id": f"other-{i}", "params": {
+            "model": "claude-haiku-4-5", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}]}}])
+    queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
+    assert _batch(queue, sweep, fake).run().exit_code == 0
+    needed = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == needed + others      # ours found, not resent
+    assert queue.read("SELECT count(*) AS n FROM batches WHERE state = 'abandoned'")[0]["n"] == 0
+
+
+def test_an_unrecorded_batch_still_processing_at_max_wait_is_kept_not_abandoned(
+        tmp_path, sample_bbh, monkeypatch):
+    queue, sweep = _sweep(tmp_path / "w.db", sample_bbh, 2)
+    fake = InProcessBackend(_config(sample_bbh, 2, batch_seconds=3600))
+
+    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
+        raise KeyboardInterrupt
+    monkeypatch.setattr(queue, "batch_submitted", lost)
+    with pytest.raises(KeyboardInterrupt):
+        _batch(queue, sweep, fake).run()
+    monkeypatch.undo()
+    queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
+    outcome = _batch(queue, sweep, fake, max_wait=0.5).run()     # found, still processing
+    assert outcome.exit_code == 75, outcome.message
+    assert [r["state"] for r in queue.read("SELECT state FROM batches")] == ["prepared"]
+    fake.config.batch_seconds = 0
+    queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
+    assert _batch(queue, sweep, fake).run().exit_code == 0
+    needed = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == needed                # nothing sent twice
+
+
+def test_summary_says_which_costs_were_at_the_batch_price(tmp_path, sample_bbh):
+    from sweepq import page, report, views
+
+    live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 2)
+    Worker(live_q, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts),
+           InProcessBackend(_config(sample_bbh, 2)), WorkerConfig(governor=False)).run()
+    assert report.summary(live_q, sweep)["batch_price"] is None
+    assert "batch" not in views.render_summary(report.summary(live_q, sweep)).lower()
+    queue, _ = _sweep(tmp_path / "batch.db", sample_bbh, 2)
+    assert _batch(queue, sweep, InProcessBackend(_config(sample_bbh, 2))).run().exit_code == 0
+    calls = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    data = report.summary(queue, sweep)
+    assert data["batch_price"] == {"calls": calls, "at_batch_price": calls, "price_factor": 0.5}
+    line = f"USD: {calls:,} of {calls:,} paid calls at the Message Batches price (0.5x live)."
+    assert line in views.render_summary(data)
+    assert line in page.render(page.collect(queue, "b"))
+
+
 def test_status_shows_batches_in_flight(tmp_path, sample_bbh):
     from sweepq import batch_view, report, views
 
@@ -117,3 +180,30 @@ def test_status_shows_batches_in_flight(tmp_path, sample_bbh):
     queue.close_batch("sqabc", "ingested")
     assert report.status(queue, sweep)["batches"] == []
     assert len(batch_view.rows(queue)) == 1
+
+
+@pytest.mark.parametrize("limit", [{"max_requests": 5}, {"max_bytes": 4_000}])
+def test_a_round_is_split_by_count_and_by_bytes_sent_side_by_side(tmp_path, sample_bbh,
+                                                                   monkeypatch, limit):
+    from sweepq.fake import batches as fake_batches
+
+    # The fake refuses a batch over the lowered limit, measured on the body it receives.
+    monkeypatch.setattr(fake_batches, "MAX_REQUESTS", limit.get("max_requests", 100_000))
+    monkeypatch.setattr(fake_batches, "MAX_BATCH_BYTES", limit.get("max_bytes", 2**28))
+    queue, sweep = _sweep(tmp_path / "split.db", sample_bbh, 2)
+    fake = InProcessBackend(_config(sample_bbh, 2, batch_seconds=0.3))
+    runner = BatchRunner(queue, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts),
+                         fake.client, WorkerConfig(lease_seconds=30), sleep=lambda s: False,
+                         **limit)
+    outcome = runner.run()
+    assert outcome.exit_code == 0, outcome.message
+    assert queue.counts("b")["done"] == 20
+    batches = queue.read("SELECT requests, bytes, submitted_at, ended_at FROM batches"
+                         " ORDER BY created_at")
+    assert len(batches) > runner.rounds + 2            # round one's 32 requests alone: 3+
+    # A round's batches are all submitted before the first is waited for: side by side.
+    assert batches[1]["submitted_at"] < batches[0]["ended_at"]
+    assert all(b["requests"] <= limit.get("max_requests", 10**9) for b in batches)
+    assert all(b["bytes"] <= limit.get("max_bytes", 10**12) for b in batches)
+    calls = queue.read("SELECT count(*) AS n FROM calls")[0]["n"]
+    assert fake.stats()["batch_requests"] == calls and fake.stats()["batches"] == len(batches)

@@ -219,6 +219,20 @@ def test_no_claim_while_paused(q: Queue, clock: Clock) -> None:
     assert q.claim("s", "w") is not None
 
 
+def test_claim_many_takes_the_lowest_positions_as_claim_would(q: Queue, clock: Clock) -> None:
+    make_sweep(q, n=5)                                  # 10 jobs
+    first = q.claim("s", "w")
+    many = q.claim_many("s", "batch", 60, limit=4)
+    positions = {r["job_id"]: r["position"] for r in q.read("SELECT job_id, position FROM jobs")}
+    assert sorted(positions[j.job_id] for j in many) == sorted(positions.values())[1:5]
+    assert {job_row(q, j.job_id)["lease_owner"] for j in many} == {"batch"}
+    assert all(j.attempts == 1 for j in many) and first.job_id not in {j.job_id for j in many}
+    q.pause(T0 + 30, "exhausted", set_by="w1")
+    assert q.claim_many("s", "batch", 60, limit=100) == []
+    clock.advance(121)                                  # every lease expired, pause over
+    assert len(q.claim_many("s", "batch", 60, limit=100)) == 10
+
+
 def test_a_pause_without_end_lasts_until_resume(q: Queue, clock: Clock) -> None:
     make_sweep(q)
     q.pause(None, "by hand")

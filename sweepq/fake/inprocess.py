@@ -50,8 +50,10 @@ class InProcessBackend(FakeEngine):
         return self._sdk.send(model, system, prompt, max_tokens)
 
     def _respond(self, request: httpx.Request) -> httpx.Response:
-        reply = self.handle(request.method, request.url.path, request.headers,
-                            request.read())
+        # The path with its query, as the HTTP server passes it: the batch list's `limit`
+        # and `after_id` (its pages) are query parameters.
+        reply = self.handle(request.method, request.url.raw_path.decode("ascii"),
+                            request.headers, request.read())
         if reply.reset:
             # What a dropped connection is to httpx; the SDK turns it into
             # APIConnectionError, as it does for a real reset.
