@@ -65,6 +65,8 @@ def run_cli(*args: str, db: Path | None = None, fake: FakeAPI | None = None,
     argv = ["--db", str(db), *args] if db is not None else list(args)
     env = env or cli_env(fake)
     process = process or "PYTHONPATH" in env
+    assert process or "SWEEPQ_TEST_KILL_AT" not in env, \
+        "a run that SIGKILLs itself must be a process (process=True), not this test run"
     done = _run_process(argv, env, timeout) if process else _run_in_process(argv, env)
     if check and done.returncode != 0:
         raise AssertionError(f"sweepq {' '.join(args)} exited {done.returncode}:\n"

@@ -54,7 +54,7 @@ def test_sigkill_then_restart_equals_live(tmp_path, sample_bbh, moment):
         assert run_cli("work", "--quiet", db=live_db, fake=fake).returncode == 0
     with _fake(sample_bbh, batch_seconds=1.5) as fake:
         work = ("work", "--quiet", "--backend", "batch", "--lease-seconds", "2")
-        killed = run_cli(*work, db=batch_db, env=cli_env(
+        killed = run_cli(*work, db=batch_db, process=True, env=cli_env(
             fake, SWEEPQ_TEST_KILL_AT=moment, SWEEPQ_TEST_INGEST_CHUNK="5"))
         assert killed.returncode == -9, killed.stderr
         done = run_cli(*work, db=batch_db, fake=fake, timeout=300)
