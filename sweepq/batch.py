@@ -115,6 +115,17 @@ class _BatchWorker(Worker):
         super().__init__(*args, **kwargs)
         self.failures: dict[tuple[int, str], Failure] = {}
         self.clients: dict[int, BatchClient] = {}
+        self.isolated: set[int] = set()   # jobs whose errored result shared a batch with successes
+
+    def breaker_signature(self, job: Job, failure: Failure) -> str | None:
+        """A batch's results all arrive at once, and the next round raises its errored
+        ones back to back with no call in between: counted as live, five would trip the
+        breaker though the same batch proved the API works. So an errored result counts
+        for the breaker only when its batch had no success at all."""
+        if job.job_id in self.isolated:
+            self.isolated.discard(job.job_id)
+            return None
+        return super().breaker_signature(job, failure)
 
     def client_for(self, job: Job) -> JobClient:
         client = BatchClient(self.queue, job, self.sweep.models, self.failures)
@@ -329,7 +340,7 @@ class BatchRunner:
         each chunk are read from the database with it, so memory stays one chunk's."""
         latency = ((batch.ended_at - batch.created_at).total_seconds()
                    if batch.ended_at else None)
-        landed = 0
+        landed, errored, succeeded = 0, [], False
         size = int(os.environ.get("SWEEPQ_TEST_INGEST_CHUNK") or INGEST_CHUNK)
         for chunk in _chunks(self._results(batch.id), size):
             requests = self.queue.batch_requests(key, [item["custom_id"] for item in chunk])
@@ -340,11 +351,16 @@ class BatchRunner:
                     continue
                 outcome, error, call = self._land(request, item["result"], latency)
                 outcomes.append((item["custom_id"], outcome, error))
+                succeeded = succeeded or outcome == "succeeded"
+                if outcome == "errored":
+                    errored.append(request["job_id"])
                 if call is not None:
                     calls[item["custom_id"]] = call
             landed += self.queue.ingest_batch(key, outcomes, calls)
             if landed:
                 _crashpoint("ingesting")
+        if succeeded:
+            self.worker.isolated.update(errored)
         self.queue.close_batch(key, "ingested")
         _crashpoint("ingested")
 

@@ -318,7 +318,12 @@ class Worker:
             # Counted by the breaker too: the same failure across many jobs pauses the queue.
             self.tally.failed_attempts += 1
             self.queue.fail(job.job_id, owner, failure.message, failure.kind,
-                            final=failure.kind == "fatal", signature=signature(failure))
+                            final=failure.kind == "fatal",
+                            signature=self.breaker_signature(job, failure))
+
+    def breaker_signature(self, job: Job, failure: Failure) -> str | None:
+        """What the breaker counts this failure as (None: not counted)."""
+        return signature(failure)
 
     def _on_unreachable(self, job: Job, owner: str, failure: Failure) -> None:
         """No request got through: the job is given back uncharged either way.

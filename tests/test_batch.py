@@ -19,10 +19,11 @@ from sweepq.worker import Worker, WorkerConfig
 ARMS = ["haiku-only", "sonnet-only", "echo-lexical", "echo-judge", "echo-oracle"]
 
 
-def _sweep(db: Path, dataset: Path, n: int, max_attempts: int = 3) -> tuple[Queue, Sweep]:
+def _sweep(db: Path, dataset: Path, n: int, max_attempts: int = 3,
+           arms: list[str] = ARMS) -> tuple[Queue, Sweep]:
     queue = Queue.open(str(db))
     tasks = load_tasks(["web_of_lies", "boolean_expressions"], n, 0, str(dataset))
-    sweep = Sweep(name="b", arms=ARMS, models=dict(DEFAULT_MODELS))
+    sweep = Sweep(name="b", arms=arms, models=dict(DEFAULT_MODELS))
     queue.enqueue(sweep, [(t.task_id, t.payload()) for t in tasks], max_attempts)
     return queue, sweep
 
@@ -79,6 +80,38 @@ def test_errored_is_the_live_error_and_expired_goes_again(tmp_path, sample_bbh):
     assert errors and errors[0]["error_class"] == "transient"
     outcomes = {r["outcome"] for r in queue.read("SELECT outcome FROM batch_requests")}
     assert outcomes == {"succeeded", "errored", "expired"}
+
+
+def test_errors_in_a_batch_with_successes_never_trip_the_breaker(tmp_path, sample_bbh,
+                                                                monkeypatch):
+    """A third of the requests errored alike (a 500 each): the next round raises them back
+    to back, yet the same batches' successes show the API works, so they are those jobs'
+    failed attempts, never a breaker pause. (Backoff between attempts cut to nothing: the
+    breaker is what is tested.)"""
+    from sweepq import queue as queue_mod
+
+    monkeypatch.setattr(queue_mod, "backoff_seconds", lambda attempts: 0.0)
+    # echo-judge alone: no job completes in the round that raises the errors, so nothing
+    # live-like would come between them.
+    queue, sweep = _sweep(tmp_path / "e.db", sample_bbh, 5, max_attempts=20,
+                          arms=["echo-judge"])
+    fake = InProcessBackend(_config(sample_bbh, 5, batch_errored=0.35))
+    outcome = _batch(queue, sweep, fake).run()
+    assert outcome.exit_code == 0, outcome.message
+    assert queue.counts("b")["done"] == 10
+    assert queue.read("SELECT count(*) AS n FROM pauses")[0]["n"] == 0
+    assert queue.read("SELECT max(attempts) AS a FROM jobs")[0]["a"] > 1   # errors counted
+
+
+def test_a_batch_where_everything_errored_alike_trips_the_breaker(tmp_path, sample_bbh):
+    """Nothing succeeded: the same failure on every request is systemic, exactly as live
+    (five jobs in a row), so the sweep stops with exit 75 and no job in error."""
+    queue, sweep = _sweep(tmp_path / "a.db", sample_bbh, 5)
+    fake = InProcessBackend(_config(sample_bbh, 5, batch_errored=1.0))
+    outcome = _batch(queue, sweep, fake).run()
+    assert outcome.exit_code == 75 and "unrecognised" in outcome.message, outcome.message
+    assert queue.counts("b")["error"] == 0
+    assert queue.read("SELECT reason FROM pauses") == [{"reason": "unrecognised"}]
 
 
 def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample_bbh,
