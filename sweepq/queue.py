@@ -58,6 +58,14 @@ _BLOCKED_ARMS = """SELECT a.arm FROM arm_scopes AS a JOIN pauses AS p ON p.scope
         WHERE a.sweep = :sweep AND p.cleared_at IS NULL
           AND (p.resume_at IS NULL OR p.resume_at > :now)"""
 
+# The candidate job has a request in a batch not yet ingested (prepared or submitted):
+# paid for already, so a live worker leaves it to the batch runner even after the
+# runner's leases lapse (it stopped at --max-wait, or was killed). Correlated on the
+# job, so a sweep that never used batches pays one empty index probe per candidate.
+_IN_OPEN_BATCH = """SELECT 1 FROM batch_requests AS r JOIN batches AS b USING (batch_key)
+    WHERE r.job_id = jobs.job_id AND r.outcome IS NULL
+      AND b.state IN ('prepared', 'submitted')"""
+
 _CLAIM = """
 UPDATE jobs
 SET state = 'running', lease_owner = :worker, lease_expires_at = :now + :lease,
@@ -68,6 +76,7 @@ WHERE job_id = (
       AND ((state = 'pending' AND available_at <= :now)
            OR (state = 'running' AND lease_expires_at <= :now))
       AND arm NOT IN (""" + _BLOCKED_ARMS + """)
+      AND NOT EXISTS (""" + _IN_OPEN_BATCH + """)
     ORDER BY position
     LIMIT 1)
   AND NOT EXISTS (SELECT 1 FROM pauses
@@ -76,12 +85,15 @@ WHERE job_id = (
 RETURNING job_id, sweep, task_id, arm, task, attempts, max_attempts, lease_owner
 """
 
-# The same claim for up to :limit jobs at once (the batch runner takes a whole round):
-# one statement instead of one per job, each of which would walk the index past every
-# job already running before it reached a pending one.
+# The same claim for up to :limit jobs at once, for the batch runner, which takes a
+# whole round: one statement instead of one per job, each of which would walk the index
+# past every job already running before it reached a pending one. It takes the jobs of
+# open batches too: they are its own to poll and ingest.
 _CLAIM_MANY = _CLAIM.replace("WHERE job_id = (", "WHERE job_id IN (", 1) \
-    .replace("LIMIT 1)", "LIMIT :limit)", 1)
+    .replace("LIMIT 1)", "LIMIT :limit)", 1) \
+    .replace("      AND NOT EXISTS (" + _IN_OPEN_BATCH + ")\n", "", 1)
 assert _CLAIM_MANY.count(":limit") == 1 and " IN (\n" in _CLAIM_MANY
+assert "batch_requests" not in _CLAIM_MANY
 
 # Current results of the jobs {jobs} selects, copied to results_history before they are
 # replaced or dropped.
@@ -803,6 +815,13 @@ class Queue:
         return self.read("SELECT count(*) AS n FROM jobs INDEXED BY jobs_claimable"
                          " WHERE sweep = ? AND state IN ('pending', 'running')",
                          (sweep,))[0]["n"]
+
+    def in_open_batches(self, sweep: str) -> int:
+        """Unfinished jobs with a request in a batch not yet ingested: the claim leaves
+        them to the batch runner."""
+        return self.read(
+            "SELECT count(*) AS n FROM jobs WHERE sweep = ? AND state IN ('pending', 'running')"
+            " AND EXISTS (" + _IN_OPEN_BATCH + ")", (sweep,))[0]["n"]
 
     def next_available_at(self, sweep: str) -> float | None:
         """When the earliest pending job becomes claimable (for a worker with nothing to do)."""

@@ -208,6 +208,8 @@ class Worker:
             return self._wait_out(pause)
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
+        if self._only_batched_left():
+            return False
         held = self.queue.held_back(self.sweep.name)
         if held and self.queue.unfinished_except(self.sweep.name, held) == 0:
             # Only arms waiting for a provider are left: wait for it (or exit 75).
@@ -320,6 +322,18 @@ class Worker:
             self.queue.fail(job.job_id, owner, failure.message, failure.kind,
                             final=failure.kind == "fatal",
                             signature=self.breaker_signature(job, failure))
+
+    def _only_batched_left(self) -> bool:
+        """Every unfinished job has a call in a message batch still processing: a live
+        worker may never take them (they are paid for), so waiting would be for ever if
+        no batch runner is left. Exit 75 saying who collects them."""
+        batched = self.queue.in_open_batches(self.sweep.name)
+        if not batched or self.queue.unfinished(self.sweep.name) != batched:
+            return False
+        self._set_exit(EXIT_TEMPFAIL, f"{batched} jobs wait on message batches still "
+                       "processing; `sweepq work --backend batch` collects them")
+        self.stopping.set()
+        return True
 
     def breaker_signature(self, job: Job, failure: Failure) -> str | None:
         """What the breaker counts this failure as (None: not counted)."""

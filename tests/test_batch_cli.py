@@ -59,6 +59,23 @@ def test_max_wait_leaves_the_batch_in_flight_and_the_next_run_polls_it(tmp_path,
         assert _outcomes(db, batch_id) == {None: 12}
 
 
+def test_a_live_worker_never_pays_again_for_calls_still_in_a_batch(tmp_path, sample_bbh):
+    """The batch runner left at --max-wait; its leases lapse (2 s). A live worker on the
+    same sweep must not send those jobs' calls again (they are paid for in the batch):
+    it takes none of them and exits 75 saying who collects them."""
+    db = tmp_path / "l.db"
+    with _setup(db, sample_bbh) as fake:
+        assert run_cli(*WORK, "--max-wait", "1s", db=db, fake=fake).returncode == 75
+        time.sleep(2.5)                                     # every lease has lapsed
+        live = run_cli("work", "--quiet", db=db, fake=fake)
+        assert live.returncode == 75, live.stderr
+        assert "8 jobs wait on message batches" in live.stderr
+        assert "--backend batch" in live.stderr
+        assert fake.stats()["successes"] == 0               # not one live call
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM calls").fetchone() == (0,)
+
+
 def test_batches_cancel_cancels_at_the_api_and_its_requests_go_out_again(tmp_path,
                                                                          sample_bbh):
     db = tmp_path / "c.db"
