@@ -371,9 +371,15 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
         return
     if not batch_id:
         raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
+    keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
+    if not keys:
+        raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
     from .backends import AnthropicBackend
 
     batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    # What the API answered, so `sweepq batches` says it now, not after the next poll.
+    queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
+                       batch.ended_at.timestamp() if batch.ended_at else None)
     click.echo(f"{batch.id}: {batch.processing_status}")
 
 

@@ -82,6 +82,8 @@ def test_batches_cancel_cancels_at_the_api_and_its_requests_go_out_again(tmp_pat
     with _setup(db, sample_bbh) as fake:
         assert run_cli(*WORK, "--max-wait", "1s", db=db, fake=fake).returncode == 75
         [(batch_id, _, _)] = _batches(db)
+        stranger = run_cli("batches", "cancel", "msgbatch_not_ours", db=db, fake=fake)
+        assert stranger.returncode == 1 and "not a batch of this database" in stranger.stderr
         cancel = run_cli("batches", "cancel", batch_id, db=db, fake=fake)
         assert cancel.returncode == 0, cancel.stderr
         assert f"{batch_id}: canceling" in cancel.stdout
