@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from ..redact import mask, one_line
 
@@ -54,30 +55,44 @@ class CallFailed(Exception):
         self.failure = failure
 
 
-# httpx's and httpx2's names for "no connection was made"; every vendor SDK sends
-# through one of them.
-_NO_CONNECTION = {"ConnectError", "ConnectTimeout"}
+# "No connection was made", as each transport says it: httpx and httpx2 (the Anthropic,
+# OpenAI and newer Gemini SDKs), urllib3 under requests (older google-genai), and the
+# operating system's own refusal.
+_NO_CONNECTION = {"ConnectError", "ConnectTimeout", "NewConnectionError",
+                  "ConnectTimeoutError", "ConnectionRefusedError"}
 
 
 def unreachable(exc: BaseException) -> Failure | None:
     """`exc` as an unreachable failure when its request never got a connection (refused,
     no route, no name, connect timeout), naming the address; else None.
 
-    Read from the exception chain by the transport's class names, so the Anthropic,
-    OpenAI and Gemini SDKs (httpx2 or httpx underneath) are told apart the same way.
+    Read from the exception chain by the transports' class names, so every vendor SDK
+    is told apart the same way, whichever HTTP library it sends through.
     """
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    while seen is not None and type(seen).__name__ not in _NO_CONNECTION:
+    while seen is not None and seen not in chain:
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    if seen is None:
+    cause = next((e for e in chain if type(e).__name__ in _NO_CONNECTION), None)
+    if cause is None:
         return None
-    try:
-        url = seen.request.url  # type: ignore[attr-defined]
-        where = f" {url.scheme}://{url.netloc.decode()}"
-    except (AttributeError, RuntimeError):
-        where = ""
+    where = next((f" {w}" for w in map(_address, chain) if w), "")
     return Failure("unreachable", None,
-                   f"cannot reach the API{where}: {type(seen).__name__}: {seen}")
+                   f"cannot reach the API{where}: {type(cause).__name__}: {cause}")
+
+
+def _address(exc: BaseException) -> str | None:
+    """`scheme://host:port` of the request an exception carries, if it carries one."""
+    try:
+        url = getattr(exc, "request", None)
+        url = getattr(url, "url", None)
+    except RuntimeError:                 # httpx: an exception made without its request
+        return None
+    if url is None:
+        return None
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def signature(failure: Failure) -> str:
