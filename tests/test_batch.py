@@ -49,6 +49,17 @@ def _batch(queue: Queue, sweep: Sweep, fake: InProcessBackend, **kw) -> BatchRun
                        WorkerConfig(lease_seconds=30, **kw), sleep=lambda s: False)
 
 
+def _die_before_recording_the_id(queue: Queue, sweep: Sweep, fake: InProcessBackend,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose process "dies" right after submitting, before the id is recorded."""
+    def lost(key, batch_id, expires_at):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(queue, "batch_submitted", lost)
+    with pytest.raises(KeyboardInterrupt):
+        _batch(queue, sweep, fake).run()
+    monkeypatch.undo()
+
+
 def test_batch_equals_live_at_half_the_cost_in_chain_rounds(tmp_path, sample_bbh):
     live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 10)
     live_fake = InProcessBackend(_config(sample_bbh, 10))
@@ -118,14 +129,7 @@ def test_an_unrecorded_batch_is_found_by_its_key_not_sent_again(tmp_path, sample
                                                                  monkeypatch):
     queue, sweep = _sweep(tmp_path / "k.db", sample_bbh, 2)
     fake = InProcessBackend(_config(sample_bbh, 2))
-    runner = _batch(queue, sweep, fake)
-
-    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
-        raise KeyboardInterrupt
-    monkeypatch.setattr(queue, "batch_submitted", lost)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run()
-    monkeypatch.undo()
+    _die_before_recording_the_id(queue, sweep, fake, monkeypatch)
     assert fake.stats()["batch_requests"] == 32      # round one: 8 calls a task
     queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
     outcome = _batch(queue, sweep, fake).run()
@@ -139,13 +143,7 @@ def test_an_unrecorded_batch_is_found_behind_more_than_a_page_of_newer_batches(
         tmp_path, sample_bbh, monkeypatch):
     queue, sweep = _sweep(tmp_path / "p.db", sample_bbh, 2)
     fake = InProcessBackend(_config(sample_bbh, 2))
-
-    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
-        raise KeyboardInterrupt
-    monkeypatch.setattr(queue, "batch_submitted", lost)
-    with pytest.raises(KeyboardInterrupt):
-        _batch(queue, sweep, fake).run()
-    monkeypatch.undo()
+    _die_before_recording_the_id(queue, sweep, fake, monkeypatch)
     others = 150                            # someone else's batches since: the list's
     for i in range(others):                 # first page (100) holds none of ours
         fake.client.messages.batches.create(requests=[{"custom_id": f"other-{i}", "params": {
@@ -162,13 +160,7 @@ def test_an_unrecorded_batch_still_processing_at_max_wait_is_kept_not_abandoned(
         tmp_path, sample_bbh, monkeypatch):
     queue, sweep = _sweep(tmp_path / "w.db", sample_bbh, 2)
     fake = InProcessBackend(_config(sample_bbh, 2, batch_seconds=3600))
-
-    def lost(key, batch_id, expires_at):    # the process "dies" before recording the id
-        raise KeyboardInterrupt
-    monkeypatch.setattr(queue, "batch_submitted", lost)
-    with pytest.raises(KeyboardInterrupt):
-        _batch(queue, sweep, fake).run()
-    monkeypatch.undo()
+    _die_before_recording_the_id(queue, sweep, fake, monkeypatch)
     queue.conn.execute("UPDATE jobs SET lease_expires_at = 0 WHERE state = 'running'")
     outcome = _batch(queue, sweep, fake, max_wait=0.5).run()     # found, still processing
     assert outcome.exit_code == 75, outcome.message

@@ -96,26 +96,23 @@ class OpenAIBackend:
 
 
 def _response_usage(usage: object) -> Usage:
-    """The Responses API's counts (`input_tokens` holds the cached ones, as in Chat
-    Completions' `prompt_tokens`), split the same way."""
-    if usage is None:
-        return Usage()
-    details = getattr(usage, "input_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
-    given = getattr(usage, "input_tokens", 0) or 0
-    return Usage(input_tokens=max(given - cached, 0),
-                 output_tokens=getattr(usage, "output_tokens", 0) or 0,
-                 cache_read_tokens=cached)
+    """The Responses API's counts, named `input_tokens`/`output_tokens`/
+    `input_tokens_details`, split as Chat Completions' are."""
+    return _split(usage, "input_tokens", "output_tokens", "input_tokens_details")
 
 
 def _usage(usage: object) -> Usage:
-    """OpenAI counts cached prompt tokens inside `prompt_tokens`: they are split out here,
+    """Chat Completions' counts (`prompt_tokens`/`completion_tokens`/
+    `prompt_tokens_details`)."""
+    return _split(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details")
+
+
+def _split(usage: object, given: str, output: str, details: str) -> Usage:
+    """OpenAI counts cached input tokens inside the input count: they are split out here,
     as Anthropic reports them, so each is priced at its own rate."""
     if usage is None:
         return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
-    prompt = getattr(usage, "prompt_tokens", 0) or 0
-    return Usage(input_tokens=max(prompt - cached, 0),
-                 output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                 cache_read_tokens=cached)
+    detail = getattr(usage, details, None)
+    cached = (getattr(detail, "cached_tokens", None) or 0) if detail is not None else 0
+    return Usage(input_tokens=max((getattr(usage, given, 0) or 0) - cached, 0),
+                 output_tokens=getattr(usage, output, 0) or 0, cache_read_tokens=cached)
