@@ -21,6 +21,10 @@ A custom_id is `{batch key}-{job id}-{call index}-{request hash prefix}`; the ba
 (random, per batch) is how a batch submitted but not yet recorded is found again: the
 batches with that many requests created after it was prepared (every page of the
 list) are read until one's results carry the key.
+
+Why this module is over 400 lines: a round is one sequence (claim, run, collect,
+prepare, submit, record, poll, ingest) whose crash points (`_crashpoint`) must be read
+in order to see that a kill at any of them loses nothing and pays nothing twice.
 """
 
 from __future__ import annotations

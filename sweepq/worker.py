@@ -12,6 +12,11 @@ never a result: it is classified, and either pauses the whole queue
 (exhausted, rate-limited), counts an attempt (transient), errors the job, or
 stops the run (fatal). SIGINT/SIGTERM/SIGHUP stop claiming, let in-flight jobs
 finish for a grace period, then release the rest.
+
+Why this module is over 400 lines: the loop, the failure policy, the waiting and the
+leases all read and write the same few things (the jobs in flight, the exit code, the
+stop flag) under one lock; split apart, each piece would take the others' state as
+arguments and the order of a stop would be read across files.
 """
 
 from __future__ import annotations
