@@ -8,7 +8,7 @@ claims in every process until its `resume_at`; it never changes job states.
 No method here holds a transaction open across a model call: the worker
 claims, calls the model with no transaction open, then completes.
 
-Why this module is long (~700 lines): it is every SQL write sweepq makes (the
+Why this module is long (~900 lines): it is every SQL write sweepq makes (the
 claim, complete, fail and the breaker, release, pauses, the journal, enqueue,
 import, repair) and nothing else. The invariants (a done job has exactly one
 result, a lease is only ever written by its holder, a pause stops every claim)
