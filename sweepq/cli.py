@@ -1,6 +1,6 @@
 """The `sweepq` command: parse, call the library, print. No queue logic lives here.
 
-Why this module is long (~590 lines): it is fourteen commands (and fake-api), each a few lines
+Why this module is long (~780 lines): it is every command (and fake-api), each a few lines
 over a library call, and most of its length is their options and help texts,
 which click keeps beside each function. Split by command, the one place where a
 user's flag is defined (and `_in_flags` turns a library value name into it)
