@@ -89,8 +89,9 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
               default="anthropic", show_default=True,
               help="Whose API to serve: Anthropic's Messages; OpenAI's Chat Completions and "
               "Responses (base URL: the printed URL + /v1); Gemini's generateContent. For "
-              "the last two only --host, --port, --seed, --answer-key, --accuracy, "
-              "--prompts, --models and --api-key (the first) apply.")
+              "the last two only --host, --port, --latency-ms, --seed, --answer-key, "
+              "--accuracy, --prompts, --models, --api-key (the first) and --exhaust-after "
+              "(then the vendor's exhaustion error for ever) apply.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), show_default=True,
               help="Port to bind; 0 picks a free one (printed on start).")
@@ -191,7 +192,7 @@ def _vendor_fake(vendor: str, cfg: FakeConfig, host: str, port: int,
     served = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     make = FakeOpenAI if vendor == "openai" else FakeGemini
     return make(cfg, host=host, port=port, models=served,
-                api_key=api_keys[0] if api_keys else None)
+                api_key=api_keys[0] if api_keys else None, quota_after=cfg.exhaust_after)
 
 
 def _serve_until_signal(fake: Loopback) -> None:

@@ -10,6 +10,7 @@ error for ever, and `script` for exact responses to the next requests.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class VendorFake:
                 self.successes[model] += 1
         if spent:
             return exhausted()
+        if self.config.latency_ms > 0:   # a success takes the configured time, as Claude's fake
+            time.sleep(self.config.latency_ms / 1000.0)
         body = {"model": model, "system": system,
                 "messages": [{"role": "user", "content": user}]}
         text = self.answers.text(body)
