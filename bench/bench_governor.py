@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,13 +53,17 @@ def run(tmp: Path, data: Path, jobs: int, limit: list[str], *, governor: bool = 
     with FakeServer(*limit, "--bucket-start", start, "--bucket-seconds", f"{bucket_seconds:g}",
                     latency_ms=100) as fake:
         ready = time.time()
+        # stderr to a file, not a pipe: nothing reads it while the workers run, and with
+        # the governor off the pause log fills a pipe's 64 KB and blocks the worker.
+        errs = [tempfile.TemporaryFile(mode="w+") for _ in range(processes)]
         procs = [subprocess.Popen(work_cmd(db, SWEEP, 32 // processes, *flags), env=fake.env(),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for _ in range(processes)]
+                                  stdout=subprocess.DEVNULL, stderr=err, text=True)
+                 for err in errs]
         codes = [p.wait(timeout=1800) for p in procs]
         stats = fake.stats()
     if any(codes):
-        raise RuntimeError(f"sweepq work exited {codes}")
+        errs[0].seek(0)
+        raise RuntimeError(f"sweepq work exited {codes}: {errs[0].read()[-1500:]}")
     last, done, tokens = query(db, "SELECT max(completed_at), count(*), sum(input_tokens)"
                                    " FROM results")[0]
     first = query(db, "SELECT min(started_at) FROM jobs")[0][0]
