@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +30,11 @@ from common import (
     FakeServer,
     emit,
     enqueue_sample,
+    inspect_version,
     note,
     query,
     rnd,
+    run_inspect,
     sample_dataset,
     work_cmd,
     workdir,
@@ -50,13 +53,17 @@ def run(tmp: Path, data: Path, jobs: int, limit: list[str], *, governor: bool = 
     with FakeServer(*limit, "--bucket-start", start, "--bucket-seconds", f"{bucket_seconds:g}",
                     latency_ms=100) as fake:
         ready = time.time()
+        # stderr to a file, not a pipe: nothing reads it while the workers run, and with
+        # the governor off the pause log fills a pipe's 64 KB and blocks the worker.
+        errs = [tempfile.TemporaryFile(mode="w+") for _ in range(processes)]
         procs = [subprocess.Popen(work_cmd(db, SWEEP, 32 // processes, *flags), env=fake.env(),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for _ in range(processes)]
+                                  stdout=subprocess.DEVNULL, stderr=err, text=True)
+                 for err in errs]
         codes = [p.wait(timeout=1800) for p in procs]
         stats = fake.stats()
     if any(codes):
-        raise RuntimeError(f"sweepq work exited {codes}")
+        errs[0].seek(0)
+        raise RuntimeError(f"sweepq work exited {codes}: {errs[0].read()[-1500:]}")
     last, done, tokens = query(db, "SELECT max(completed_at), count(*), sum(input_tokens)"
                                    " FROM results")[0]
     first = query(db, "SELECT min(started_at) FROM jobs")[0][0]
@@ -65,6 +72,59 @@ def run(tmp: Path, data: Path, jobs: int, limit: list[str], *, governor: bool = 
     return {"seconds": last - first, "startup": first - ready, "done": done, "input_tokens": tokens,
             "requests": stats["requests"], "refused": refused, "pauses": pauses,
             "refused_rate": refused / max(stats["requests"], 1)}
+
+
+def run_inspect_ai(tmp: Path, data: Path, jobs: int, limit: list[str]) -> dict:
+    """The same jobs through inspect_ai (max_connections 32) on a fresh, identical fake."""
+    db = tmp / f"inspect-{time.monotonic_ns()}.db"
+    enqueue_sample(db, data, SWEEP, jobs // 2, "haiku-only")
+    with FakeServer(*limit, "--bucket-start", "empty", "--bucket-seconds", "60",
+                    latency_ms=100) as fake:
+        ready = time.time()
+        child, result, why = run_inspect(db, tmp / "inspect-logs", 32, fake.env(),
+                                         timeout=1800)
+        stats = fake.stats()
+    if result is None:
+        return {"error": why}
+    if result["status"] != "success" or result["samples"] != jobs:
+        return {"error": f"did not finish: {result}"}
+    refused = stats["faults"].get("limited", 0)
+    span = result["span_s"]
+    return {"seconds": span if span is not None else result["eval_s"],
+            "measured": "model events" if span is not None else "eval() call",
+            "eval_s": result["eval_s"], "process_s": child.wall, "import_s": result["import_s"],
+            "startup": (result["first_request"] or ready) - ready, "done": result["samples"],
+            "input_tokens": result.get("input_tokens"), "requests": stats["requests"],
+            "refused": refused, "refused_rate": refused / max(stats["requests"], 1),
+            "retries_logged": result["retries"]}
+
+
+def report_inspect(metric: str, version: str | None, why: str, res: dict | None, floor: float,
+                   sq: dict, own: float | None = None) -> None:
+    """A row beside the sweepq run's: inspect_ai's time over the same floor (and over
+    its own: the bucket refilled while inspect started, its input tokens)."""
+    metric = f"{metric}: inspect_ai on the same limiter"
+    if version is None or res is None or "error" in res:
+        reason = why if version is None else f"inspect_ai {version}: {res and res.get('error')}"
+        note(f"{metric}: {reason}")
+        emit(SECTION, metric, sweepq=rnd(sq["seconds"], 1), unit="s", compare=None,
+             compare_label=reason, goal=None, met=None)
+        return
+    ratio = res["seconds"] / floor
+    note(f"{metric}: {res['seconds']:.1f}s ({res['measured']}; eval() {res['eval_s']:.1f}s), "
+         f"floor {floor:.1f}s (its own {own or 0:.1f}s), {res['refused']} refused of "
+         f"{res['requests']}")
+    per_success = res["refused"] / max(res["done"], 1)
+    emit(SECTION, metric, sweepq=rnd(sq["seconds"], 1), unit="s",
+         compare=rnd(res["seconds"], 1),
+         compare_label=f"inspect_ai {version}, max_connections 32: {res['refused']} refused "
+                       f"of {res['requests']} ({per_success:.1f} per success)",
+         ratio=rnd(ratio, 3), ratio_label="inspect_ai of floor", goal=None, met=None,
+         floor=rnd(floor, 1), sweepq_ratio=rnd(sq["seconds"] / floor, 3),
+         own_floor=rnd(own, 1), own_ratio=None if not own else rnd(res["seconds"] / own, 3),
+         sweepq_refused=sq["refused"], sweepq_requests=sq["requests"],
+         inspect={k: rnd(v, 3) if isinstance(v, float) else v for k, v in res.items()},
+         inspect_refused_per_success=rnd(per_success, 2))
 
 
 def floor(amount: float, per_minute: float, res: dict, capacity: float | None = None) -> float:
@@ -106,12 +166,22 @@ def main() -> None:
     with workdir("governor") as tmp:
         data = sample_dataset(tmp, jobs // 2)
         rate = ["--rpm", f"{rpm:g}"]
+        version, why = inspect_version()
         on, off = run(tmp, data, jobs, rate), run(tmp, data, jobs, rate, governor=False)
-        report(f"{jobs} jobs at {rpm:g} RPM, empty bucket", on, floor(jobs, rpm, on), off)
+        metric, bound = f"{jobs} jobs at {rpm:g} RPM, empty bucket", floor(jobs, rpm, on)
+        report(metric, on, bound, off)
+        insp = run_inspect_ai(tmp, data, jobs, rate) if version else None
+        own = floor(jobs, rpm, insp) if insp and "error" not in insp else None
+        report_inspect(metric, version, why, insp, bound, on, own)
         tok = ["--itpm", f"{itpm:g}"]
         on, off = run(tmp, data, jobs, tok), run(tmp, data, jobs, tok, governor=False)
-        report(f"{jobs} jobs at {itpm:,.0f} ITPM, empty bucket", on,
-               floor(on["input_tokens"], itpm, on), off)
+        metric = f"{jobs} jobs at {itpm:,.0f} ITPM, empty bucket"
+        bound = floor(on["input_tokens"], itpm, on)
+        report(metric, on, bound, off)
+        insp = run_inspect_ai(tmp, data, jobs, tok) if version else None
+        own = (floor(insp["input_tokens"], itpm, insp)
+               if insp and "error" not in insp and insp["input_tokens"] else None)
+        report_inspect(metric, version, why, insp, bound, on, own)
         two = run(tmp, data, jobs, rate, processes=2)
         report(f"{jobs} jobs at {rpm:g} RPM, two processes", two, floor(jobs, rpm, two))
         # A bucket of 0.4 x jobs (120 for 300, as a fresh 120 RPM key holds), full at start.

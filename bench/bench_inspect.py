@@ -26,12 +26,12 @@ from common import (
     FakeServer,
     emit,
     enqueue_sample,
-    last_json,
+    inspect_version,
     note,
-    python_child,
     queue_makespan,
     rnd,
     run_child,
+    run_inspect,
     sample_dataset,
     work_cmd,
     workdir,
@@ -39,34 +39,6 @@ from common import (
 
 SECTION = "4. Against inspect_ai"
 SWEEP = "inspect"
-
-INSPECT_CODE = r"""
-import json, sqlite3, sys, time
-t0 = time.perf_counter()
-from inspect_ai import Task, eval as inspect_eval
-from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.scorer import includes
-from inspect_ai.solver import generate, system_message
-from sweepq.arms import PERSONA_A
-db, log_dir, connections = sys.argv[1], sys.argv[2], int(sys.argv[3])
-conn = sqlite3.connect(db)
-samples = []
-for job_id, task in conn.execute("SELECT job_id, task FROM jobs ORDER BY position"):
-    payload = json.loads(task)
-    samples.append(Sample(id=job_id, input=payload["prompt"], target=str(payload["answer"])))
-conn.close()
-task = Task(dataset=MemoryDataset(samples), solver=[system_message(PERSONA_A), generate()],
-            scorer=includes())
-t1 = time.perf_counter()
-logs = inspect_eval(task, model="anthropic/claude-haiku-4-5", max_connections=connections,
-                    display="none", log_dir=log_dir)
-t2 = time.perf_counter()
-log = logs[0]
-print(json.dumps({"import_s": t1 - t0, "eval_s": t2 - t1, "status": log.status,
-                  "samples": log.results.completed_samples if log.results else 0,
-                  "error": None if log.error is None else str(log.error.message)[:300]}))
-"""
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -78,13 +50,10 @@ def main() -> None:
     if args.quick:
         args.n = 200
     n, c, latency = args.n, args.concurrency, args.latency_ms / 1000
-    try:
-        import inspect_ai
-        version = inspect_ai.__version__
-    except ImportError as exc:
+    version, why = inspect_version()
+    if version is None:
         emit(SECTION, f"{n:,} prompts, concurrency {c}", sweepq=None, unit="s",
-             compare=None, compare_label=f"inspect_ai not importable: {exc}",
-             goal="sweepq faster", met=None)
+             compare=None, compare_label=why, goal="sweepq faster", met=None)
         return
     with workdir("inspect") as tmp:
         data = sample_dataset(tmp / "data", n // 2)
@@ -101,18 +70,14 @@ def main() -> None:
             note(f"sweepq: process {sq.wall:.2f}s, makespan {span['seconds']:.2f}s, "
                  f"{sq_stats['requests']} requests")
             fake.reset()
-            insp = python_child(INSPECT_CODE, str(tpl), str(tmp / "logs"), str(c),
-                                env=fake.env(), timeout=1200)
+            insp, result, reason = run_inspect(tpl, tmp / "logs", c, fake.env())
             insp_stats = fake.stats()
-        if insp.returncode:
-            reason = (insp.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            note(insp.stderr[-3000:])
+        if result is None:
             emit(SECTION, f"{n:,} prompts, concurrency {c}, latency {args.latency_ms:g} ms",
                  sweepq=rnd(sq.wall, 2), unit="s", compare=None,
                  compare_label=f"inspect_ai {version} failed: {reason}",
                  goal="sweepq faster", met=None)
             return
-        result = last_json(insp.stdout)
         note(f"inspect_ai {version}: process {insp.wall:.2f}s, {result}, "
              f"{insp_stats['requests']} requests")
         if result["status"] != "success" or result["samples"] != n:

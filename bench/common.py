@@ -243,6 +243,83 @@ def queue_makespan(db: Path) -> dict[str, float | int]:
             "seconds": (last - first) if done else float("nan")}
 
 
+# -- inspect_ai as a child process, against the fake -------------------------------
+
+# Runs the jobs of a sweepq database (in queue order) as inspect_ai samples: the job's
+# prompt as input, its gold answer as target, solver [system_message(PERSONA_A),
+# generate()], scorer includes(), model anthropic/claude-haiku-4-5, max_connections
+# as given, display "none", logs to log_dir; all else inspect's default. Prints one JSON
+# line: import_s (imports and dataset), eval_s (the eval() call), and from the log's
+# model events first_request / last_response (unix times: the first model call's start,
+# the last one's completion, retries included) with span_s between them, and the input
+# tokens of its model usage (as the fake's responses reported them).
+INSPECT_CHILD = r"""
+import json, sqlite3, sys, time
+t0 = time.perf_counter()
+from inspect_ai import Task, eval as inspect_eval
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.scorer import includes
+from inspect_ai.solver import generate, system_message
+from sweepq.arms import PERSONA_A
+db, log_dir, connections = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conn = sqlite3.connect(db)
+samples = []
+for job_id, task in conn.execute("SELECT job_id, task FROM jobs ORDER BY position"):
+    payload = json.loads(task)
+    samples.append(Sample(id=job_id, input=payload["prompt"], target=str(payload["answer"])))
+conn.close()
+task = Task(dataset=MemoryDataset(samples), solver=[system_message(PERSONA_A), generate()],
+            scorer=includes())
+t1 = time.perf_counter()
+logs = inspect_eval(task, model="anthropic/claude-haiku-4-5", max_connections=connections,
+                    display="none", log_dir=log_dir)
+t2 = time.perf_counter()
+log = logs[0]
+first = last = None
+retries = 0
+try:
+    from inspect_ai.log import read_eval_log
+    for sample in read_eval_log(log.location).samples or []:
+        for event in sample.events:
+            if getattr(event, "event", None) != "model":
+                continue
+            retries += getattr(event, "retries", None) or 0
+            start = event.timestamp.timestamp()
+            end = (event.completed or event.timestamp).timestamp()
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+except Exception as exc:
+    print(f"model events unreadable: {exc!r}", file=sys.stderr)
+usage = log.stats.model_usage.values() if log.stats and log.stats.model_usage else []
+print(json.dumps({"input_tokens": sum(u.input_tokens for u in usage), "import_s": t1 - t0,
+                  "eval_s": t2 - t1, "status": log.status,
+                  "samples": log.results.completed_samples if log.results else 0,
+                  "first_request": first, "last_response": last,
+                  "span_s": None if first is None else last - first, "retries": retries,
+                  "error": None if log.error is None else str(log.error.message)[:300]}))
+"""
+
+
+def inspect_version() -> tuple[str | None, str]:
+    """(inspect_ai's version, "") where it imports, else (None, why not)."""
+    try:
+        import inspect_ai
+    except ImportError as exc:
+        return None, f"inspect_ai not importable: {exc}"
+    return inspect_ai.__version__, ""
+
+
+def run_inspect(db: Path, log_dir: Path, connections: int, env: dict[str, str],
+                timeout: float = 1200) -> tuple[ChildRun, dict[str, Any] | None, str]:
+    """INSPECT_CHILD over db's jobs: (the child, its JSON line or None, why it failed)."""
+    child = python_child(INSPECT_CHILD, str(db), str(log_dir), str(connections), env=env,
+                         timeout=timeout)
+    if child.returncode:
+        note(child.stderr[-3000:])
+        return child, None, (child.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    return child, last_json(child.stdout), ""
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
