@@ -369,11 +369,7 @@ class Queue:
         with self.write() as conn:
             row = conn.execute(_CLAIM, {"sweep": sweep, "worker": worker,
                                         "lease": lease_seconds, "now": self.clock()}).fetchone()
-        if row is None:
-            return None
-        job_id, sweep_name, task_id, arm, task, attempts, max_attempts, owner = row
-        return Job(job_id, sweep_name, task_id, arm, json.loads(task), attempts, max_attempts,
-                   owner)
+        return None if row is None else _job(row)
 
     def claim_many(self, sweep: str, worker: str, lease_seconds: float, limit: int
                    ) -> list[Job]:
@@ -383,10 +379,7 @@ class Queue:
             rows = conn.execute(_CLAIM_MANY, {"sweep": sweep, "worker": worker,
                                               "lease": lease_seconds, "now": self.clock(),
                                               "limit": limit}).fetchall()
-        return [Job(job_id, sweep_name, task_id, arm, json.loads(task), attempts,
-                    max_attempts, owner)
-                for job_id, sweep_name, task_id, arm, task, attempts, max_attempts, owner
-                in rows]
+        return [_job(row) for row in rows]
 
     def heartbeat(self, job_id: int, worker: str, lease_seconds: float = 120.0) -> bool:
         """Extend our lease; False when the job is no longer ours."""
@@ -877,6 +870,12 @@ def _has_results_from(conn: sqlite3.Connection, sweep: str, model: str) -> bool:
         "SELECT 1 FROM results AS r JOIN jobs AS j USING (job_id), json_each(r.models) AS m"
         " WHERE j.sweep = ? AND r.models IS NOT NULL AND m.value = ? LIMIT 1",
         (sweep, model)).fetchone() is not None
+
+
+def _job(row: Sequence[Any]) -> Job:
+    """A claimed job from the claim's RETURNING columns."""
+    job_id, sweep, task_id, arm, task, attempts, max_attempts, owner = row
+    return Job(job_id, sweep, task_id, arm, json.loads(task), attempts, max_attempts, owner)
 
 
 def backoff_seconds(attempts: int) -> float:
