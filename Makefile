@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo demo-vendors bench lint clean
+.PHONY: install test test-slow test-min demo demo-vendors bench lint docs clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ demo-vendors: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
+
+# The command reference, generated from every command's --help (tests/test_docs.py checks it).
+docs: $(STAMP)
+	$(BIN)/python docs/gen_commands.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench
