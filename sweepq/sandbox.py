@@ -58,6 +58,9 @@ class Limits:
     isolate_network: bool = True
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one run went, and how isolated it really was on this machine."""
@@ -78,7 +81,7 @@ def compose(prompt: str, code: str, test: str, entry_point: str) -> str:
 
 
 def run_check(prompt: str, code: str, test: str, entry_point: str,
-              limits: Limits = Limits()) -> Outcome:
+              limits: Limits = DEFAULT_LIMITS) -> Outcome:
     """Run `code` under the problem's `prompt` against its `test`."""
     return run_program(compose(prompt, code, test, entry_point), limits)
 
@@ -275,7 +278,7 @@ def _outcome(run: _Run, limits: Limits, nonce: str, timed_out: bool,
     )
 
 
-def run_program(source: str, limits: Limits = Limits()) -> Outcome:
+def run_program(source: str, limits: Limits = DEFAULT_LIMITS) -> Outcome:
     """Run a Python program in the sandbox; raise `SandboxError` if the sandbox failed."""
     base = Path(tempfile.mkdtemp(prefix="sweepq-sandbox-"))
     try:
