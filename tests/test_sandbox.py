@@ -134,6 +134,12 @@ print(os.getcwd())
     assert not Path(cwd).exists()  # the run's directory is gone
 
 
+@needs_root
+def test_the_callers_packages_are_out_of_reach():
+    out = run_program("import sweepq\n", SHORT)
+    assert out.detail == "ModuleNotFoundError: No module named 'sweepq'"
+
+
 def test_the_environment_is_clean(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
     out = run_program("import os, json\nprint(json.dumps(dict(os.environ)))\n", SHORT)
