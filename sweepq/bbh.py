@@ -132,6 +132,9 @@ class Task:
     target: str
     answer: str
     prompt: str
+    # The input as the data gave it, its own `Options:` block included ({raw_question});
+    # "" for a payload stored before it was kept: the question then stands in.
+    raw_question: str = ""
 
     def payload(self) -> dict[str, Any]:
         """A JSON-able dict (choices as lists) for the jobs table."""
@@ -151,6 +154,7 @@ class Task:
             target=str(d["target"]),
             answer=str(d["answer"]),
             prompt=str(d["prompt"]),
+            raw_question=str(d.get("raw_question") or d["question"]),
         )
 
 
@@ -271,6 +275,7 @@ def make_task(
     If no choices are given, an `Options:` block in the question supplies them; the
     binary subtasks without one get their implicit pair. Unlabelled choices get A, B, ….
     """
+    raw_question = question.strip()
     question, parsed = _split_options(question)
     raw = list(choices) or parsed
     if not raw and subtask in _IMPLICIT_CHOICES:
@@ -296,6 +301,7 @@ def make_task(
         target=target,
         answer=answer,
         prompt=_build_prompt(subtask, question, labelled),
+        raw_question=raw_question,
     )
 
 

@@ -237,7 +237,7 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     # The payload keeps the question and options, which jobs render with their arm's
     # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
     payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
-        t.subtask, t.question, t.choices)}) for t in tasks)
+        t.subtask, t.question, t.choices, t.raw_question)}) for t in tasks)
     new = queue.enqueue(sweep, payloads, max_attempts)
     total = sum(queue.counts(name).values())
     click.echo(f"sweep {name}: {new} new jobs ({total} in all, {len(tasks)} tasks x "
@@ -301,7 +301,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
         return
     from .vendors.router import RouterBackend
 
-    claude = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
+    claude = (ClaudeCliBackend(claude_bin, call_timeout, _cli_style(sweep))
+              if backend == "claude-cli"
               else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
     model_backend.prepare(sweep.models.values())
@@ -321,6 +322,20 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     with progress:
         outcome = worker.run(on_tick=on_tick)
     _finish(ctx, queue, sweep, outcome)
+
+
+def _cli_style(sweep: Sweep) -> tuple[str, str]:
+    """How the sweep's prompt sets ask the Claude CLI to be called: one way per sweep."""
+    from .prompts import default_set
+    from .transport import one_style
+
+    sets = sweep.prompts or {"default": default_set()}
+    try:
+        return one_style([ps.transport.cli_style for ps in sets.values()])
+    except ValueError as exc:
+        raise SweepqError(f"the sweep's prompt sets ask the Claude CLI for different "
+                          f"transports ({exc}): one `work --backend claude-cli` calls it "
+                          "one way; give them the same cli_prompt and cli_reply") from None
 
 
 def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
@@ -487,12 +502,21 @@ def prompts_init(path: str, force: bool) -> None:
 
 @main.command("requests")
 @sweep_option
-@click.option("--task", "task_id", required=True, help="A task id, e.g. bbh/navigate/3.")
-@click.option("--arm", required=True, help="An arm, e.g. echo-judge or haiku-only@terse.")
+@click.option("--task", "task_ids", multiple=True,
+              help="A task id, e.g. bbh/navigate/3 (repeatable; with --json, default: all).")
+@click.option("--arm", "arm_names", multiple=True,
+              help="An arm, e.g. echo-judge or haiku-only@terse (repeatable; with --json, "
+              "default: all).")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Each call as each backend sends it: the API's model, system, messages "
+              "and max_tokens, the Claude CLI's argv and stdin.")
+@click.option("--claude-bin", default="claude", show_default=True,
+              help="The Claude CLI binary named in argv (with --json).")
 @click.pass_context
-def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
-                 arms_module: str | None) -> None:
+def requests_cmd(ctx: click.Context, name: str | None, task_ids: tuple[str, ...],
+                 arm_names: tuple[str, ...], arms_module: str | None, as_json: bool,
+                 claude_bin: str) -> None:
     """Print the system and user text of each call an arm would make for a task.
 
     Nothing is sent: replies are placeholders that agree on nothing, so judge and
@@ -500,12 +524,20 @@ def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
 
     \b
     sweepq requests --sweep bbh-n99 --task bbh/navigate/3 --arm echo-judge
+    sweepq requests --sweep bbh-n99 --json > requests.json   # every task and arm
     """
     from . import preview
 
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    calls = preview.requests_for(queue, sweep, task_id, arm, arms_module)
+    if as_json:
+        pairs = preview.all_pairs(queue, sweep, task_ids, arm_names)
+        click.echo(json.dumps(preview.as_json(queue, sweep, pairs, arms_module, claude_bin),
+                              indent=2, ensure_ascii=False))
+        return
+    if len(task_ids) != 1 or len(arm_names) != 1:
+        raise SweepqError("pass one `task` and one `arm` (or --json for many)")
+    calls = preview.requests_for(queue, sweep, task_ids[0], arm_names[0], arms_module)
     click.echo(preview.render(calls, sweep.models))
 
 
