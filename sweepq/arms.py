@@ -55,6 +55,7 @@ from . import templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
+from .transport import Transport
 from .vendors import target
 
 PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
@@ -76,10 +77,10 @@ class ArmClient(Protocol):
     """What an arm may do: call a model (by alias or id) alone or several at once."""
 
     def call(self, model: str, prompt: str, *, system: str | None = None,
-             max_tokens: int = 1024) -> str: ...
+             max_tokens: int | None = 1024) -> str: ...
 
     def call_many(self, requests: Sequence[tuple[str, str, str | None]],
-                  max_tokens: int = 1024) -> list[str]: ...
+                  max_tokens: int | None = 1024) -> list[str]: ...
 
 
 Arm = Callable[[Task, ArmClient], str]
@@ -362,13 +363,37 @@ def bind(arm: Arm, prompt_set: PromptSet) -> Arm:
     """
     takes_set = _takes_prompts(arm)
 
+    framing = prompt_set.transport
+
     @functools.wraps(arm)
     def bound(task: Task, client: ArmClient) -> str:
         task = replace(task, prompt=prompt_set.task_prompt(task.subtask, task.question,
-                                                           task.choices))
+                                                           task.choices, task.raw_question))
+        if framing.system == "inline":
+            client = FramedClient(client, framing)
         return arm(task, client, prompts=prompt_set) if takes_set else arm(task, client)
 
     return bound
+
+
+class FramedClient:
+    """The arm's client with the set's transport applied to every call: an inline system
+    text goes into the one user message (`transport.Transport.frame`), so every backend,
+    the journal and `requests` see exactly what the model is sent."""
+
+    def __init__(self, client: ArmClient, framing: Transport) -> None:
+        self.client, self.framing = client, framing
+
+    def call(self, model: str, prompt: str, *, system: str | None = None,
+             max_tokens: int | None = None) -> str:
+        system, prompt = self.framing.frame(system, prompt)
+        return self.client.call(model, prompt, system=system, max_tokens=max_tokens)
+
+    def call_many(self, requests: Sequence[tuple[str, str, str | None]],
+                  max_tokens: int | None = None) -> list[str]:
+        framed = [(model, *reversed(self.framing.frame(system, prompt)))
+                  for model, prompt, system in requests]
+        return self.client.call_many(framed, max_tokens=max_tokens)
 
 
 def _takes_prompts(arm: Arm) -> bool:

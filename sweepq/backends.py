@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .errors import SweepqError
 from .failures import CallFailed
 from .failures.cli import classify_cli, parse_output
+from .transport import cli_argv
 from .usage import Usage
 
 DEFAULT_TIMEOUT = 120.0
@@ -99,24 +100,30 @@ class ClaudeCliBackend:
     project settings (CLAUDE.md, hooks) out of benchmark answers.
     """
 
-    def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT,
+                 style: tuple[str, str] = ("stdin", "json")):
         found = shutil.which(binary)
         if found is None:
             raise SweepqError(f"Claude CLI {binary!r} not found: install it or pass "
                               "`claude_bin` PATH")
-        self.binary, self.timeout = found, timeout
+        # style: the prompt sets' transport (`transport.cli_argv`): (cli_prompt, cli_reply)
+        self.binary, self.timeout, self.style = found, timeout, style
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        argv = [self.binary, "--print", "--setting-sources", "", "--model", model,
-                "--output-format", "stream-json", "--verbose"]
-        if system:
-            argv += ["--system-prompt", system]
-        done = subprocess.run(argv, input=prompt, capture_output=True, text=True,
-                              encoding="utf-8", timeout=self.timeout, check=False)
+        argv, stdin = cli_argv(self.binary, model, system, prompt, self.style)
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                              encoding="utf-8", timeout=self.timeout, check=False,
+                              stdin=subprocess.DEVNULL if stdin is None else None)
         failure = classify_cli(done.returncode, done.stdout, done.stderr)
         if failure is not None:
             raise CallFailed(failure)
-        return cli_reply(done.stdout)
+        return cli_reply(done.stdout) if self.style[1] == "json" else cli_text(done.stdout)
+
+
+def cli_text(stdout: str) -> Reply:
+    """A plain-text run's reply (`cli_reply = "text"`): stdout right-stripped, as the old
+    runner read it; no usage (the CLI reports none in this mode)."""
+    return Reply(text=stdout.rstrip())
 
 
 def cli_reply(stdout: str) -> Reply:

@@ -132,6 +132,9 @@ class Task:
     target: str
     answer: str
     prompt: str
+    # The input as the data gave it, its own `Options:` block included ({raw_question});
+    # "" for a payload stored before it was kept: the question then stands in.
+    raw_question: str = ""
 
     def payload(self) -> dict[str, Any]:
         """A JSON-able dict (choices as lists) for the jobs table."""
@@ -151,6 +154,7 @@ class Task:
             target=str(d["target"]),
             answer=str(d["answer"]),
             prompt=str(d["prompt"]),
+            raw_question=str(d.get("raw_question") or d["question"]),
         )
 
 
@@ -271,6 +275,7 @@ def make_task(
     If no choices are given, an `Options:` block in the question supplies them; the
     binary subtasks without one get their implicit pair. Unlabelled choices get A, B, ….
     """
+    raw_question = question.strip()
     question, parsed = _split_options(question)
     raw = list(choices) or parsed
     if not raw and subtask in _IMPLICIT_CHOICES:
@@ -296,6 +301,7 @@ def make_task(
         target=target,
         answer=answer,
         prompt=_build_prompt(subtask, question, labelled),
+        raw_question=raw_question,
     )
 
 
@@ -422,30 +428,47 @@ def load_tasks(
 _DECL_RE = re.compile(
     r"(?:\b(?:(?:final|correct|right|best)\s+)?answer(?:\s+(?:choice|option))?"
     r"|\b(?:final|correct|right|best)\s+(?:choice|option))"
-    r"(?:[ \t]*:|[ \t]+(?:is|would\s+be|should\s+be|will\s+be)\b[ \t]*:?)"
+    r"(?:(?P<colon>[ \t]*:|[ \t]+[-\u2013\u2014](?=[ \t]))"
+    r"|[ \t]+(?:is|would\s+be|should\s+be|will\s+be)\b[ \t]*:?)"
     r"[ \t]*(?:(?:therefore|thus|then|clearly|option|choice|letter)\b[ \t]*:?[ \t]*)?",
     re.I,
 )
 # What may follow an answer token for it to be the whole answer, not a sentence's start.
-_END = r"(?=\s*$|\s*[.,;:!?)\]]|\s+(?:because|since|as)\b|\s+[-\u2013\u2014])"
+_END = r"(?=\s*$|\s*[.,;:!?)\]\"'*`\u201d\u2019]|\s+(?:because|since|as)\b|\s+[-\u2013\u2014])"
 _PAREN_LABEL_RE = re.compile(r"\(([A-Za-z])\)")
-_BARE_LABEL_RE = re.compile(r"([A-Z])" + _END)
+# A bare letter: upper or lower case ("Answer: b"), never a word's first letter, and never
+# the article in "the answer is a bit unclear" (the `_END` look-ahead).
+_BARE_LABEL_RE = re.compile(r"([A-Za-z])" + _END)
 _QUOTES = " \t\"'`*_$"
-_LATEX_RE = re.compile(r"\\(?:boxed|text|textbf)\{([^{}]*)\}")
+_LATEX_RE = re.compile(r"\\(?:boxed|text|textbf|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
+# `\boxed{…}` in any dress ($…$, \(…\), \text{…} inside, a label in parentheses): the
+# LaTeX way of declaring an answer, believed wherever it stands.
+_BOXED_RE = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_DOUBT_RE = re.compile(r"\b(?:whether|if|unless|not\s+sure|doubt\w*|maybe|perhaps)\W*"
+                       r"(?:option\s+|choice\s+)?\(?\w?\)?\W*$", re.I)
+# "(A) is correct", "Option C is correct", "B is the right answer": a label said to be right.
+_CORRECT_RE = re.compile(
+    r"(?:\b(?:option|choice)[ \t]+\(?(?P<opt>[A-Za-z])\)?|\((?P<par>[A-Za-z])\)"
+    r"|\b(?P<bare>(?-i:[A-Z])))[ \t]+is[ \t]+(?:the[ \t]+)?(?:correct|right|best)\b", re.I)
 
 
 def _as_task(task: Task | dict[str, Any]) -> Task:
     return task if isinstance(task, Task) else Task.from_payload(task)
 
 
-def _choice_from(cand: str, task: Task) -> str | None:
-    """The label a declared answer names: '(B)', 'B', or a choice's text."""
+def _choice_from(cand: str, task: Task, lower: bool = True) -> str | None:
+    """The label a declared answer names: '(B)', 'B', or a choice's text.
+
+    A bare lower-case letter ('b') only when `lower`: after "Answer:" it is a label, after
+    "the answer is" it may be the article ("the answer is a …" cut short).
+    """
     cand = cand.strip(_QUOTES)
     labels = {lab for lab, _ in task.choices}
     if (m := _PAREN_LABEL_RE.match(cand)) and m.group(1).upper() in labels:
         return m.group(1).upper()
-    if (m := _BARE_LABEL_RE.match(cand)) and m.group(1) in labels:
-        return m.group(1)
+    if (m := _BARE_LABEL_RE.match(cand)) and m.group(1).upper() in labels \
+            and (lower or m.group(1).isupper()):
+        return m.group(1).upper()
     best: tuple[int, str] | None = None
     for lab, txt in task.choices:
         # one-character texts only match exactly, so the article "a" is never a choice
@@ -484,19 +507,74 @@ def _norm_free(subtask: str, text: str) -> str | None:
 
 
 def _declared(text: str, task: Task) -> str | None:
-    """The last explicit declaration that names a valid answer, if any."""
-    found: str | None = None
+    """The last explicit declaration that names a valid answer, if any.
+
+    Three kinds, the last in the text winning: an answer phrase ("Answer: B", "the
+    answer is (C)", "Answer - E"), a `\\boxed{}`, and a label said to be correct
+    ("Option C is correct"). word_sorting believes only the requested line's form
+    ("Answer: …") or a box, since any sentence can follow "the answer is".
+    """
+    found = [*_phrased(text, task), *_boxed(text, task)]
+    if task.choices:
+        found += _said_correct(text, task)
+    return max(found)[1] if found else None
+
+
+def _read(cand: str, task: Task, lower: bool = True) -> str | None:
+    """A candidate answer text as the task's answer: a label, or normalised free form."""
+    for _ in range(3):   # nested "\\boxed{\\text{B}}" unwraps layer by layer
+        cand = _LATEX_RE.sub(r"\1", cand)
+    if task.choices:
+        return _choice_from(cand, task, lower)
+    got = _norm_free(task.subtask, cand)
+    if got is not None and task.subtask == "word_sorting" and not _listed(got, task):
+        return None
+    return got
+
+
+def _phrased(text: str, task: Task) -> list[tuple[int, str]]:
+    found = []
     for m in _DECL_RE.finditer(text):
+        if task.subtask == "word_sorting" and m.group("colon") is None:
+            continue
         line_end = text.find("\n", m.end())
         cand = text[m.end() : None if line_end < 0 else line_end]
         if not cand.strip(_QUOTES) and line_end >= 0:  # "Answer:\n(B)"
-            nxt = text[line_end + 1 :].lstrip().split("\n", 1)[0]
-            cand = nxt
-        cand = _LATEX_RE.sub(r"\1", cand)  # "$\boxed{B}$" -> "$B$"
-        got = _norm_free(task.subtask, cand) if not task.choices else _choice_from(cand, task)
+            cand = text[line_end + 1 :].lstrip().split("\n", 1)[0]
+        got = _read(cand, task, lower=m.group("colon") is not None)
         if got is not None:
-            found = got
+            found.append((m.start(), got))
     return found
+
+
+def _boxed(text: str, task: Task) -> list[tuple[int, str]]:
+    found = []
+    for m in _BOXED_RE.finditer(text):
+        got = _read(m.group(1).strip(), task)
+        if got is not None:
+            found.append((m.start(), got))
+    return found
+
+
+def _said_correct(text: str, task: Task) -> list[tuple[int, str]]:
+    labels = {lab for lab, _ in task.choices}
+    found = []
+    for m in _CORRECT_RE.finditer(text):
+        if _DOUBT_RE.search(text[max(m.start() - 24, 0) : m.start()]):
+            continue   # "not sure whether (A) is correct" says nothing
+        label = (m.group("opt") or m.group("par") or m.group("bare")).upper()
+        if label in labels:
+            found.append((m.start(), label))
+    return found
+
+
+def _listed(answer: str, task: Task) -> bool:
+    """Whether a word_sorting answer uses only the words of the task's list (when the
+    question has a `List:`), so a sentence after "Answer:" is not taken for a list."""
+    _, sep, listed = task.question.partition("List:")
+    if not sep:
+        return bool(re.fullmatch(r"[\w'&.-]+(?: [\w'&.-]+)*", answer))
+    return set(answer.split()) <= set(listed.casefold().replace(",", " ").split())
 
 
 def _positional(text: str, task: Task) -> str | None:
@@ -514,8 +592,8 @@ def _positional(text: str, task: Task) -> str | None:
     folded = {_fold(txt): lab for lab, txt in task.choices}
     for line in reversed(lines):
         bare = line.strip(_QUOTES).rstrip(".:!").strip(_QUOTES)
-        if (m := re.fullmatch(r"\(?([A-Z])\)?", bare)) and m.group(1) in labels:
-            return m.group(1)
+        if (m := re.fullmatch(r"\(?([A-Za-z])\)?", bare)) and m.group(1).upper() in labels:
+            return m.group(1).upper()
         if len(bare) > 1 and _fold(bare) in folded:
             return folded[_fold(bare)]
     return None

@@ -151,6 +151,9 @@ def refresh_option(default: float) -> Callable[[Any], Any]:
 baseline_option = click.option("--baseline", default=None, metavar="ARM",
                                help="Arm to pair the others against (default: sonnet-only "
                                "when present).")
+scorer_option = click.option("--scorer", default=None, metavar="NAME",
+                             help="Show the sweep's scoring by NAME (`sweepq rescore`); "
+                             "default: the sweep's own verdicts.")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -192,10 +195,14 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
 @click.option("--prompts", "prompt_specs", multiple=True, metavar="[NAME=]FILE",
               help="A prompt set (TOML) stored with the sweep: FILE is the default set, "
               "NAME=FILE one that arms name as ARM@NAME (repeatable).")
+@click.option("--scorer", default="sweepq", show_default=True,
+              help="The scorer the sweep's verdicts come from: sweepq, echo (the old "
+              "runner's rules), or one registered under entry point group sweepq.scorers.")
 @click.pass_context
 def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, start: int,
             arm_names: str, dataset: str | None, model_pairs: tuple[str, ...],
-            max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...]) -> None:
+            max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...],
+            scorer: str) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
     Every model alias an arm calls (a judge's too) must be in the model map, and the
@@ -209,10 +216,12 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
         --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
     """
+    from . import scorers
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
 
     arm_list = _split(arm_names)
+    scorers.get(scorer)
     prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
     models = parse_model_map(model_pairs)
     arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
@@ -221,14 +230,14 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         raise SweepqError("no subtasks given: pass --subtasks a,b")
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
-                  models=models, dataset=dataset, prompts=prompt_sets)
+                  models=models, dataset=dataset, scorer=scorer, prompts=prompt_sets)
     tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
     default = prompt_sets[DEFAULT_NAME]
     queue = _queue(ctx, create=True)
     # The payload keeps the question and options, which jobs render with their arm's
     # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
     payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
-        t.subtask, t.question, t.choices)}) for t in tasks)
+        t.subtask, t.question, t.choices, t.raw_question)}) for t in tasks)
     new = queue.enqueue(sweep, payloads, max_attempts)
     total = sum(queue.counts(name).values())
     click.echo(f"sweep {name}: {new} new jobs ({total} in all, {len(tasks)} tasks x "
@@ -292,7 +301,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
         return
     from .vendors.router import RouterBackend
 
-    claude = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
+    claude = (ClaudeCliBackend(claude_bin, call_timeout, _cli_style(sweep))
+              if backend == "claude-cli"
               else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
     model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
     model_backend.prepare(sweep.models.values())
@@ -312,6 +322,20 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     with progress:
         outcome = worker.run(on_tick=on_tick)
     _finish(ctx, queue, sweep, outcome)
+
+
+def _cli_style(sweep: Sweep) -> tuple[str, str]:
+    """How the sweep's prompt sets ask the Claude CLI to be called: one way per sweep."""
+    from .prompts import default_set
+    from .transport import one_style
+
+    sets = sweep.prompts or {"default": default_set()}
+    try:
+        return one_style([ps.transport.cli_style for ps in sets.values()])
+    except ValueError as exc:
+        raise SweepqError(f"the sweep's prompt sets ask the Claude CLI for different "
+                          f"transports ({exc}): one `work --backend claude-cli` calls it "
+                          "one way; give them the same cli_prompt and cli_reply") from None
 
 
 def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
@@ -478,12 +502,21 @@ def prompts_init(path: str, force: bool) -> None:
 
 @main.command("requests")
 @sweep_option
-@click.option("--task", "task_id", required=True, help="A task id, e.g. bbh/navigate/3.")
-@click.option("--arm", required=True, help="An arm, e.g. echo-judge or haiku-only@terse.")
+@click.option("--task", "task_ids", multiple=True,
+              help="A task id, e.g. bbh/navigate/3 (repeatable; with --json, default: all).")
+@click.option("--arm", "arm_names", multiple=True,
+              help="An arm, e.g. echo-judge or haiku-only@terse (repeatable; with --json, "
+              "default: all).")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Each call as each backend sends it: the API's model, system, messages "
+              "and max_tokens, the Claude CLI's argv and stdin.")
+@click.option("--claude-bin", default="claude", show_default=True,
+              help="The Claude CLI binary named in argv (with --json).")
 @click.pass_context
-def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
-                 arms_module: str | None) -> None:
+def requests_cmd(ctx: click.Context, name: str | None, task_ids: tuple[str, ...],
+                 arm_names: tuple[str, ...], arms_module: str | None, as_json: bool,
+                 claude_bin: str) -> None:
     """Print the system and user text of each call an arm would make for a task.
 
     Nothing is sent: replies are placeholders that agree on nothing, so judge and
@@ -491,12 +524,20 @@ def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
 
     \b
     sweepq requests --sweep bbh-n99 --task bbh/navigate/3 --arm echo-judge
+    sweepq requests --sweep bbh-n99 --json > requests.json   # every task and arm
     """
     from . import preview
 
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    calls = preview.requests_for(queue, sweep, task_id, arm, arms_module)
+    if as_json:
+        pairs = preview.all_pairs(queue, sweep, task_ids, arm_names)
+        click.echo(json.dumps(preview.as_json(queue, sweep, pairs, arms_module, claude_bin),
+                              indent=2, ensure_ascii=False))
+        return
+    if len(task_ids) != 1 or len(arm_names) != 1:
+        raise SweepqError("pass one `task` and one `arm` (or --json for many)")
+    calls = preview.requests_for(queue, sweep, task_ids[0], arm_names[0], arms_module)
     click.echo(preview.render(calls, sweep.models))
 
 
@@ -545,20 +586,25 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
               show_default=True, help="Completion order, or task-major arm-minor.")
 @click.option("--include-errors", is_flag=True,
               help="Also write error jobs, as the old runner did (passed false).")
+@scorer_option
 @click.argument("path")
 @click.pass_context
 def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors: bool,
-               path: str) -> None:
+               scorer: str | None, path: str) -> None:
     """Write results in the historical JSONL format (`-` for stdout).
 
     \b
     sweepq export --sweep bbh-n99 results.jsonl
     sweepq export --order canonical - | head
     """
+    from .rescore import scoring_of
+
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
+    scoring = scoring_of(queue, sweep, scorer)
     with atomic_output(path) as out:
-        rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors)
+        rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors,
+                            scoring=scoring)
     if path != "-":
         click.echo(f"wrote {rows} rows of sweep {sweep.name} to {path}")
 
@@ -638,8 +684,12 @@ def resume(ctx: click.Context) -> None:
 @baseline_option
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable output (keys documented in `sweepq.report`).")
+@scorer_option
+@click.option("--by", "by", type=click.Choice(["arm", "subtask"]), default="arm",
+              show_default=True, help="Per arm, or per arm and subtask.")
 @click.pass_context
-def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json: bool) -> None:
+def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json: bool,
+            scorer: str | None, by: str) -> None:
     """Per arm: pass rate with a Wilson 95% interval, escalations, cost units and USD,
     oracle alignment, unparseable, and exact McNemar tests against a baseline arm.
 
@@ -648,8 +698,39 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
     sweepq summary --baseline haiku-only --json | jq '.arms[].vs_baseline.p_value'
     """
     queue = _queue(ctx, reads_only=True)
-    data = report.summary(queue, queue.resolve_sweep(name), baseline)
+    sweep = queue.resolve_sweep(name)
+    if by == "subtask":
+        from . import by_subtask
+
+        data = by_subtask.summary(queue, sweep, scorer)
+        click.echo(json.dumps(data, indent=2) if as_json else by_subtask.render(data))
+        return
+    data = report.summary(queue, sweep, baseline, scorer)
     click.echo(json.dumps(data, indent=2) if as_json else views.render_summary(data))
+
+
+@main.command()
+@click.option("--sweep", "name", default=None,
+              help="Sweep to score again (default: the only one).")
+@click.option("--scorer", required=True, help="The scorer to read every stored reply with.")
+@click.pass_context
+def rescore(ctx: click.Context, name: str | None, scorer: str) -> None:
+    """Score every stored reply of a sweep again, with no model call.
+
+    The new verdicts are stored as a scoring of the sweep beside its own (kept);
+    `summary --scorer NAME` and `export --scorer NAME` show them.
+
+    \b
+    sweepq rescore --sweep bbh-n99 --scorer echo
+    sweepq summary --sweep bbh-n99 --scorer echo
+    """
+    from . import rescore as rescore_mod
+    from . import scorers
+
+    scorers.get(scorer)
+    queue = _queue(ctx)
+    report_ = rescore_mod.rescore(queue, queue.resolve_sweep(name), scorer)
+    click.echo(rescore_mod.render(report_))
 
 
 @main.command("report")

@@ -19,6 +19,7 @@ from typing import IO, Any
 from . import bounds
 from .errors import SweepqError
 from .queue import Queue, Result, Sweep
+from .rescore import verdict_source
 
 EXPORT_BATCH = 5_000
 ROW_KEYS = ("task_id", "arm", "passed", "detail", "wall_seconds", "sub_calls")
@@ -44,13 +45,14 @@ class HistoricalFile:
 # -- export -------------------------------------------------------------------
 
 def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
-           include_errors: bool = False) -> int:
+           include_errors: bool = False, scoring: str | None = None) -> int:
     """Write the sweep's results in the historical format; return the row count.
 
     Streams: rows are fetched and written EXPORT_BATCH at a time. `error`
     jobs are left out unless asked for; then they are written as the old
     runner did (passed false, detail = the error), after the results in
-    completion order, or in their place in canonical order.
+    completion order, or in their place in canonical order. `scoring`: the verdicts of
+    that stored scoring (`rescore.scoring_of`) instead of the sweep's own.
     """
     if order not in _ORDERS:
         raise SweepqError(f"unknown order {order!r}: use completion or canonical")
@@ -58,7 +60,7 @@ def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
         out.write(json.dumps(sweep.meta()) + "\n")
     tail = "}\n" if sweep.benchmark is None else f', "benchmark": {_string(sweep.benchmark)}}}\n'
     written = 0
-    for batch in _rows(queue, sweep.name, order, include_errors):
+    for batch in _rows(queue, sweep.name, order, include_errors, scoring):
         out.write("".join(_line(row, tail) for row in batch))
         written += len(batch)
     return written
@@ -83,9 +85,12 @@ def _number(value: float | None) -> str:
     return text if text[-1].isdigit() else json.dumps(value)  # nan and infinities
 
 
-def _rows(queue: Queue, sweep: str, order: str, include_errors: bool) -> Iterator[list]:
-    done = ("SELECT j.task_id, j.arm, r.passed, r.detail, r.wall_seconds, r.sub_calls"
-            " FROM results AS r JOIN jobs AS j USING (job_id) WHERE j.sweep = :sweep")
+def _rows(queue: Queue, sweep: str, order: str, include_errors: bool,
+          scoring: str | None = None) -> Iterator[list]:
+    alias, join = verdict_source(scoring)
+    done = (f"SELECT j.task_id, j.arm, {alias}.passed, {alias}.detail, r.wall_seconds,"
+            f" r.sub_calls FROM results AS r JOIN jobs AS j USING (job_id){join}"
+            " WHERE j.sweep = :sweep")
     errors = ("SELECT task_id, arm, 0, coalesce(last_error, 'error'), NULL,"
               " (SELECT count(*) FROM calls WHERE calls.job_id = jobs.job_id"
               "  AND calls.error_class IS NULL)"

@@ -31,6 +31,7 @@ from .errors import SweepqError
 from .failures import CallFailed
 from .failures.api import classify
 from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
+from .prompts import UNSET_MAX_TOKENS
 from .queue import Call, Job, Queue
 from .ratelimits import read as read_ratelimits
 from .usage import NOTHING, Usage
@@ -71,6 +72,8 @@ def price(model: str, usage: Usage) -> float | None:
     """USD for a call from its real token counts; None for a model with no price."""
     if usage.cost_usd is not None:
         return usage.cost_usd
+    if usage == Usage():   # no count reported at all (the CLI in text mode): unknown, not $0
+        return None
     model = target.parse(model).model if ":" in model else model
     rates = PRICES.get(model) or next(
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
@@ -142,11 +145,11 @@ class JobClient:
             self._replay[call.request_hash].append(call)
 
     def call(self, model: str, prompt: str, *, system: str | None = None,
-             max_tokens: int = 1024) -> str:
+             max_tokens: int | None = 1024) -> str:
         return self._call(self._take_index(), model, prompt, system, max_tokens)
 
     def call_many(self, requests: Sequence[tuple[str, str, str | None]],
-                  max_tokens: int = 1024) -> list[str]:
+                  max_tokens: int | None = 1024) -> list[str]:
         """Several calls at once (threads), results in request order.
 
         Indices are taken in request order before any call starts, so the
@@ -180,8 +183,10 @@ class JobClient:
             return self._next_index - 1
 
     def _call(self, index: int, alias: str, prompt: str, system: str | None,
-              max_tokens: int) -> str:
+              max_tokens: int | None) -> str:
         model = self.models.get(alias, alias)
+        if max_tokens is None:   # a set that leaves it unset; the CLI sends none anyway
+            max_tokens = UNSET_MAX_TOKENS
         digest = request_hash(model, system, prompt, max_tokens)
         replayed = self._replayed(index, model, digest)
         if replayed is not None:

@@ -24,29 +24,42 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import templates
+from . import templates, transport
 from .errors import SweepqError
 
 SCHEMA = 1
 DEFAULT_NAME = "default"
 SET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_TOKENS_LIMIT = 128_000
+# What the API backends send when a set leaves a max_tokens unset (the Messages API
+# requires one); the Claude CLI takes none and uses its own. `requests` says so.
+UNSET_MAX_TOKENS = 4096
 
 # Template fields: (placeholders required, placeholders allowed).
 TEMPLATES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "task.multiple_choice": (frozenset({"question", "options"}),) * 2,
+    "task.multiple_choice": (frozenset({"options"}),
+                             frozenset({"question", "raw_question", "options"})),
     "task.option": (frozenset({"label", "text"}),) * 2,
-    "task.free_form": (frozenset({"question"}), frozenset({"question", "hint"})),
+    "task.free_form": (frozenset(), frozenset({"question", "raw_question", "hint"})),
     "judge.question": (frozenset({"question", "a", "b"}),) * 2,
 }
 # Plain texts: sent or substituted as they are, braces included; none may be empty.
 TEXTS = ("task.default_hint", "personas.a", "personas.b", "judge.system", "judge.agreement",
          "judge.agree", "judge.disagree")
 NUMBERS = ("max_tokens.answer", "max_tokens.judge")
-SECTIONS = {"task": ("multiple_choice", "option", "free_form", "default_hint", "hints"),
+SECTIONS = {"task": ("multiple_choice", "option", "free_form", "default_hint", "hints",
+                     "subtasks"),
             "personas": ("a", "b"),
             "judge": ("system", "question", "agreement", "agree", "disagree"),
-            "max_tokens": ("answer", "judge")}
+            "max_tokens": ("answer", "judge"),
+            "transport": transport.FIELDS}
+# What a set may leave out: per-subtask templates, a max_tokens (then unset: the
+# backend's own default), and the whole transport (today's: flag, stdin, json).
+OPTIONAL = frozenset({"task.subtasks", "max_tokens.answer", "max_tokens.judge",
+                      *(f"transport.{f}" for f in transport.FIELDS)})
+OPTIONAL_SECTIONS = frozenset({"transport"})
+# `[task.subtasks.NAME]`: templates that replace the set's own for one subtask.
+SUBTASK_TEMPLATES = ("multiple_choice", "option", "free_form")
 
 
 @dataclass(frozen=True)
@@ -79,12 +92,17 @@ class PromptSet:
         return self.data["judge"]["system"]
 
     @property
-    def answer_max_tokens(self) -> int:
-        return self.data["max_tokens"]["answer"]
+    def answer_max_tokens(self) -> int | None:
+        """None: unset, the backend's own default (`UNSET_MAX_TOKENS` for the API)."""
+        return self.data["max_tokens"].get("answer")
 
     @property
-    def judge_max_tokens(self) -> int:
-        return self.data["max_tokens"]["judge"]
+    def judge_max_tokens(self) -> int | None:
+        return self.data["max_tokens"].get("judge")
+
+    @functools.cached_property
+    def transport(self) -> transport.Transport:
+        return transport.Transport.from_data(self.data.get("transport"))
 
     @property
     def agree(self) -> str:
@@ -97,15 +115,20 @@ class PromptSet:
     # -- writing --------------------------------------------------------------
 
     def task_prompt(self, subtask: str, question: str,
-                    choices: Sequence[Sequence[str]]) -> str:
-        """The task prompt: the multiple-choice template when there are options, else free form."""
-        task = self.data["task"]
+                    choices: Sequence[Sequence[str]], raw_question: str | None = None) -> str:
+        """The task prompt: the multiple-choice template when there are options, else free form.
+
+        `raw_question` is the input as the data gave it, its own `Options:` block included
+        (`{raw_question}`); the subtask's own templates (`[task.subtasks.NAME]`) win."""
+        task = {**self.data["task"], **self.data["task"].get("subtasks", {}).get(subtask, {})}
+        raw = question if raw_question is None else raw_question
         if choices:
             options = "\n".join(task["option"].format(label=label, text=text)
                                 for label, text in choices)
-            return task["multiple_choice"].format(question=question, options=options)
+            return task["multiple_choice"].format(question=question, raw_question=raw,
+                                                  options=options)
         hint = task["hints"].get(subtask, task["default_hint"])
-        return task["free_form"].format(question=question, hint=hint)
+        return task["free_form"].format(question=question, raw_question=raw, hint=hint)
 
     def judge_prompt(self, prompt: str, a: str, b: str) -> str:
         """The judge's question about two answers to the task prompt `prompt`."""
@@ -210,6 +233,8 @@ def validate(data: Mapping[str, Any]) -> None:
     _check_shape(data)
     for path, (required, allowed) in TEMPLATES.items():
         _check_template(path, _at(data, path), required, allowed)
+    for subtask, table in data["task"].get("subtasks", {}).items():
+        _check_subtask(subtask, table)
     for path in TEXTS:
         if not _at(data, path).strip():
             raise ValueError(f"{path}: is empty")
@@ -217,11 +242,27 @@ def validate(data: Mapping[str, Any]) -> None:
         if not isinstance(hint, str) or not hint.strip():
             raise ValueError(f"task.hints.{subtask}: must be a non-empty string")
     for path in NUMBERS:
-        value = _at(data, path)
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not 1 <= value <= MAX_TOKENS_LIMIT:
+        section, _, key = path.partition(".")
+        value = data[section].get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= MAX_TOKENS_LIMIT):
             raise ValueError(f"{path}: must be a whole number from 1 to {MAX_TOKENS_LIMIT}")
+    if "transport" in data:
+        transport.validate(data["transport"])
     _check_agreement(data["judge"])
+
+
+def _check_subtask(subtask: str, table: Any) -> None:
+    """A `[task.subtasks.NAME]` table: only the three templates, each a valid one."""
+    if not isinstance(table, dict):
+        raise ValueError(f"task.subtasks.{subtask}: must be a table")
+    for key, template in table.items():
+        if key not in SUBTASK_TEMPLATES:
+            raise ValueError(f"task.subtasks.{subtask}.{key}: unknown field (known: "
+                             f"{', '.join(SUBTASK_TEMPLATES)})")
+        if not isinstance(template, str):
+            raise ValueError(f"task.subtasks.{subtask}.{key}: must be a string")
+        _check_template(f"task.subtasks.{subtask}.{key}", template, *TEMPLATES[f"task.{key}"])
 
 
 def _at(data: Mapping[str, Any], path: str) -> Any:
@@ -238,6 +279,8 @@ def _check_shape(data: Mapping[str, Any]) -> None:
             raise ValueError(f"{key}: unknown section (known: {', '.join(SECTIONS)})")
     for section, keys in SECTIONS.items():
         table = data.get(section)
+        if table is None and section in OPTIONAL_SECTIONS:
+            continue
         if not isinstance(table, dict):
             raise ValueError(f"[{section}]: the section is missing")
         for key in table:
@@ -245,8 +288,11 @@ def _check_shape(data: Mapping[str, Any]) -> None:
                 raise ValueError(f"{section}.{key}: unknown field (known: {', '.join(keys)})")
         for key in keys:
             if key not in table:
+                if f"{section}.{key}" in OPTIONAL:
+                    continue
                 raise ValueError(f"{section}.{key}: the field is missing")
-            want = dict if key == "hints" else int if section == "max_tokens" else str
+            want = dict if key in ("hints", "subtasks") else int if section == "max_tokens" \
+                else str
             if not isinstance(table[key], want):
                 raise ValueError(f"{section}.{key}: must be a {_TYPE_NAMES[want]}")
 
@@ -275,8 +321,11 @@ def _check_template(path: str, template: str, required: frozenset[str],
     if not template.format(**{n: "" for n in allowed}).strip():
         raise ValueError(f"{path}: renders empty (it has no text besides its placeholders)")
     missing = sorted(required - seen)
+    if "raw_question" in allowed and not seen & {"question", "raw_question"}:
+        missing = ["question", *missing]   # either form of the question will do
     if missing:
-        raise ValueError(f"{path}: missing placeholder {{{missing[0]}}}")
+        tail = " (or {raw_question})" if missing[0] == "question" else ""
+        raise ValueError(f"{path}: missing placeholder {{{missing[0]}}}{tail}")
 
 
 def _check_agreement(judge: Mapping[str, str]) -> None:
@@ -337,6 +386,42 @@ def sets_from_options(specs: Sequence[str]) -> dict[str, PromptSet]:
             raise SweepqError(f"`prompts` names the set {name!r} twice")
         if not path:
             raise SweepqError(f"`prompts` {spec!r} names no file: pass `prompts` [NAME=]FILE")
-        sets[name] = read_file(path)
+        sets[name] = _file_or_builtin(path)
     sets.setdefault(DEFAULT_NAME, default_set())
     return sets
+
+
+# --------------------------------------------------------------------------- built in
+
+BUILTIN_DIR = "prompt_sets"   # inside the package: NAME.toml, named by `--prompts NAME`
+
+
+def builtin_names() -> list[str]:
+    """The sets shipped with sweepq besides the default (`echo-parity`: docs/parity.md)."""
+    import importlib.resources
+
+    folder = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR)
+    return sorted(f.name.removesuffix(".toml") for f in folder.iterdir()
+                  if f.name.endswith(".toml"))
+
+
+def builtin(name: str) -> PromptSet:
+    """A shipped set by name, parsed like any file."""
+    import importlib.resources
+
+    text = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR, f"{name}.toml") \
+        .read_text(encoding="utf-8")
+    return parse(text, f"built-in {name}")
+
+
+def _file_or_builtin(spec: str) -> PromptSet:
+    """A file when one is there, else the shipped set of that name."""
+    from pathlib import Path
+
+    if not Path(spec).expanduser().exists() and spec in builtin_names():
+        return builtin(spec)
+    if not Path(spec).expanduser().exists():
+        raise SweepqError(f"cannot read prompt set {spec}: no such file, and no built-in set "
+                          f"of that name (built in: {', '.join(builtin_names())}); pass "
+                          "`prompts` [NAME=]FILE")
+    return read_file(spec)

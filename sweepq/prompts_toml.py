@@ -36,7 +36,13 @@ COMMENTS = {
     "judge.agree": "What an agreeing / disagreeing judge says: checked against the rule at "
                    "enqueue, and what the fake API answers.",
     "max_tokens.answer": "answer: every persona, single-model and escalation call; judge: the "
-                         "verdict.",
+                         "verdict. Either may be left out: unset, the backend's own default "
+                         "(the API backends send 4096).",
+    "transport.system": "flag: a system text is the system prompt (--system-prompt for the "
+                        "Claude CLI); inline: it and the prompt become one user message, "
+                        "system_message and user_message joined by separator.",
+    "transport.cli_prompt": "The Claude CLI's prompt on stdin or as its argument; cli_reply: "
+                            "json (the stream's result) or text (plain stdout, right-stripped).",
 }
 
 _CONTROL = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
@@ -59,10 +65,19 @@ def render(data: Mapping[str, Any]) -> str:
             lines.append(f"{_key(key)} = {_value(value)}")
         lines.append("")
         for key, sub in nested:
-            lines.append(f"[{section}.{_key(key)}]")
-            lines.extend(f"{_key(k)} = {_value(v)}" for k, v in sub.items())
-            lines.append("")
+            lines.extend(_table(f"{section}.{_key(key)}", sub))
     return "\n".join(lines)
+
+
+def _table(name: str, table: Mapping[str, Any]) -> list[str]:
+    """`[name]` with its plain values, then its sub-tables (`[task.subtasks.navigate]`)."""
+    plain = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    lines = [f"[{name}]", *(f"{_key(k)} = {_value(v)}" for k, v in plain), ""] \
+        if plain or not table else []
+    for key, sub in table.items():
+        if isinstance(sub, dict):
+            lines.extend(_table(f"{name}.{_key(key)}", sub))
+    return lines
 
 
 def _key(key: str) -> str:

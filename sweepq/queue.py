@@ -260,7 +260,7 @@ class Queue:
         if existing is not None:
             if existing.settings() != sweep.settings():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
-                                  "(arms, subtasks, n, start, models or dataset): "
+                                  "(arms, subtasks, n, start, models, dataset or scorer): "
                                   "choose another `sweep` name")
             if existing.prompt_digests() != sweep.prompt_digests():
                 raise SweepqError(f"sweep {sweep.name!r} already exists with other prompt "
@@ -269,16 +269,34 @@ class Queue:
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
-            " dataset, has_meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dataset, has_meta, scorer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
-             int(sweep.has_meta), self.clock()))
+             int(sweep.has_meta), sweep.scorer, self.clock()))
         conn.executemany(
             "INSERT INTO prompt_sets (sweep, name, text, sha256, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [(sweep.name, set_name, ps.text, ps.sha256, self.clock())
              for set_name, ps in sorted(sweep.prompts.items())])
         return True
+
+    # -- scorings -----------------------------------------------------------
+
+    def store_scoring(self, sweep: str, scorer: str,
+                      verdicts: Sequence[tuple[int, bool, str]], no_reply: int) -> None:
+        """A scoring of the sweep's stored replies by `scorer`, written whole in one
+        transaction (a rescore stopped halfway leaves the previous one): it replaces an
+        earlier scoring by the same scorer; the sweep's own verdicts (`results`) stay."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM verdicts WHERE scorer = ? AND job_id IN"
+                         " (SELECT job_id FROM jobs WHERE sweep = ?)", (scorer, sweep))
+            conn.execute("INSERT OR REPLACE INTO scorings (sweep, scorer, results, no_reply,"
+                         " created_at) VALUES (?, ?, ?, ?, ?)",
+                         (sweep, scorer, len(verdicts), no_reply, self.clock()))
+            conn.executemany("INSERT INTO verdicts (job_id, scorer, passed, detail)"
+                             " VALUES (?, ?, ?, ?)",
+                             ((job_id, scorer, int(passed), detail)
+                              for job_id, passed, detail in verdicts))
 
     # -- enqueue ------------------------------------------------------------
 

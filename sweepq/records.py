@@ -29,6 +29,8 @@ class Sweep:
     models: dict[str, str] = field(default_factory=dict)
     dataset: str | None = None
     has_meta: bool = True
+    # The named scorer every job of the sweep scores with (`scorers`); not in `_meta`.
+    scorer: str = "sweepq"
     # Prompt sets by name (`default` for arms without `@SET`); empty: the built-in default
     # set (an import, or a sweep stored before prompt sets). Compared apart from settings().
     prompts: dict[str, PromptSet] = field(default_factory=dict, compare=False)
@@ -53,7 +55,7 @@ class Sweep:
     def settings(self) -> tuple:
         """What must match for a second enqueue to be the same sweep."""
         return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
-                self.models, self.dataset)
+                self.models, self.dataset, self.scorer)
 
 
 @dataclass(frozen=True)
@@ -117,4 +119,5 @@ def sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = N
     return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
                  subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
                  start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
-                 has_meta=bool(row["has_meta"]), prompts=prompts or {})
+                 has_meta=bool(row["has_meta"]), scorer=row.get("scorer") or "sweepq",
+                 prompts=prompts or {})

@@ -32,7 +32,8 @@ status keys
         canceled, expired, price_factor, created_at, …}]: message batches in flight
 
 summary keys
-    sweep, benchmark, baseline, oracle, results,
+    sweep, benchmark, scorer (whose verdicts: the sweep's own, or a `rescore`'s),
+    baseline, oracle, results,
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import batch_view, governor, stats
+from . import batch_view, governor, rescore, stats
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -282,12 +283,16 @@ def _round(part: float, whole: float, digits: int) -> float | None:
 
 # -- summary ------------------------------------------------------------------------
 
-def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str, Any]:
-    """Per-arm statistics and paired comparisons (the `summary --json` output)."""
+def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
+            scorer: str | None = None) -> dict[str, Any]:
+    """Per-arm statistics and paired comparisons (the `summary --json` output), from the
+    sweep's own verdicts or from its scoring by `scorer` (`sweepq rescore`)."""
     with queue.snapshot():
+        scoring = rescore.scoring_of(queue, sweep, scorer)
+        alias, join = rescore.verdict_source(scoring)
         rows = queue.rows(
-            "SELECT j.task_id, j.arm, r.passed = 1, r.detail, r.sub_calls, r.cost_usd"
-            " FROM results AS r JOIN jobs AS j USING (job_id)"
+            f"SELECT j.task_id, j.arm, {alias}.passed = 1, {alias}.detail, r.sub_calls,"
+            f" r.cost_usd FROM results AS r JOIN jobs AS j USING (job_id){join}"
             " WHERE j.sweep = ? AND j.state = 'done'"
             " ORDER BY r.completion_seq", (sweep.name,))
         unpriced = queue.rows(_UNPRICED, (sweep.name,))
@@ -298,7 +303,8 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None) -> dict[str
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
     for entry in body["arms"]:
         entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
-    return {"sweep": sweep.name, "benchmark": sweep.benchmark, "results": len(rows), **body,
+    return {"sweep": sweep.name, "benchmark": sweep.benchmark,
+            "scorer": scoring or sweep.scorer, "results": len(rows), **body,
             "batch_price": batch_price}
 
 

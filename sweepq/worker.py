@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import bounds, stats
+from . import bounds, scorers, stats
 from .arms import Arm
 from .backends import Backend
-from .bbh import Task, score
+from .bbh import Task
 from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .governor import Governor
@@ -96,6 +96,7 @@ class Worker:
     def __init__(self, queue: Queue, sweep: Sweep, arms: dict[str, Arm], backend: Backend,
                  config: WorkerConfig | None = None):
         self.queue, self.sweep, self.arms, self.backend = queue, sweep, arms, backend
+        self.scorer = scorers.get(sweep.scorer)
         self.config = config or WorkerConfig()
         self.tally = Tally()
         self.stopping = threading.Event()       # stop claiming
@@ -284,10 +285,7 @@ class Worker:
                             f"arm {job.arm} returned {type(output).__name__}, not text")
             return
         wall = time.monotonic() - started
-        try:
-            passed, detail = score(output, task)
-        except Exception as exc:  # as the old runner did: a scorer crash is a failed result
-            passed, detail = False, f"scorer {type(exc).__name__}: {exc}"[:500]
+        passed, detail = scorers.run(self.scorer, output, task)  # the sweep's own scorer
         if not passed:
             detail = no_answer(output, client.stop_reason_of(output)) or detail
         result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=client.calls,
