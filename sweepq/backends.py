@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .claude_run import run_claude
 from .errors import SweepqError
-from .failures import CallFailed
+from .failures import CallFailed, Failure
 from .failures.cli import classify_cli, parse_output
 from .usage import Usage
 
@@ -96,7 +96,8 @@ class ClaudeCliBackend:
     carries the `rate_limit_event` with the exact reset second; the reply is read
     from the stream's `result` line. A CLI that answers with one JSON object or
     plain text instead is understood too. `--setting-sources ""` keeps the user's
-    project settings (CLAUDE.md, hooks) out of benchmark answers.
+    project settings (CLAUDE.md, hooks) out of benchmark answers. The CLI's own
+    retries are off and `timeout` is a limit on silence (`claude_run`).
     """
 
     def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT):
@@ -107,16 +108,29 @@ class ClaudeCliBackend:
         self.binary, self.timeout = found, timeout
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        argv = [self.binary, "--print", "--setting-sources", "", "--model", model,
-                "--output-format", "stream-json", "--verbose"]
-        if system:
-            argv += ["--system-prompt", system]
-        done = subprocess.run(argv, input=prompt, capture_output=True, text=True,
-                              encoding="utf-8", timeout=self.timeout, check=False)
-        failure = classify_cli(done.returncode, done.stdout, done.stderr)
+        run = run_claude(cli_argv(self.binary, model, system), prompt, self.timeout)
+        if run.stopped == "hung":
+            raise CallFailed(Failure("transient", None, f"claude CLI printed nothing for "
+                                     f"{self.timeout:g}s: stopped as hung"))
+        # Stopped at its first retry: the failure it was retrying decides, as if it had
+        # given up at once.
+        code = 1 if run.stopped == "retrying" else run.returncode
+        failure = classify_cli(code, run.stdout, run.stderr)
         if failure is not None:
             raise CallFailed(failure)
-        return cli_reply(done.stdout)
+        return cli_reply(run.stdout)
+
+
+def cli_argv(binary: str, model: str, system: str | None) -> list[str]:
+    """The command line of one call: every flag sweepq gives the CLI is decided here.
+
+    `--include-partial-messages` makes the answer stream as it is written, so silence
+    means a hung run, never a long answer (`claude_run`)."""
+    argv = [binary, "--print", "--setting-sources", "", "--model", model,
+            "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
+    if system:
+        argv += ["--system-prompt", system]
+    return argv
 
 
 def cli_reply(stdout: str) -> Reply:
