@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from conftest import ROOT, cli_env, run_cli
 
 from sweepq.backends import ClaudeCliBackend
 from sweepq.claude_run import run_claude
-from sweepq.failures import CallFailed
+from sweepq.failures import CallFailed, Failure
+from sweepq.models import JobClient, WorkerStopping
+from sweepq.queue import Queue, Sweep
 
 STAND_IN = ROOT / "tests" / "bin" / "claude"
 V328 = {"FAKE_CLAUDE_VERSION": "2.1.328", "TZ": "Europe/London"}
@@ -187,3 +190,60 @@ def test_a_hung_run_names_neither_the_binary_path_nor_the_prompt(tmp_path):
     assert failure.kind == "transient" and "hung" in failure.message
     for secret in (str(tmp_path), "SYSTEM-TEXT", "PROMPT-TEXT"):
         assert secret not in failure.message
+
+
+# -- the stop flag and a CLI stopped on its own ------------------------------------------------
+
+class Failing:
+    """A backend whose every call fails as transient; `on_send` runs during the call."""
+
+    def __init__(self, on_send=lambda: None) -> None:  # type: ignore[no-untyped-def]
+        self.sends, self.on_send = 0, on_send
+
+    def send(self, model: str, system: str | None, prompt: str, max_tokens: int):  # type: ignore[no-untyped-def]
+        self.sends += 1
+        self.on_send()
+        raise CallFailed(Failure("transient", None, "claude CLI failed (500)"))
+
+
+def client(db: Path, backend: Failing, stopping: threading.Event) -> JobClient:
+    queue = Queue.open(str(db))
+    sweep = Sweep(name="u", arms=["x"], models={"haiku": "claude-haiku-4-5"})
+    queue.enqueue(sweep, [("t/0", {"input": "q", "target": "A"})])
+    job = queue.claim("u", "w")
+    return JobClient(queue, job, backend, sweep.models, governor=None, stopping=stopping)
+
+
+def test_a_signal_during_a_call_starts_no_retry(db_path):
+    """Before: the retry inside the attempt went out after SIGTERM (3 runs, not 1)."""
+    stopping = threading.Event()
+    backend = Failing(on_send=stopping.set)     # the signal arrives while the CLI runs
+    with pytest.raises(WorkerStopping):
+        client(db_path, backend, stopping).call("haiku", "q")
+    assert backend.sends == 1
+
+
+def test_a_stopping_worker_starts_no_call(db_path):
+    stopping = threading.Event()
+    stopping.set()
+    backend = Failing()
+    with pytest.raises(WorkerStopping):
+        client(db_path, backend, stopping).call("haiku", "q")
+    assert backend.sends == 0
+
+
+def test_a_cli_killed_while_its_worker_runs_on_counts_the_attempt(tmp_path, sample_bbh):
+    """Not every interruption is the worker's: a CLI killed alone (or crashing on a signal)
+    is never an answer, and its attempt counts, so a job cannot loop for ever."""
+    db = tmp_path / "s.db"
+    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions", "--n-per-subtask",
+            "2", "--arms", "haiku-only", "--dataset", str(sample_bbh), "--max-attempts", "1",
+            db=db, check=True)
+    killed = script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    done = run_cli("work", "--backend", "claude-cli", "--claude-bin", killed, "--quiet",
+                   "--concurrency", "2", db=db, env=cli_env())
+    assert done.returncode == 3, done.stderr
+    assert rows(db, "SELECT state, count(*) FROM jobs GROUP BY state") == [("error", 2)]
+    assert rows(db, "SELECT count(*) FROM results") == [(0,)]
+    assert rows(db, "SELECT DISTINCT last_error FROM jobs") == [
+        ("claude CLI ended by SIGKILL before answering",)]
