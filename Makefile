@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -n 4
 
+# Also runs the real `claude` binary: tests/claude_real.py installs
+# @anthropic-ai/claude-code at its pinned version from npm into .cache/claude-cli/ once.
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
 

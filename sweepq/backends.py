@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .claude_run import run_claude
 from .errors import SweepqError
-from .failures import CallFailed
+from .failures import CallFailed, Failure
 from .failures.cli import classify_cli, parse_output
 from .transport import cli_argv
 from .usage import Usage
@@ -97,7 +97,8 @@ class ClaudeCliBackend:
     carries the `rate_limit_event` with the exact reset second; the reply is read
     from the stream's `result` line. A CLI that answers with one JSON object or
     plain text instead is understood too. `--setting-sources ""` keeps the user's
-    project settings (CLAUDE.md, hooks) out of benchmark answers.
+    project settings (CLAUDE.md, hooks) out of benchmark answers. The CLI's own
+    retries are off and `timeout` is a limit on silence (`claude_run`).
     """
 
     def __init__(self, binary: str = "claude", timeout: float = DEFAULT_TIMEOUT,
@@ -111,13 +112,18 @@ class ClaudeCliBackend:
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         argv, stdin = cli_argv(self.binary, model, system, prompt, self.style)
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                              encoding="utf-8", timeout=self.timeout, check=False,
-                              stdin=subprocess.DEVNULL if stdin is None else None)
-        failure = classify_cli(done.returncode, done.stdout, done.stderr)
+        run = run_claude(argv, stdin, self.timeout)
+        if run.stopped == "hung":
+            raise CallFailed(Failure("transient", None, f"claude CLI printed nothing for "
+                                     f"{self.timeout:g}s: stopped as hung"))
+        # Stopped at its first retry: the failure it was retrying decides, as if it had
+        # given up at once.
+        code = 1 if run.stopped == "retrying" else run.returncode
+        plain = self.style[1] == "text"
+        failure = classify_cli(code, run.stdout, run.stderr, plain=plain)
         if failure is not None:
             raise CallFailed(failure)
-        return cli_reply(done.stdout) if self.style[1] == "json" else cli_text(done.stdout)
+        return cli_text(run.stdout) if plain else cli_reply(run.stdout)
 
 
 def cli_text(stdout: str) -> Reply:

@@ -262,7 +262,8 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
 @click.option("--claude-bin", default="claude", show_default=True,
               help="The Claude CLI executable, for --backend claude-cli.")
 @click.option("--call-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
-              help="Seconds before one model call times out.")
+              help="Seconds before one model call times out (the Claude CLI: seconds "
+                   "without output).")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--governor/--no-governor", default=True, show_default=True,

@@ -117,6 +117,16 @@ class QueuePaused(Exception):
         self.scope = scope
 
 
+class WorkerStopping(QueuePaused):
+    """The worker is stopping (SIGINT, SIGTERM, SIGHUP): no new call starts, not even
+    the retry inside an attempt. Released like a pause: the calls made so far are
+    journaled and replay when the job runs again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.args = ("worker stopping",)
+
+
 def request_hash(model: str, system: str | None, prompt: str, max_tokens: int) -> str:
     canonical = json.dumps([model, system, prompt, max_tokens], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -130,13 +140,16 @@ class JobClient:
     """
 
     def __init__(self, queue: Queue, job: Job, backend: Backend, models: dict[str, str],
-                 sleep: Callable[[float], None] = time.sleep, governor: Governor | None = None):
+                 sleep: Callable[[float], None] | None = None,
+                 governor: Governor | None = None, stopping: threading.Event | None = None):
         self.queue, self.job, self.backend, self.models = queue, job, backend, models
         self.governor = governor
+        # Set when the worker stops: no call starts after it, and a backoff ends at once.
+        self.stopping = stopping or threading.Event()
         self.calls = 0
         self.usage = NOTHING
         self.models_used: list[str] = []
-        self._sleep = sleep
+        self._sleep = sleep or self.stopping.wait
         self._lock = threading.Lock()
         self._next_index = 0
         self._replay: dict[str, deque[Call]] = defaultdict(deque)
@@ -256,7 +269,8 @@ class JobClient:
         Exhaustion, rate limits and fatal errors are not retried here: they
         concern the whole queue, and the worker pauses or stops it. A retry
         never starts while the queue is paused (the breaker may have tripped on
-        this very failure elsewhere): the job is released instead.
+        this very failure elsewhere), nor once the worker is stopping: the job is
+        released instead.
         """
         tries = 0
 
@@ -285,11 +299,15 @@ class JobClient:
         """
         governor = self.governor
         for refusals in range(MAX_GOVERNED_RETRIES + 1):
+            if self.stopping.is_set():
+                raise WorkerStopping()
             grant = governor.admit(governor.estimate(model, system, prompt, max_tokens)) \
                 if governor is not None else None
-            if grant is not None and refusals and self.queue.active_pause() is not None:
+            stop = self.stopping.is_set()   # admit may have waited for a slot
+            if grant is not None and (stop or (refusals > 0
+                                              and self.queue.active_pause() is not None)):
                 governor.settle(grant, read_ratelimits(None), Cost(0.0, 0.0, 0.0))
-                raise QueuePaused()
+                raise WorkerStopping() if stop else QueuePaused()
             started = time.monotonic()
             try:
                 reply = self.backend.send(model, system, prompt, max_tokens)
@@ -316,10 +334,10 @@ class JobClient:
 
 
 # The journal's error classes are migration 0001's CHECK; a call that never reached the
-# server is journaled as transient (its message says "cannot reach the API") rather than
+# server, or one interrupted, is journaled as transient (its message says which) rather than
 # rebuilding the largest table for a new word. The job's error trail and the pause say
 # `unreachable`.
-_JOURNAL_CLASS = {"unreachable": "transient"}
+_JOURNAL_CLASS = {"unreachable": "transient", "interrupted": "transient"}
 
 
 def _headers_of(exc: BaseException) -> Any:

@@ -85,8 +85,10 @@ def cli_argv(binary: str, model: str, system: str | None, prompt: str,
     settings, CLAUDE.md and hooks stay out of benchmark answers."""
     cli_prompt, cli_reply = style
     argv = [binary, "--print", "--setting-sources", "", "--model", model]
-    if cli_reply == "json":   # the stream carries the rate-limit event's reset time
-        argv += ["--output-format", "stream-json", "--verbose"]
+    if cli_reply == "json":   # the stream carries the rate-limit event's reset time;
+        # partial messages make a long answer print as it is written, so silence means a
+        # hung run, never a long answer (`claude_run`)
+        argv += ["--output-format", "stream-json", "--verbose", "--include-partial-messages"]
     if system:
         argv += ["--system-prompt", system]
     if cli_prompt == "argument":

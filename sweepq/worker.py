@@ -51,6 +51,9 @@ IDLE_POLL_SECONDS = 0.5
 PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
 PROBE_FIRST_SECONDS = 5.0   # an unreachable API is tried again after this pause,
 PROBE_MAX_SECONDS = 300.0   # doubled each time it is still unreachable, up to this
+# A Ctrl-C reaches the CLI child and this process together; the child may report first.
+# An interrupted call waits this long for the worker's own stop before counting.
+SIGNAL_ARRIVAL_SECONDS = 1.0
 
 
 @dataclass
@@ -299,11 +302,14 @@ class Worker:
     def client_for(self, job: Job) -> JobClient:
         """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
         return JobClient(self.queue, job, self.backend, self.sweep.models,
-                         governor=self.governor)
+                         governor=self.governor, stopping=self.stopping)
 
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
-        if failure.kind in ("exhausted", "rate_limited"):
+        if failure.kind in ("interrupted", "transient") and self._stopped_it(failure):
+            # The worker's Ctrl-C or SIGTERM reached the call too: not the job's failure.
+            self.queue.release(job.job_id, owner, failure.kind, failure.message)
+        elif failure.kind in ("exhausted", "rate_limited"):
             # A provider's exhaustion (pause_scope) holds back only the arms that call it.
             self.queue.pause(failure.resume_at, failure.kind, failure.message, set_by=owner,
                              scope=failure.pause_scope)
@@ -325,6 +331,14 @@ class Worker:
             self.queue.fail(job.job_id, owner, failure.message, failure.kind,
                             final=failure.kind == "fatal",
                             signature=self.breaker_signature(job, failure))
+
+    def _stopped_it(self, failure: Failure) -> bool:
+        """The call failed because this worker is stopping (its children share its
+        signals). An interruption waits a moment for the worker's own signal: when none
+        comes, the CLI alone was stopped (killed, crashed) and the attempt counts."""
+        if failure.kind == "interrupted":
+            return self.stopping.wait(SIGNAL_ARRIVAL_SECONDS)
+        return self.stopping.is_set()
 
     def _only_batched_left(self) -> bool:
         """Every unfinished job has a call in a message batch still processing: a live

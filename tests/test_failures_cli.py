@@ -33,9 +33,9 @@ def utc(iso: str) -> float:
     return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
 
 
-def replay(name: str, now: float = CAPTURED, tz: str | None = None):
-    stdout = (DATA / f"{name}.stdout").read_text(encoding="utf-8")
-    code = int((DATA / f"{name}.exit").read_text())
+def replay(name: str, now: float = CAPTURED, tz: str | None = None, data: Path = DATA):
+    stdout = (data / f"{name}.stdout").read_text(encoding="utf-8")
+    code = int((data / f"{name}.exit").read_text())
     return code, classify_cli(code, stdout, "", now=now, tz=tz)
 
 
@@ -66,8 +66,9 @@ TABLE = {
 }
 
 
-def test_the_table_covers_every_capture():
+def test_the_tables_cover_every_capture():
     assert {p.stem for p in DATA.glob("*.stdout")} == set(TABLE)
+    assert {p.stem for p in DATA_328.glob("*.stdout")} == set(TABLE_328)
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
@@ -364,3 +365,103 @@ def test_stand_in_answers_score():
     assert done.returncode == 0 and classify_cli(0, done.stdout, "") is None
     assert '"result":"The first option fits.\\nAnswer: A"' in done.stdout
     assert stand_in("ok", "text").stdout.strip().endswith("Answer: A")
+
+
+# -- 2.1.328 (tests/data/claude-cli/2.1.328, its README) -------------------------------------
+
+DATA_328 = DATA / "2.1.328"
+CAPTURED_328 = datetime(2026, 12, 3, 8, 8, 32, tzinfo=UTC).timestamp()
+INTERRUPTED = ("interrupted", None, "job")
+RATE_328 = ("rate_limited", CAPTURED_328 + 60, "job")
+DEC6 = utc("2026-12-06T08:38:00")
+# capture -> (kind, resume_at, scope, pause_scope); None for a success.
+TABLE_328 = {
+    **{name: None for name in ("ok", "ok-sj", "warn", "warn-sj")},
+    "session-10m": ("exhausted", utc("2026-12-03T08:18:00"), "job", None),
+    "session-10m-sj": ("exhausted", 1796285912.0, "job", None),
+    "weekly-3d": ("exhausted", DEC6, "job", None),
+    "weekly-3d-sj": ("exhausted", 1796546314.0, "job", None),
+    "weekly-50d": ("exhausted", utc("2027-01-22T08:08:00"), "job", None),
+    "weekly-50d-sj": ("exhausted", 1800605316.0, "job", None),
+    "opus-3d": ("exhausted", DEC6, "job", "claude-opus"),
+    "opus-3d-sj": ("exhausted", 1796546319.0, "job", "claude-opus"),
+    "sonnet-3d": ("exhausted", DEC6, "job", "claude-sonnet"),
+    "sonnet-3d-sj": ("exhausted", 1796546322.0, "job", "claude-sonnet"),
+    "overage-rej-3d": ("exhausted", DEC6, "job", None),
+    "overage-rej-3d-sj": ("exhausted", 1796546324.0, "job", None),
+    **{f"{name}{sj}": (*FATAL_RUN, None) for sj in ("", "-sj") for name in (
+        "notlogged", "auth401-oauth", "auth401-oauthexp", "auth403", "key401", "model404")},
+    "credit": ("exhausted", None, "job", None), "credit-sj": ("exhausted", None, "job", None),
+    **{f"{name}{sj}": (*RATE_328, None) for sj in ("", "-sj") for name in ("key429",
+                                                                          "r429plain")},
+    **{f"{name}{sj}": (*TRANSIENT, None) for sj in ("", "-sj") for name in ("s500", "s529")},
+    "sigint": (*INTERRUPTED, None), "sigint-sj": (*INTERRUPTED, None),
+}
+
+
+def replay_328(name: str):
+    return replay(name, CAPTURED_328, data=DATA_328)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_328))
+def test_every_2_1_328_capture_classifies(london, name):
+    code, failure = replay_328(name)
+    if TABLE_328[name] is None:
+        assert code == 0 and failure is None
+        return
+    assert (failure.kind, failure.resume_at, failure.scope, failure.pause_scope) == \
+        TABLE_328[name], name
+    assert "\n" not in failure.message and len(failure.message) <= 300
+    assert "/home/researcher" not in failure.message and '{"' not in failure.message
+
+
+def test_a_ctrl_c_with_exit_0_is_never_an_answer():
+    """2.1.328 interrupted by SIGINT: exit 0, the `init` line and a user message
+    `[Request interrupted by user]`, no result (4 of 4 became `unparseable` answers)."""
+    code, failure = replay_328("sigint-sj")
+    assert code == 0 and failure.kind == "interrupted"
+    assert classify_cli(0, "", "").kind == "interrupted"        # json: nothing printed
+
+
+@pytest.mark.parametrize("result", [
+    {"type": "result", "subtype": "error_during_execution", "is_error": True, "result": None},
+    {"type": "result", "subtype": "error_during_execution", "is_error": False},
+    {"type": "result", "subtype": "success", "is_error": True, "result": None},
+])
+def test_a_result_cut_short_is_interrupted(result):
+    stdout = (DATA_328 / "sigint-sj.stdout").read_text() + json.dumps(result) + "\n"
+    assert classify_cli(0, stdout, "", now=CAPTURED_328).kind == "interrupted"
+
+
+@pytest.mark.parametrize("returncode, words", [(-2, "SIGINT"), (-15, "SIGTERM"),
+                                               (-9, "SIGKILL")])
+def test_a_run_ended_by_a_signal_is_interrupted(returncode, words):
+    ok = (DATA_328 / "ok-sj.stdout").read_text()
+    failure = classify_cli(returncode, ok, "")
+    assert failure.kind == "interrupted" and words in failure.message
+
+
+def test_a_plain_429_with_a_rejected_event_is_a_per_minute_limit():
+    """r429plain-sj: `rate_limit_event` `rejected` with no `rateLimitType`/`resetsAt`,
+    a 429 and `(not your usage limit)`: a pause of the advised time, not exhaustion."""
+    _, failure = replay_328("r429plain-sj")
+    assert failure.kind == "rate_limited" and failure.resume_at == CAPTURED_328 + 60
+    assert "not your usage limit" in failure.message
+
+
+def test_an_api_retry_line_names_the_status_of_a_stopped_run():
+    """A run stopped at its first `api_retry` line (no result yet): its status decides."""
+    stdout = "".join(line for line in (DATA_328 / "key401-sj.stdout").open()
+                     if '"type":"result"' not in line and '"type":"assistant"' not in line)
+    assert '"api_retry"' in stdout
+    failure = classify_cli(1, stdout, "", now=CAPTURED_328)
+    assert (failure.kind, failure.scope) == ("fatal", "run")
+
+
+def test_stand_in_plays_2_1_328(london):
+    done = stand_in("r429plain", "stream-json", FAKE_CLAUDE_VERSION="2.1.328",
+                    FAKE_CLAUDE_NOW=str(CAPTURED_328))
+    failure = classify_cli(done.returncode, done.stdout, "", now=CAPTURED_328)
+    assert failure.kind == "rate_limited"
+    text = stand_in("ok", "text", FAKE_CLAUDE_VERSION="2.1.328")
+    assert text.returncode == 0 and text.stdout.strip().endswith("Answer: B")

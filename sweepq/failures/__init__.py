@@ -1,9 +1,12 @@
 """What a failed model call means (docs/ARCHITECTURE.md, "What a failure does").
 
-A failure is exhausted, rate_limited, unreachable, transient or fatal, with the
-time the queue may resume and a one-line message that never contains an API key.
-`unreachable` is a request that never reached the server (refused, no route, no
-name, no connection in time): no job's fault, so no job's attempt pays for it. `api.classify`
+A failure is exhausted, rate_limited, unreachable, transient, fatal or interrupted,
+with the time the queue may resume and a one-line message that never contains an API
+key. `unreachable` is a request that never reached the server (refused, no route, no
+name, no connection in time): no job's fault, so no job's attempt pays for it.
+`interrupted` is a call stopped before it could answer (a Claude CLI run ended by a
+signal, or printing no result): never an answer, and no job's fault when its worker is
+stopping. `api.classify`
 reads anthropic SDK exceptions, `cli.classify_cli` the Claude CLI's output; both
 build a `Failure`. `signature` is what the breaker compares: two failures with the
 same signature are "the same failure" whatever job, request id or count they name.
@@ -20,7 +23,8 @@ from ..redact import mask, one_line
 
 scrub = mask  # the name the classifiers and their tests use
 
-Kind = Literal["exhausted", "rate_limited", "unreachable", "transient", "fatal"]
+Kind = Literal["exhausted", "rate_limited", "unreachable", "transient", "fatal",
+               "interrupted"]
 Scope = Literal["job", "run"]
 
 DEFAULT_RATE_LIMIT_PAUSE = 60.0  # seconds, for a 429 that gives no advice at all

@@ -14,12 +14,24 @@ Signals, strongest first:
 
 A successful run is never a failure unless its *whole* answer is a limit sentence (old
 CLIs printed it with exit 0): an answer that quotes one inside longer text is an answer.
+
+An interrupted run is never an answer either (2.1.328 captures, `sigint`): Ctrl-C makes
+the CLI exit 0 with no `result` line, or with a `result` of subtype
+`error_during_execution` and `result: null`; a run ended by a signal has a negative
+return code. Those are `interrupted`, whatever the exit status says.
+
+A `rate_limit_event` is read by its fields: `rejected` with a `rateLimitType` or a
+`resetsAt` is a spent subscription window; `rejected` without either comes with a plain
+429 (`Server is temporarily limiting requests (not your usage limit)`), a per-minute
+rate limit. `system`/`api_retry` lines (the CLI retrying on its own) carry the status of
+the failure being retried.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +94,9 @@ class CliOutput:
     result: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # assistant messages' `error` fields
+    retries: list[dict[str, Any]] = field(default_factory=list)  # `system`/`api_retry` lines
+    structured: bool = False  # some JSON was printed: a stream (or object) without a result
+                              # is an unfinished run, not plain text
 
     @property
     def text(self) -> str:
@@ -90,13 +105,18 @@ class CliOutput:
 
 
 def classify_cli(returncode: int, stdout: str, stderr: str, now: float | None = None,
-                 tz: str | None = None) -> Failure | None:
+                 tz: str | None = None, plain: bool = False) -> Failure | None:
     """Classify one `claude -p` run from its exit code and output; None when it succeeded.
 
     Reset times without a zone are read in `tz` (an IANA name), else the machine's zone.
+    `plain`: the run was asked for plain text (`cli_reply = "text"`), so a reply that
+    happens to be JSON is the model's answer, not a stream to read.
     """
     now = time.time() if now is None else now
-    out = parse_output(stdout)
+    out = CliOutput() if plain else parse_output(stdout)
+    stopped = interrupted(returncode, out, stdout)
+    if stopped is not None:
+        return stopped
     texts = [out.text] if out.result is not None else stdout.splitlines()
     texts += stderr.splitlines()
     is_error = bool(out.result.get("is_error")) if out.result is not None else False
@@ -111,7 +131,8 @@ def parse_output(stdout: str) -> CliOutput:
     """The last `result` object, the `rate_limit_event`s and the assistant `error` fields
     from `--output-format json` / `stream-json` output; empty for plain text."""
     out = CliOutput()
-    for obj in _json_objects(stdout):
+    found = _json_objects(stdout)
+    for obj in found:
         kind = obj.get("type")
         if kind == "result":
             out.result = obj
@@ -119,7 +140,37 @@ def parse_output(stdout: str) -> CliOutput:
             out.events.append(obj)
         elif kind == "assistant" and isinstance(obj.get("error"), str):
             out.errors.append(obj["error"])
+        elif kind == "system" and obj.get("subtype") == "api_retry":
+            out.retries.append(obj)
+    out.structured = bool(found)
     return out
+
+
+def interrupted(returncode: int, out: CliOutput, stdout: str) -> Failure | None:
+    """The run stopped before it answered (a signal, Ctrl-C): `interrupted`, else None.
+
+    Ended by a signal (negative return code); or exit 0 with no `result` where one was
+    due (a stream without its last line, or nothing printed at all); or a `result` that
+    says the run was cut short (`error_during_execution`, `result: null`) without an API
+    error to classify instead.
+    """
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return Failure("interrupted", None, f"claude CLI ended by {name} before answering")
+    if out.result is None:
+        if returncode == 0 and (out.structured or not stdout.strip()):
+            return Failure("interrupted", None, "claude CLI interrupted: it exited "
+                           "without a result (Ctrl-C or a signal)")
+        return None
+    cut_short = (out.result.get("subtype") == "error_during_execution"
+                 or out.result.get("result", "") is None)
+    if cut_short and not isinstance(out.result.get("api_error_status"), int):
+        return Failure("interrupted", None, "claude CLI interrupted: its result says "
+                       f"{out.result.get('subtype') or 'nothing'} (Ctrl-C or a signal)")
+    return None
 
 
 def _json_objects(stdout: str) -> list[dict[str, Any]]:
@@ -146,10 +197,15 @@ def _json_objects(stdout: str) -> list[dict[str, Any]]:
 
 def _rejected_event(out: CliOutput, texts: list[str], now: float,
                     tz: str | None) -> Failure | None:
-    """A rejected `rate_limit_event`: exhausted until `resetsAt`, to the second."""
+    """A rejected `rate_limit_event` naming its window: exhausted until `resetsAt`, to the
+    second. One naming neither `rateLimitType` nor `resetsAt` is a plain 429 (2.1.328,
+    `r429plain`): left to the status, a per-minute rate limit."""
     for event in out.events:
         info = event.get("rate_limit_info")
         if not isinstance(info, dict) or info.get("status") != "rejected":
+            continue
+        if not (info.get("rateLimitType") or info.get("resetsAt")) \
+                and _first_limit(texts, now, tz) is None:
             continue
         from_text = _first_limit(texts, now, tz)
         resets_at = info.get("resetsAt")
@@ -197,8 +253,10 @@ def _by_words(out: CliOutput, texts: list[str], returncode: int, stderr: str, st
     """Login, model, credit, rate and server failures from the CLI's words and statuses."""
     lines = [line.strip() for raw in texts for line in raw.splitlines() if line.strip()]
     status = out.result.get("api_error_status") if out.result is not None else None
-    status = status if isinstance(status, int) else _status_in(lines, out.errors)
-    detail = out.text or _first_line(stderr) or _first_line(stdout) or "no output"
+    status = status if isinstance(status, int) else _status_in(lines, out)
+    # Never a JSON line as the detail: the stream's `init` line holds paths and settings.
+    plain = "" if out.structured else _first_line(stdout)
+    detail = out.text or _first_line(stderr) or plain or "no output"
     model = next((m for m in map(_MODEL.match, lines) if m), None)
     if any(_NOT_LOGGED_IN.match(line) for line in lines) or status in (401, 403):
         return Failure("fatal", None, f"claude CLI not authorised ({status or 'no login'}): "
@@ -211,6 +269,7 @@ def _by_words(out: CliOutput, texts: list[str], returncode: int, stderr: str, st
         return Failure("exhausted", None, f"claude CLI: credit balance too low: "
                        f"{CREDIT_ADVICE} - {detail}")
     if status == 429:
+        # No reset to read: the CLI passes no retry-after on. A per-minute limit.
         return Failure("rate_limited", now + DEFAULT_RATE_LIMIT_PAUSE,
                        f"claude CLI rate limited (429): {detail}")
     if status == 400 and out.errors:
@@ -219,15 +278,20 @@ def _by_words(out: CliOutput, texts: list[str], returncode: int, stderr: str, st
     return Failure("transient", None, f"claude CLI failed ({label}): {detail}")
 
 
-def _status_in(lines: list[str], errors: list[str]) -> int | None:
-    """The HTTP status the CLI reports in its own words or `error` fields, when it does."""
+def _status_in(lines: list[str], out: CliOutput) -> int | None:
+    """The HTTP status the CLI reports in its own words, `error` fields or `api_retry`
+    lines (a run stopped while the CLI retried), when it does."""
     for line in lines:
         match = _API_ERROR.match(line)
         if match:
             return int(match.group("status"))
-    for name in reversed(errors):
+    for name in reversed(out.errors):
         if name in _ERROR_FIELD_STATUS:
             return _ERROR_FIELD_STATUS[name]
+    for retry in reversed(out.retries):
+        status = retry.get("error_status")
+        if isinstance(status, int) and not isinstance(status, bool):
+            return status
     return None
 
 

@@ -40,7 +40,9 @@ class Faults:
         """Queue exact responses for the next /v1/messages requests, in order.
 
         Each is {"status": int, "headers": {...}, "body": <json>} or {"reset": true}.  A
-        missing body gets the usual one for that status (a generated answer for 2xx)."""
+        missing body gets the usual one for that status (a generated answer for 2xx).
+        `"epoch_headers": {name: seconds}` adds headers holding the unix second that many
+        seconds after the reply is made (a reset time that cannot pass before it is sent)."""
         for r in responses:
             if not isinstance(r, dict) or not (r.get("reset") or isinstance(r.get("status"), int)):
                 raise ValueError(f"scripted response needs an int 'status' or 'reset': {r!r}")
@@ -56,6 +58,8 @@ class Faults:
             return "reset", Reply(0, reset=True)
         status = int(s["status"])
         hdrs = [(str(k), str(v)) for k, v in (s.get("headers") or {}).items()]
+        hdrs += [(str(k), str(math.ceil(time.time() + float(v))))
+                 for k, v in (s.get("epoch_headers") or {}).items()]
         key = "ok" if 200 <= status < 300 else str(status)
         if "body" in s:
             b = s["body"]

@@ -1,0 +1,211 @@
+"""`sweepq work --backend claude-cli` on the real `claude` binary (2.1.328 from npm), end to
+end against the tests' own fake on 127.0.0.1: answers, Ctrl-C, SIGTERM, a per-minute 429,
+a refused key, and the subscription limits already handled (issue 24).
+
+No network beyond loopback and no real account (tests/claude_real.py). The captures in
+tests/data/claude-cli stay the fast suite's ground truth; these runs check that the real
+binary still prints what they say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from claude_real import binary, environment
+from conftest import run_cli
+
+from sweepq.fake import FakeAPI, FakeConfig
+from sweepq.fake.subscription import per_minute_limit, unified_limit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def claude() -> Path:
+    return binary()
+
+
+class Logged(FakeAPI):
+    """The fake, noting when each Messages request arrived."""
+
+    def __init__(self, config: FakeConfig | None = None) -> None:
+        super().__init__(config)
+        self.arrivals: list[float] = []
+
+    def handle(self, method, path, headers, raw):  # type: ignore[no-untyped-def]
+        if path.startswith("/v1/messages"):
+            self.arrivals.append(time.time())
+        return super().handle(method, path, headers, raw)
+
+
+class Sweep:
+    """One sweep's database and the real binary's surroundings (HOME, working folder)."""
+
+    def __init__(self, root: Path, claude: Path, bbh: Path, name: str = "s") -> None:
+        self.db, self.claude = root / f"{name}.db", claude
+        self.home, self.cwd = root / "home", root / "cwd"
+        self.home.mkdir(exist_ok=True)
+        self.cwd.mkdir(exist_ok=True)
+        run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions,web_of_lies",
+                "--n-per-subtask", "2", "--arms", "haiku-only", "--dataset", str(bbh),
+                db=self.db, check=True)
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "sweepq", "--db", str(self.db), "work", "--backend",
+                "claude-cli", "--claude-bin", str(self.claude), "--quiet", *args]
+
+    def start(self, fake: FakeAPI, *args: str, api_key: bool = False) -> subprocess.Popen:
+        """`sweepq work` in its own process group, as a terminal's foreground job."""
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.cwd,
+                                env=environment(self.home, fake.url, api_key=api_key),
+                                start_new_session=True)
+
+    def work(self, fake: FakeAPI, *args: str, api_key: bool = False) -> tuple[int, str]:
+        proc = self.start(fake, *args, api_key=api_key)
+        _, stderr = proc.communicate(timeout=120)
+        return proc.returncode, stderr
+
+    def rows(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql).fetchall()
+
+    def export(self) -> list[tuple]:
+        out = run_cli("export", "--order", "canonical", "-", db=self.db, check=True).stdout
+        lines = [json.loads(line) for line in out.splitlines()[1:]]
+        return [(r["task_id"], r["arm"], r["passed"], r["detail"], r["sub_calls"])
+                for r in lines]
+
+
+def until(check, seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(tmp_path, claude, sample_bbh):
+    """Before: every run in flight exited 0 without a result and became `unparseable`."""
+    calm = Sweep(tmp_path, claude, sample_bbh, "calm")
+    stopped = Sweep(tmp_path, claude, sample_bbh, "stopped")
+    with FakeAPI(FakeConfig()) as fake:
+        assert calm.work(fake, "--concurrency", "4")[0] == 0
+        assert fake.stats()["requests"] == 4               # one request a call
+    outputs = [o for (o,) in calm.rows("SELECT output FROM results")]
+    assert len(outputs) == 4 and all("\nAnswer: " in o for o in outputs), outputs
+    with FakeAPI(FakeConfig(latency_ms=15000)) as slow:
+        worker = stopped.start(slow, "--concurrency", "4")
+        until(lambda: slow.stats()["max_in_flight"] == 4)
+        os.killpg(worker.pid, signal.SIGINT)          # what a terminal's Ctrl-C sends
+        _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr
+    assert stopped.rows("SELECT count(*) FROM results") == [(0,)]
+    assert stopped.rows("SELECT state, max(attempts), count(*) FROM jobs GROUP BY state") \
+        == [("pending", 0, 4)]
+    with FakeAPI(FakeConfig()) as fake:
+        assert stopped.work(fake, "--concurrency", "4")[0] == 0
+    assert stopped.export() == calm.export()
+    assert all(row[3] != "unparseable" for row in stopped.export())
+
+
+def test_sigterm_starts_no_new_run(tmp_path, claude, sample_bbh):
+    """500s are retried inside the attempt; after SIGTERM no request leaves."""
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    with Logged(FakeConfig(faults={500: 1.0}, latency_ms=1500)) as fake:
+        worker = sweep.start(fake, "--concurrency", "2")
+        until(lambda: len(fake.arrivals) >= 3)         # a retry has gone out
+        signalled = time.time()
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+        late = [t for t in fake.arrivals if t > signalled + 0.2]
+    assert worker.returncode == 0, stderr
+    assert late == []
+    assert sweep.rows("SELECT state, max(attempts), count(*) FROM jobs GROUP BY state") == \
+        [("pending", 0, 4)]
+
+
+def test_a_per_minute_429_pauses_and_the_sweep_carries_on(tmp_path, claude, sample_bbh):
+    """Before: the rejected `rate_limit_event` without a window read as exhaustion, exit 75."""
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    with FakeAPI(FakeConfig()) as fake:
+        fake.script([per_minute_limit()])
+        started = time.time()
+        worker = sweep.start(fake, "--concurrency", "1")
+        until(lambda: sweep.rows("SELECT count(*) FROM pauses") == [(1,)])
+        [(reason, resume_at)] = sweep.rows("SELECT reason, resume_at FROM pauses")
+        assert reason == "rate_limited" and started + 55 < resume_at < time.time() + 61
+        assert run_cli("resume", db=sweep.db).returncode == 0
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert sweep.rows("SELECT state, count(*) FROM jobs GROUP BY state") == [("done", 4)]
+
+
+def test_a_refused_key_exits_2_in_seconds(tmp_path, claude, sample_bbh):
+    """Before: the CLI retried the 401 ten times, sweepq timed it out as transient."""
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    with FakeAPI(FakeConfig(valid_api_keys={"sk-ant-another-key"})) as fake:
+        started = time.monotonic()
+        code, stderr = sweep.work(fake, "--concurrency", "2", api_key=True)
+        assert fake.stats()["requests"] <= 2            # one a run: the CLI did not retry
+    assert code == 2, stderr
+    assert time.monotonic() - started < 30
+    assert "Invalid API key" in stderr and "/login" in stderr
+    messages = " ".join(m for (m,) in sweep.rows("SELECT error FROM calls"))
+    assert str(claude) not in messages and "boolean" not in messages.lower()
+
+
+def test_a_session_limit_is_waited_out_to_its_second(tmp_path, claude, sample_bbh):
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    with Logged(FakeConfig()) as fake:
+        fake.script([unified_limit("five_hour", reset_in=3)])
+        code, stderr = sweep.work(fake, "--concurrency", "1", "--max-wait", "1m")
+        refused_at = fake.arrivals[0]
+    assert code == 0, stderr
+    [(reason, resume_at)] = sweep.rows("SELECT reason, resume_at FROM pauses")
+    # the header's second, read from the stream's `resetsAt` (not a minute, not now + 60)
+    assert reason == "exhausted" and resume_at == int(resume_at)
+    assert refused_at + 3 <= resume_at <= refused_at + 5
+    assert sweep.rows("SELECT state, count(*), max(attempts) FROM jobs GROUP BY state") == \
+        [("done", 4, 1)]
+
+
+@pytest.mark.parametrize("limit, code, words, scope", [
+    ("seven_day", 75, "weekly limit", None),
+    ("seven_day_opus", 75, "Opus limit", "claude-opus"),
+])
+def test_a_weekly_limit_stops_the_sweep_uncharged(tmp_path, claude, sample_bbh, limit, code,
+                                                  words, scope):
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    run_cli("models", "--sweep", "s", "haiku=claude-opus-4-6", db=sweep.db, check=True)
+    with FakeAPI(FakeConfig()) as fake:
+        reset = int(time.time()) + 3 * 86400
+        fake.script([unified_limit(limit, reset)] * 2)
+        done, stderr = sweep.work(fake, "--concurrency", "1", "--max-wait", "1h")
+    assert done == code, stderr
+    assert sweep.rows("SELECT reason, resume_at, scope FROM pauses") == [
+        ("exhausted", reset, scope)]
+    assert words in sweep.rows("SELECT message FROM pauses")[0][0]
+    assert sweep.rows("SELECT max(attempts), count(*) FROM jobs WHERE state = 'pending'") \
+        == [(0, 4)]
+
+
+@pytest.mark.parametrize("config, api_key, code, words", [
+    (FakeConfig(models=("claude-sonnet-4-6",)), False, 2, "sweepq models --sweep s"),
+    (FakeConfig(credit_exhausted=True), True, 75, "credit"),
+])
+def test_other_failures_as_before(tmp_path, claude, sample_bbh, config, api_key, code, words):
+    """An unknown model stops the run; credit pauses it with no end."""
+    sweep = Sweep(tmp_path, claude, sample_bbh)
+    with FakeAPI(config) as fake:
+        done, stderr = sweep.work(fake, "--concurrency", "2", api_key=api_key)
+    assert done == code, stderr
+    assert words in stderr
+    assert sweep.rows("SELECT max(attempts) FROM jobs") == [(0,)]
