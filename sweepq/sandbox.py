@@ -192,7 +192,7 @@ class _Run:
         """A pidfd on the program's first process while it is surely not yet reaped."""
         if self.pidfd is None:
             msgs = self.messages()
-            if msgs.get("init") and "status" not in msgs:
+            if msgs.get("init") and "status" not in msgs and hasattr(os, "pidfd_open"):
                 with contextlib.suppress(OSError):
                     self.pidfd = os.pidfd_open(msgs["init"])
 

@@ -223,3 +223,19 @@ def test_the_caller_is_unharmed():
         run_program(code, limits)
     assert (fds(), threading.active_count()) == before
     assert [pid for pid, _, _, ppid in _processes() if ppid == os.getpid()] == []
+
+
+def test_concurrent_runs_from_threads_keep_their_verdicts_apart():
+    """The worker runs jobs on threads: runs side by side must not mix pipes or proofs."""
+    codes = {i: ("    return a + b\n" if i % 2 else "    return a * b\n") for i in range(6)}
+    results: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        results[i] = run_check(PROMPT, codes[i], TEST, "add", SHORT).detail
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: "passed" if i % 2 else "AssertionError" for i in codes}
