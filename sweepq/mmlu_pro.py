@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ class Question:
     def choices(self) -> tuple[tuple[str, str], ...]:
         """(label, option) pairs, A first."""
         return tuple(zip(LABELS, self.options, strict=False))
+
+    def payload(self) -> dict[str, Any]:
+        """A JSON-able dict for a job's payload (options as a list)."""
+        return {**asdict(self), "options": list(self.options)}
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> Question:
+        """Inverse of `payload()`."""
+        return cls(task_id=str(d["task_id"]), category=str(d["category"]),
+                   question_id=int(d["question_id"]), question=str(d["question"]),
+                   options=tuple(str(o) for o in d["options"]), gold=str(d["gold"]),
+                   src=str(d.get("src") or ""))
 
 
 def category_slug(category: str) -> str:

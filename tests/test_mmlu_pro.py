@@ -78,6 +78,11 @@ def test_start_and_n_per_category(tmp_path):
     assert [q.task_id for q in got] == ["mmlu_pro/physics/40"]
 
 
+def test_a_question_survives_a_jobs_json_payload(tmp_path):
+    q = load("law", dataset=str(_parquet(tmp_path / "m.parquet", ROWS)))[0]
+    assert Question.from_payload(json.loads(json.dumps(q.payload()))) == q
+
+
 def test_all_selects_the_fourteen_categories():
     assert select_categories("all") == list(mmlu_pro.CATEGORIES)
     assert len(mmlu_pro.CATEGORIES) == 14
