@@ -117,6 +117,7 @@ def _config(work: Path, limits: Limits, report: int, sentinel: int) -> str:
            "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
     return json.dumps({
         "work": str(work), "python": sys.executable, "env": env, "report": report,
+        "parent": os.getpid(),
         "base_python": os.path.realpath(sys.executable),
         "prefix": os.path.realpath(sys.base_prefix),
         "sentinel": sentinel, "cpu_seconds": cpu, "memory_bytes": limits.memory_bytes,
@@ -291,8 +292,8 @@ def run_program(source: str, limits: Limits = DEFAULT_LIMITS) -> Outcome:
         try:
             run.pump(started + limits.timeout, stop_on_exit=True)
             timed_out = run.proc.poll() is None and "status" not in run.messages()
+        finally:  # also on KeyboardInterrupt: nothing of the run outlives this call
             run.finish()
-        finally:
             for fd in fds:
                 os.close(fd)
         return _outcome(run, limits, nonce, timed_out, time.monotonic() - started)

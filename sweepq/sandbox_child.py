@@ -184,6 +184,9 @@ def _init(cfg: dict, uid: int | None, libc: ctypes.CDLL) -> None:
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
+    _die_with_parent(libc)  # a caller killed mid-run takes the run with it
+    if os.getppid() != cfg["parent"]:  # it died before the line above
+        sys.exit(1)
     net, pidns, mounts = _namespaces(libc, cfg["isolate_network"])
     uid = None
     if mounts:  # an own user id needs the interpreter made reachable, hence the mounts

@@ -13,12 +13,13 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results
 
-from sweepq import sandbox
+from sweepq import sandbox, sandbox_child
 from sweepq.sandbox import Limits, SandboxError, run_check, run_program
 
 # generous for runs that end by themselves (a loaded machine starts interpreters slowly);
@@ -241,3 +242,26 @@ def test_concurrent_runs_from_threads_keep_their_verdicts_apart():
     for t in threads:
         t.join()
     assert results == {i: "passed" if i % 2 else "AssertionError" for i in codes}
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    """Poll `condition` until it holds or `seconds` pass (a bound, not a timing claim)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
+@needs_root
+def test_a_caller_killed_mid_run_takes_the_run_with_it(tmp_path):
+    caller = subprocess.Popen(  # its run's directory stays behind: put it in tmp_path
+        [sys.executable, "-c", "from sweepq.sandbox import Limits, run_program\n"
+         "run_program('import time\\ntime.sleep(60)\\n', Limits(timeout=30))\n"],
+        env={**os.environ, "TMPDIR": str(tmp_path)})
+    launchers = lambda: [pid for pid, _, _, ppid in _processes() if ppid == caller.pid]  # noqa: E731
+    assert _wait_for(launchers)
+    uid = sandbox_child.UID_BASE + launchers()[0]  # the run's own user id
+    assert _wait_for(lambda: _live_pids_of(uid)), "the sandboxed program never started"
+    caller.kill()
+    caller.wait()
+    assert _wait_for(lambda: not _live_pids_of(uid))
