@@ -147,7 +147,10 @@ def _remove(base: Path) -> None:
             os.chmod(path, 0o700)
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
-    shutil.rmtree(base, onerror=fix)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(base, onexc=fix)
+    else:
+        shutil.rmtree(base, onerror=fix)
 
 
 class _Run:
@@ -215,7 +218,7 @@ def _launch(work: Path, source: str, limits: Limits, nonce: str) -> tuple[_Run, 
     report_r, report_w = os.pipe()
     proof_r, proof_w = os.pipe()
     try:
-        (work / "program.py").write_text(source + _epilogue(proof_w, nonce))
+        (work / "program.py").write_text(source + _epilogue(proof_w, nonce), encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(_CHILD), _config(work, limits, report_w, proof_w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

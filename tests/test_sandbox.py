@@ -265,3 +265,8 @@ def test_a_caller_killed_mid_run_takes_the_run_with_it(tmp_path):
     caller.kill()
     caller.wait()
     assert _wait_for(lambda: not _live_pids_of(uid))
+
+
+def test_non_ascii_code_and_output_survive():
+    out = run_program("s = 'größe ≤ 10'\nprint(s)\nassert len(s) == 10\n", SHORT)
+    assert (out.passed, out.stdout) == (True, "größe ≤ 10\n")
