@@ -124,6 +124,12 @@ def test_the_hub_offline_is_one_line():
     ("Answer: A", "C", 10, (False, "expected C got A")),
     ("Answer: J", "D", 4, (False, "unparseable")),
     ("The answer is (J).", "J", 10, (True, "passed")),
+    ("so $\\boxed{C}$", "C", 4, (True, "passed")),
+    ("Option C is correct.", "C", 4, (True, "passed")),
+    ("Thus, (B) is right", "C", 4, (False, "expected C got B")),
+    ("\\boxed{J}", "C", 4, (False, "unparseable")),
+    ("so a is correct", "A", 4, (False, "unparseable")),
+    ("Answer: B\nOption C is correct", "C", 4, (False, "expected C got B")),  # BBH's first
 ])
 def test_scoring_follows_the_teams_rules(reply, gold, n, expected):
     q = mmlu_pro.question_from_row(_row(42, "physics", n_options=n,
