@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,16 @@ class Problem:
     @property
     def number(self) -> int:
         return int(self.task_id.split("/", 1)[1])
+
+    def payload(self) -> dict[str, Any]:
+        """A JSON-able dict for a job's payload."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> Problem:
+        """Inverse of `payload()`."""
+        return cls(**{f: str(d[f]) for f in ("task_id", "prompt", "entry_point", "test",
+                                              "canonical_solution")})
 
 
 def shipped_file() -> Path | None:

@@ -11,7 +11,9 @@ within a category, questions in `question_id` order, `start` and `n_per_category
 applied to that order; task ids `mmlu_pro/<category slug>/<question_id>` where the slug
 is the category lower-cased with runs of spaces as `_`; and the scorer of BBH's
 multiple-choice items (`passed`, `expected X got Y`, `unparseable`; a letter the
-question does not offer is unparseable). A row that cannot be a question (no options,
+question does not offer is unparseable), which the team's harness also used, with the
+forms it trusted that sweepq's BBH reader leaves alone (a boxed letter, "option C is
+correct") read only when nothing else is. A row that cannot be a question (no options,
 more than ten, a gold letter outside its labels or disagreeing with `answer_index`)
 stops the load with one line naming it: a silently skipped row would change the sweep.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +55,26 @@ class Question:
     src: str = ""
 
     @property
+    def options_labels(self) -> str:
+        """The letters this question offers: A up to its last option."""
+        return LABELS[: len(self.options)]
+
+    @property
     def choices(self) -> tuple[tuple[str, str], ...]:
         """(label, option) pairs, A first."""
         return tuple(zip(LABELS, self.options, strict=False))
+
+    def payload(self) -> dict[str, Any]:
+        """A JSON-able dict for a job's payload (options as a list)."""
+        return {**asdict(self), "options": list(self.options)}
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> Question:
+        """Inverse of `payload()`."""
+        return cls(task_id=str(d["task_id"]), category=str(d["category"]),
+                   question_id=int(d["question_id"]), question=str(d["question"]),
+                   options=tuple(str(o) for o in d["options"]), gold=str(d["gold"]),
+                   src=str(d.get("src") or ""))
 
 
 def category_slug(category: str) -> str:
@@ -186,11 +205,43 @@ def _as_bbh(q: Question) -> bbh.Task:
                     prompt="")
 
 
+# Forms the team's scorer trusted that BBH's declaration reader does not: a boxed letter
+# (math-tuned models) and "option C is correct" / "therefore C is right". The letter must
+# be a capital: "so a is correct" is prose.
+_FALLBACKS = (
+    re.compile(r"\\boxed\s*\{\s*\(?([A-J])\)?\s*\}"),
+    re.compile(r"\b(?:option|choice)\s+\(?([A-J])\)?\s+(?:is\s+)?(?:correct|best|right)\b",
+               re.I),
+    re.compile(r"\b(?:therefore|so|thus),?\s+\(?([A-J])\)?\s+(?:is\s+)?(?:correct|best|right)\b",
+               re.I),
+)
+
+
+def _fallback(output: str, question: Question) -> str | None:
+    """The last of the team's extra forms naming one of the question's labels."""
+    best: tuple[int, str] | None = None
+    for pattern in _FALLBACKS:
+        for m in pattern.finditer(output or ""):
+            if m.group(1) in question.options_labels and (best is None or m.start() > best[0]):
+                best = (m.start(), m.group(1))
+    return best[1] if best else None
+
+
 def extract_answer(output: str, question: Question) -> str | None:
-    """The letter the reply declares, if it is one of the question's labels."""
-    return bbh.extract_answer(output, _as_bbh(question))
+    """The letter the reply declares, if it is one of the question's labels.
+
+    BBH's reader first (an explicit declaration, the last one winning; a lone label at
+    the very end); only if it finds nothing, the team's extra forms (`_FALLBACKS`)."""
+    got = bbh.extract_answer(output, _as_bbh(question))
+    return got if got is not None else _fallback(output, question)
 
 
 def score(output: str, question: Question) -> tuple[bool, str]:
-    """(passed, detail): `passed`, `expected X got Y` or `unparseable`."""
-    return bbh.score(output, _as_bbh(question))
+    """(passed, detail): `passed`, `expected X got Y` or `unparseable`, as the team wrote.
+
+    BBH's scorer makes the detail; a reply read by a fallback form is handed to it as the
+    answer line it amounts to, so the words come from one place."""
+    task = _as_bbh(question)
+    if bbh.extract_answer(output, task) is None and (got := _fallback(output, question)):
+        output = bbh.format_answer(got)
+    return bbh.score(output, task)

@@ -117,6 +117,7 @@ def _config(work: Path, limits: Limits, report: int, sentinel: int) -> str:
            "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
     return json.dumps({
         "work": str(work), "python": sys.executable, "env": env, "report": report,
+        "parent": os.getpid(),
         "base_python": os.path.realpath(sys.executable),
         "prefix": os.path.realpath(sys.base_prefix),
         "sentinel": sentinel, "cpu_seconds": cpu, "memory_bytes": limits.memory_bytes,
@@ -146,7 +147,10 @@ def _remove(base: Path) -> None:
             os.chmod(path, 0o700)
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
-    shutil.rmtree(base, onerror=fix)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(base, onexc=fix)
+    else:
+        shutil.rmtree(base, onerror=fix)
 
 
 class _Run:
@@ -192,7 +196,7 @@ class _Run:
         """A pidfd on the program's first process while it is surely not yet reaped."""
         if self.pidfd is None:
             msgs = self.messages()
-            if msgs.get("init") and "status" not in msgs:
+            if msgs.get("init") and "status" not in msgs and hasattr(os, "pidfd_open"):
                 with contextlib.suppress(OSError):
                     self.pidfd = os.pidfd_open(msgs["init"])
 
@@ -214,7 +218,7 @@ def _launch(work: Path, source: str, limits: Limits, nonce: str) -> tuple[_Run, 
     report_r, report_w = os.pipe()
     proof_r, proof_w = os.pipe()
     try:
-        (work / "program.py").write_text(source + _epilogue(proof_w, nonce))
+        (work / "program.py").write_text(source + _epilogue(proof_w, nonce), encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(_CHILD), _config(work, limits, report_w, proof_w)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -291,8 +295,8 @@ def run_program(source: str, limits: Limits = DEFAULT_LIMITS) -> Outcome:
         try:
             run.pump(started + limits.timeout, stop_on_exit=True)
             timed_out = run.proc.poll() is None and "status" not in run.messages()
+        finally:  # also on KeyboardInterrupt: nothing of the run outlives this call
             run.finish()
-        finally:
             for fd in fds:
                 os.close(fd)
         return _outcome(run, limits, nonce, timed_out, time.monotonic() - started)

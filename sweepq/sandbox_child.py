@@ -45,6 +45,8 @@ def _namespaces(libc: ctypes.CDLL, want_net: bool) -> tuple[bool, bool, bool]:
 
     Root gets a mount namespace too (for the scratch tmpfs and the own user id); without
     root, a user namespace is what makes the others possible, and mounts are not tried."""
+    if not hasattr(libc, "unshare"):  # not Linux: no namespaces at all
+        return False, False, False
     root = os.geteuid() == 0
     user, mnt = (0, CLONE_NEWNS) if root else (CLONE_NEWUSER, 0)
     tries = [(True, True), (True, False), (False, True)] if want_net else [(False, True)]
@@ -103,9 +105,18 @@ def _private_mounts(libc: ctypes.CDLL, cfg: dict) -> None:
         f.write(source)
 
 
+def _die_with_parent(libc: ctypes.CDLL) -> None:
+    """SIGKILL this process when its parent dies (Linux; elsewhere the group kill remains)."""
+    if hasattr(libc, "prctl"):
+        libc.prctl(PR_SET_PDEATHSIG, 9)
+
+
 def _own_processes() -> int:
-    """How many processes this real uid has now (RLIMIT_NPROC counts them all)."""
+    """How many processes this real uid has now (RLIMIT_NPROC counts them all); 0 where
+    there is no /proc, which only makes the limit stricter."""
     uid, n = os.getuid(), 0
+    if not os.path.isdir("/proc"):
+        return 0
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
@@ -138,7 +149,7 @@ def _program(cfg: dict, uid: int | None, libc: ctypes.CDLL) -> None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-    libc.prctl(PR_SET_PDEATHSIG, 9)  # after setuid, which clears it: die with the launcher
+    _die_with_parent(libc)  # after setuid, which clears it
     os.set_inheritable(cfg["report"], False)  # closed by execve; open for a setup error
     os.execve(cfg["python"], [cfg["python"], "-I", "-B", "program.py"], cfg["env"])
 
@@ -161,7 +172,7 @@ def _init(cfg: dict, uid: int | None, libc: ctypes.CDLL) -> None:
     The program is not PID 1 itself because the kernel drops signals whose action is the
     default for a namespace's init (SIGXCPU of the CPU limit, SIGTERM, ...). When this
     process ends, the kernel kills every process left in the namespace."""
-    libc.prctl(PR_SET_PDEATHSIG, 9)
+    _die_with_parent(libc)
     pid = os.fork()
     if pid == 0:
         _become_program(cfg, uid, libc)
@@ -173,6 +184,9 @@ def _init(cfg: dict, uid: int | None, libc: ctypes.CDLL) -> None:
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
+    _die_with_parent(libc)  # a caller killed mid-run takes the run with it
+    if os.getppid() != cfg["parent"]:  # it died before the line above
+        sys.exit(1)
     net, pidns, mounts = _namespaces(libc, cfg["isolate_network"])
     uid = None
     if mounts:  # an own user id needs the interpreter made reachable, hence the mounts

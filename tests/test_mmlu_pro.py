@@ -78,6 +78,11 @@ def test_start_and_n_per_category(tmp_path):
     assert [q.task_id for q in got] == ["mmlu_pro/physics/40"]
 
 
+def test_a_question_survives_a_jobs_json_payload(tmp_path):
+    q = load("law", dataset=str(_parquet(tmp_path / "m.parquet", ROWS)))[0]
+    assert Question.from_payload(json.loads(json.dumps(q.payload()))) == q
+
+
 def test_all_selects_the_fourteen_categories():
     assert select_categories("all") == list(mmlu_pro.CATEGORIES)
     assert len(mmlu_pro.CATEGORIES) == 14
@@ -119,6 +124,12 @@ def test_the_hub_offline_is_one_line():
     ("Answer: A", "C", 10, (False, "expected C got A")),
     ("Answer: J", "D", 4, (False, "unparseable")),
     ("The answer is (J).", "J", 10, (True, "passed")),
+    ("so $\\boxed{C}$", "C", 4, (True, "passed")),
+    ("Option C is correct.", "C", 4, (True, "passed")),
+    ("Thus, (B) is right", "C", 4, (False, "expected C got B")),
+    ("\\boxed{J}", "C", 4, (False, "unparseable")),
+    ("so a is correct", "A", 4, (False, "unparseable")),
+    ("Answer: B\nOption C is correct", "C", 4, (False, "expected C got B")),  # BBH's first
 ])
 def test_scoring_follows_the_teams_rules(reply, gold, n, expected):
     q = mmlu_pro.question_from_row(_row(42, "physics", n_options=n,

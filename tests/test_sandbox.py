@@ -13,15 +13,18 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from conftest import ECHO_RESULTS, needs_echo_results
 
-from sweepq import sandbox
+from sweepq import sandbox, sandbox_child
 from sweepq.sandbox import Limits, SandboxError, run_check, run_program
 
-SHORT = Limits(timeout=1.5)
+# generous for runs that end by themselves (a loaded machine starts interpreters slowly);
+# the tests that mean to time out use their own short timeouts
+SHORT = Limits(timeout=5)
 PRIVILEGED = sys.platform == "linux" and os.geteuid() == 0
 needs_root = pytest.mark.skipif(not PRIVILEGED, reason="namespaces need Linux as root")
 
@@ -99,7 +102,7 @@ def test_no_connection_reaches_a_loopback_server():
         with pytest.raises(TimeoutError):
             server.accept()
         # the same program without the namespace does connect: the check above can fail
-        open_net = run_program(code, Limits(timeout=1.5, isolate_network=False))
+        open_net = run_program(code, Limits(timeout=5, isolate_network=False))
         assert not open_net.network_isolated and open_net.passed
         server.accept()[0].close()
 
@@ -162,9 +165,9 @@ while True:
     except OSError:
         time.sleep(0.01)
 """
-    limits = Limits(timeout=1, processes=16)
+    limits = Limits(timeout=2, processes=16)
     out = run_program(bomb, limits)
-    assert out.detail == "timeout (>1s)"
+    assert out.detail == "timeout (>2s)"
     uid = int(out.stdout.splitlines()[0])
     assert 0 < out.stdout.count("child\n") < limits.processes
     assert _live_pids_of(uid) == []
@@ -186,8 +189,8 @@ print(os.getuid())
 
 
 def test_huge_output_is_capped():
-    code = "import sys\nfor _ in range(40):\n    sys.stdout.write('x' * 1_000_000)\n"
-    limits = Limits(timeout=1.5, output_bytes=4096)
+    code = "import sys\nfor _ in range(8):\n    sys.stdout.write('x' * 1_000_000)\n"
+    limits = Limits(timeout=5, output_bytes=4096)
     out = run_program(code, limits)
     assert out.passed
     assert "bytes dropped" in out.stdout
@@ -195,10 +198,10 @@ def test_huge_output_is_capped():
 
 
 def test_memory_and_file_size_limits():
-    mem = run_program("x = bytearray(3 << 30)\n", Limits(timeout=1.5, memory_bytes=1 << 30))
+    mem = run_program("x = bytearray(3 << 30)\n", Limits(timeout=5, memory_bytes=1 << 30))
     assert mem.detail == "MemoryError"
     big = run_program("open('f', 'wb').write(b'x' * (2 << 20))\n",
-                      Limits(timeout=1.5, file_bytes=1 << 20))
+                      Limits(timeout=5, file_bytes=1 << 20))
     assert big.detail == "OSError: [Errno 27] File too large"
 
 
@@ -209,7 +212,7 @@ def test_the_cpu_limit_kills_with_a_named_signal():
 
 def test_a_sandbox_failure_raises_instead_of_failing_the_test():
     with pytest.raises(SandboxError, match="sandbox setup failed"):
-        run_program("pass\n", Limits(timeout=1.5, open_files=-5))
+        run_program("pass\n", Limits(timeout=5, open_files=-5))
 
 
 def test_the_caller_is_unharmed():
@@ -223,3 +226,47 @@ def test_the_caller_is_unharmed():
         run_program(code, limits)
     assert (fds(), threading.active_count()) == before
     assert [pid for pid, _, _, ppid in _processes() if ppid == os.getpid()] == []
+
+
+def test_concurrent_runs_from_threads_keep_their_verdicts_apart():
+    """The worker runs jobs on threads: runs side by side must not mix pipes or proofs."""
+    codes = {i: ("    return a + b\n" if i % 2 else "    return a * b\n") for i in range(6)}
+    results: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        results[i] = run_check(PROMPT, codes[i], TEST, "add", SHORT).detail
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: "passed" if i % 2 else "AssertionError" for i in codes}
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    """Poll `condition` until it holds or `seconds` pass (a bound, not a timing claim)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
+@needs_root
+def test_a_caller_killed_mid_run_takes_the_run_with_it(tmp_path):
+    caller = subprocess.Popen(  # its run's directory stays behind: put it in tmp_path
+        [sys.executable, "-c", "from sweepq.sandbox import Limits, run_program\n"
+         "run_program('import time\\ntime.sleep(60)\\n', Limits(timeout=30))\n"],
+        env={**os.environ, "TMPDIR": str(tmp_path)})
+    launchers = lambda: [pid for pid, _, _, ppid in _processes() if ppid == caller.pid]  # noqa: E731
+    assert _wait_for(launchers)
+    uid = sandbox_child.UID_BASE + launchers()[0]  # the run's own user id
+    assert _wait_for(lambda: _live_pids_of(uid)), "the sandboxed program never started"
+    caller.kill()
+    caller.wait()
+    assert _wait_for(lambda: not _live_pids_of(uid))
+
+
+def test_non_ascii_code_and_output_survive():
+    out = run_program("s = 'größe ≤ 10'\nprint(s)\nassert len(s) == 10\n", SHORT)
+    assert (out.passed, out.stdout) == (True, "größe ≤ 10\n")
