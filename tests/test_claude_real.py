@@ -85,7 +85,7 @@ class Sweep:
                 for r in lines]
 
 
-def until(check, seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
+def until(check, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "gave up waiting"
