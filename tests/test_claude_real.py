@@ -101,7 +101,7 @@ def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(tmp_path, claude, sample_bbh
         assert fake.stats()["requests"] == 4               # one request a call
     outputs = [o for (o,) in calm.rows("SELECT output FROM results")]
     assert len(outputs) == 4 and all("\nAnswer: " in o for o in outputs), outputs
-    with FakeAPI(FakeConfig(latency_ms=15000)) as slow:
+    with FakeAPI(FakeConfig(latency_ms=10000)) as slow:
         worker = stopped.start(slow, "--concurrency", "4")
         until(lambda: slow.stats()["max_in_flight"] == 4)
         os.killpg(worker.pid, signal.SIGINT)          # what a terminal's Ctrl-C sends
