@@ -85,7 +85,7 @@ class Sweep:
                 for r in lines]
 
 
-def until(check, seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
+def until(check, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "gave up waiting"
@@ -101,7 +101,7 @@ def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(tmp_path, claude, sample_bbh
         assert fake.stats()["requests"] == 4               # one request a call
     outputs = [o for (o,) in calm.rows("SELECT output FROM results")]
     assert len(outputs) == 4 and all("\nAnswer: " in o for o in outputs), outputs
-    with FakeAPI(FakeConfig(latency_ms=15000)) as slow:
+    with FakeAPI(FakeConfig(latency_ms=10000)) as slow:
         worker = stopped.start(slow, "--concurrency", "4")
         until(lambda: slow.stats()["max_in_flight"] == 4)
         os.killpg(worker.pid, signal.SIGINT)          # what a terminal's Ctrl-C sends

@@ -53,7 +53,7 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def wait_for(db: Path, sql: str, want: object, seconds: float = 20) -> None:
+def wait_for(db: Path, sql: str, want: object, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if rows(db, sql) == want:
@@ -62,7 +62,7 @@ def wait_for(db: Path, sql: str, want: object, seconds: float = 20) -> None:
     raise AssertionError(f"{sql} never gave {want}: {rows(db, sql)}")
 
 
-def wait_for_runs(log: Path, n: int, seconds: float = 20) -> None:
+def wait_for_runs(log: Path, n: int, seconds: float = 60) -> None:
     """Until the stand-in has logged `n` runs started."""
     deadline = time.monotonic() + seconds
     while not log.exists() or log.read_text().count("\n") < n:
@@ -144,11 +144,10 @@ def test_a_per_minute_429_pauses_for_a_while_and_the_sweep_carries_on(tmp_path, 
     enqueue(db, sample_bbh)
     now = time.time()
     worker = start_work(db, "--concurrency", "1", FAKE_CLAUDE_SCENARIO="r429plain",
-                        FAKE_CLAUDE_WINDOW=f"{now},{now + 1}")
+                        FAKE_CLAUDE_ONCE=str(tmp_path / "once"))
     wait_for(db, "SELECT count(*) FROM pauses", [(1,)])
     [(reason, resume_at)] = rows(db, "SELECT reason, resume_at FROM pauses")
     assert reason == "rate_limited" and now + 55 <= resume_at <= time.time() + 61
-    time.sleep(max(0.0, now + 1 - time.time()))
     assert run_cli("resume", db=db).returncode == 0
     _, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
