@@ -159,3 +159,14 @@ def test_custom_scorer_from_an_entry_point(tmp_path: Path, sample_bbh: Path,
     done = run_cli("rescore", "--sweep", "p", "--scorer", "sweepq", db=db_path, check=True)
     assert "haiku-only: 2 of 2 verdicts changed" in done.stdout
     scorers.registry.cache_clear()
+
+
+def test_the_page_has_the_table_by_subtask(db_path: Path, sample_bbh: Path) -> None:
+    run_cli("enqueue", "--sweep", "p", "--subtasks", "web_of_lies,boolean_expressions",
+            "--n-per-subtask", "1", "--arms", "haiku-only", "--dataset", str(sample_bbh),
+            db=db_path, check=True)
+    with FakeAPI(FakeConfig()) as fake:
+        run_cli("work", "--sweep", "p", "--quiet", db=db_path, fake=fake, check=True)
+    page = run_cli("report", "--sweep", "p", "-o", "-", db=db_path, check=True).stdout
+    table = page[page.index('id="by-subtask"'):]
+    assert "<td>web_of_lies</td>" in table and "<td>boolean_expressions</td>" in table
