@@ -144,16 +144,17 @@ def judge_agrees(verdict: str) -> bool:
     return verdict.lstrip().startswith(JUDGE_AGREE)
 
 
-def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
+def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None,
+                scorer: Callable[[str, Task], tuple[bool, str]] = score) -> str:
     """Two cheap personas scored against the gold: the ceiling for any agreement signal.
 
     Not deployable (it reads the answer key); it bounds what an agreement
-    signal could achieve.
+    signal could achieve. "Right" is by the sweep's scorer (`scorer`), as its verdicts are.
     """
     ps = prompts or default_set()
     a, b = _two_cheap(task, client, ps)
     for output in (a, b):
-        if score(output, task)[0]:
+        if scorer(output, task)[0]:
             return output
     return sonnet_only(task, client, ps)
 
@@ -338,8 +339,10 @@ def _validate_plain(names: Sequence[str], module: str | None,
 
 
 def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
-              module: str | None = None) -> dict[str, Arm]:
-    """The sweep's arms, each bound to its stored prompt set (`bind`).
+              module: str | None = None,
+              scorer: Callable[[str, Task], tuple[bool, str]] | None = None) -> dict[str, Arm]:
+    """The sweep's arms, each bound to its stored prompt set (`bind`), and to the sweep's
+    scorer when they judge answers themselves (`echo-oracle`).
 
     A sweep stored before prompt sets existed has none: the built-in default set is then
     what its jobs were enqueued with.
@@ -352,16 +355,19 @@ def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
         plain = split_options(name)[0]
         return DEFAULT_NAME if plain in known else split_name(plain)[1]
 
-    return {name: bind(arm, sets[set_of(name)]) for name, arm in arms.items()}
+    return {name: bind(arm, sets[set_of(name)], scorer) for name, arm in arms.items()}
 
 
-def bind(arm: Arm, prompt_set: PromptSet) -> Arm:
+def bind(arm: Arm, prompt_set: PromptSet,
+         scorer: Callable[[str, Task], tuple[bool, str]] | None = None) -> Arm:
     """The arm as a sweep runs it: the task prompt rendered from `prompt_set`.
 
     An arm with a `prompts` parameter (every built-in) also gets the set itself, for its
     personas, judge and max_tokens; any other arm sees the set through `task.prompt`.
     """
     takes_set = _takes_prompts(arm)
+    if scorer is not None and _takes(arm, "scorer"):
+        arm = functools.partial(arm, scorer=scorer)
 
     framing = prompt_set.transport
 
@@ -397,7 +403,11 @@ class FramedClient:
 
 
 def _takes_prompts(arm: Arm) -> bool:
+    return _takes(arm, "prompts")
+
+
+def _takes(arm: Arm, parameter: str) -> bool:
     try:
-        return "prompts" in inspect.signature(arm).parameters
-    except (TypeError, ValueError):  # a callable inspect cannot read takes no set
+        return parameter in inspect.signature(arm).parameters
+    except (TypeError, ValueError):  # a callable inspect cannot read takes none
         return False
