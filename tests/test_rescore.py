@@ -170,3 +170,14 @@ def test_the_page_has_the_table_by_subtask(db_path: Path, sample_bbh: Path) -> N
     page = run_cli("report", "--sweep", "p", "-o", "-", db=db_path, check=True).stdout
     table = page[page.index('id="by-subtask"'):]
     assert "<td>web_of_lies</td>" in table and "<td>boolean_expressions</td>" in table
+
+
+def test_a_result_that_goes_takes_its_rescored_verdict(db_path: Path, sample_bbh: Path) -> None:
+    with FakeAPI(FakeConfig()) as fake:
+        finished_sweep(db_path, sample_bbh, fake)
+    run_cli("rescore", "--sweep", "p", "--scorer", "echo", db=db_path, check=True)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (6,)
+        conn.execute("UPDATE jobs SET state = 'pending', finished_at = NULL"
+                     " WHERE job_id = (SELECT min(job_id) FROM jobs)")
+        assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (5,)
