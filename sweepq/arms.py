@@ -58,18 +58,16 @@ from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
 from .transport import Transport
 from .vendors import target
 
-PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
-             "check each step, and end with a final line of the form 'Answer: X'.")
-PERSONA_B = ("You are a pragmatic problem solver. Go straight for the most likely answer with "
-             "brief reasoning, and end with a final line of the form 'Answer: X'.")
-JUDGE_SYSTEM = "You compare two answers to the same question. Reply with YES or NO only."
-# The judge's prompt and verdicts. The fake API recognises a judge call through
-# `read_judge_prompt` and answers with these words, so it follows any edit made here.
-JUDGE_PROMPT = ("Question:\n{question}\n\n<response_a>\n{a}\n</response_a>\n\n"
-                "<response_b>\n{b}\n</response_b>\n\n"
-                "Do both responses pick the same final choice? Answer YES or NO.")
-JUDGE_AGREE = "YES"
-JUDGE_DISAGREE = "NO"
+# The default set's texts (prompts/default.toml), under the names code and tests know.
+# The fake API recognises a default judge call through `read_judge_prompt` and answers
+# with these words.
+_DEFAULT = default_set()
+PERSONA_A = _DEFAULT.persona_a
+PERSONA_B = _DEFAULT.persona_b
+JUDGE_SYSTEM = _DEFAULT.judge_system
+JUDGE_PROMPT = _DEFAULT.get("judge.question")
+JUDGE_AGREE = _DEFAULT.agree
+JUDGE_DISAGREE = _DEFAULT.disagree
 ENTRY_POINT_GROUP = "sweepq.arms"
 
 
