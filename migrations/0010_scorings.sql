@@ -26,3 +26,9 @@ CREATE TABLE verdicts (
     detail      TEXT NOT NULL,
     PRIMARY KEY (scorer, job_id)
 ) STRICT, WITHOUT ROWID;
+
+-- A result that goes (its job left `done`, `check --repair`) takes its rescored
+-- verdicts with it: a later result of the same job was never read by that scoring.
+CREATE TRIGGER verdicts_follow_results AFTER DELETE ON results BEGIN
+    DELETE FROM verdicts WHERE job_id = OLD.job_id;
+END;

@@ -58,18 +58,16 @@ from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
 from .transport import Transport
 from .vendors import target
 
-PERSONA_A = ("You are a careful, methodical reasoner. Work through the problem step by step, "
-             "check each step, and end with a final line of the form 'Answer: X'.")
-PERSONA_B = ("You are a pragmatic problem solver. Go straight for the most likely answer with "
-             "brief reasoning, and end with a final line of the form 'Answer: X'.")
-JUDGE_SYSTEM = "You compare two answers to the same question. Reply with YES or NO only."
-# The judge's prompt and verdicts. The fake API recognises a judge call through
-# `read_judge_prompt` and answers with these words, so it follows any edit made here.
-JUDGE_PROMPT = ("Question:\n{question}\n\n<response_a>\n{a}\n</response_a>\n\n"
-                "<response_b>\n{b}\n</response_b>\n\n"
-                "Do both responses pick the same final choice? Answer YES or NO.")
-JUDGE_AGREE = "YES"
-JUDGE_DISAGREE = "NO"
+# The default set's texts (prompts/default.toml), under the names code and tests know.
+# The fake API recognises a default judge call through `read_judge_prompt` and answers
+# with these words.
+_DEFAULT = default_set()
+PERSONA_A = _DEFAULT.persona_a
+PERSONA_B = _DEFAULT.persona_b
+JUDGE_SYSTEM = _DEFAULT.judge_system
+JUDGE_PROMPT = _DEFAULT.get("judge.question")
+JUDGE_AGREE = _DEFAULT.agree
+JUDGE_DISAGREE = _DEFAULT.disagree
 ENTRY_POINT_GROUP = "sweepq.arms"
 
 
@@ -144,16 +142,17 @@ def judge_agrees(verdict: str) -> bool:
     return verdict.lstrip().startswith(JUDGE_AGREE)
 
 
-def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
+def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None,
+                scorer: Callable[[str, Task], tuple[bool, str]] = score) -> str:
     """Two cheap personas scored against the gold: the ceiling for any agreement signal.
 
     Not deployable (it reads the answer key); it bounds what an agreement
-    signal could achieve.
+    signal could achieve. "Right" is by the sweep's scorer (`scorer`), as its verdicts are.
     """
     ps = prompts or default_set()
     a, b = _two_cheap(task, client, ps)
     for output in (a, b):
-        if score(output, task)[0]:
+        if scorer(output, task)[0]:
             return output
     return sonnet_only(task, client, ps)
 
@@ -338,8 +337,10 @@ def _validate_plain(names: Sequence[str], module: str | None,
 
 
 def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
-              module: str | None = None) -> dict[str, Arm]:
-    """The sweep's arms, each bound to its stored prompt set (`bind`).
+              module: str | None = None,
+              scorer: Callable[[str, Task], tuple[bool, str]] | None = None) -> dict[str, Arm]:
+    """The sweep's arms, each bound to its stored prompt set (`bind`), and to the sweep's
+    scorer when they judge answers themselves (`echo-oracle`).
 
     A sweep stored before prompt sets existed has none: the built-in default set is then
     what its jobs were enqueued with.
@@ -352,16 +353,19 @@ def for_sweep(names: Sequence[str], sets: Mapping[str, PromptSet],
         plain = split_options(name)[0]
         return DEFAULT_NAME if plain in known else split_name(plain)[1]
 
-    return {name: bind(arm, sets[set_of(name)]) for name, arm in arms.items()}
+    return {name: bind(arm, sets[set_of(name)], scorer) for name, arm in arms.items()}
 
 
-def bind(arm: Arm, prompt_set: PromptSet) -> Arm:
+def bind(arm: Arm, prompt_set: PromptSet,
+         scorer: Callable[[str, Task], tuple[bool, str]] | None = None) -> Arm:
     """The arm as a sweep runs it: the task prompt rendered from `prompt_set`.
 
     An arm with a `prompts` parameter (every built-in) also gets the set itself, for its
     personas, judge and max_tokens; any other arm sees the set through `task.prompt`.
     """
     takes_set = _takes_prompts(arm)
+    if scorer is not None and _takes(arm, "scorer"):
+        arm = functools.partial(arm, scorer=scorer)
 
     framing = prompt_set.transport
 
@@ -397,7 +401,11 @@ class FramedClient:
 
 
 def _takes_prompts(arm: Arm) -> bool:
+    return _takes(arm, "prompts")
+
+
+def _takes(arm: Arm, parameter: str) -> bool:
     try:
-        return "prompts" in inspect.signature(arm).parameters
-    except (TypeError, ValueError):  # a callable inspect cannot read takes no set
+        return parameter in inspect.signature(arm).parameters
+    except (TypeError, ValueError):  # a callable inspect cannot read takes none
         return False

@@ -80,44 +80,11 @@ _LETTERS = string.ascii_uppercase
 
 # The shapes a prompt is built from. Code that must recognise a prompt or write a reply
 # to one (the fake API) uses these through `prompt_labels`, `format_answer` and
-# `declared_answers`, never a copy, so editing a shape here cannot silently break it.
-OPTION_LINE = "({label}) {text}"
+# `declared_answers`, never a copy. The option line is the default set's
+# (prompts/default.toml); the answer line is what its templates ask models to end with
+# (a test holds the two together).
+OPTION_LINE = prompts.default_set().get("task.option")
 ANSWER_LINE = "Answer: {answer}"
-
-
-
-def _choice_instruction() -> str:
-    return ("Think it through briefly, then end your reply with a last line of exactly "
-            f'"{ANSWER_LINE.format(answer="X")}", where X is the letter of the correct option.')
-
-
-def _literal(text: str) -> str:
-    """`text` as literal template text: braces doubled."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def choice_template() -> str:
-    """The built-in multiple-choice prompt as a template of {question} and {options}.
-
-    Part of the default prompt set (`prompts.default_set`), which is what builds prompts.
-    """
-    return "{question}\n\nOptions:\n{options}\n\n" + _literal(_choice_instruction())
-
-
-def free_form_template() -> str:
-    """The built-in free-form prompt as a template of {question} and {hint}."""
-    line = _literal(ANSWER_LINE.format(answer="<answer>"))
-    return ("{question}\n\nThink it through briefly, then end your reply with a last line "
-            f'of the form "{line}", where <answer> is {{hint}}.')
-
-
-DEFAULT_HINT = "your final answer"
-FREE_HINTS: dict[str, str] = {
-    "dyck_languages": "the closing brackets that complete the sequence, separated by spaces",
-    "multistep_arithmetic_two": "a single integer",
-    "object_counting": "a single integer",
-    "word_sorting": "the words in alphabetical order, separated by single spaces",
-}
 
 
 @dataclass(frozen=True)

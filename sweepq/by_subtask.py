@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import rescore, stats
-from .fmt import ci_text, pct
+from .fmt import ci_text, esc, pct
 from .queue import Queue, Sweep
 
 
@@ -64,3 +64,22 @@ def render(data: dict[str, Any]) -> str:
         out.append("  ".join(str(x).ljust(w) if i < 2 else str(x).rjust(w)
                              for i, (x, w) in enumerate(zip(row, widths, strict=True))))
     return "\n".join(out)
+
+
+def html_section(data: dict[str, Any] | None) -> str:
+    """The page's table by subtask ("" when there is nothing to break down)."""
+    if not data or not data["rows"]:
+        return ""
+    head = "".join(f'<th scope=col{c}>{h}</th>' for h, c in (
+        ("Arm", ""), ("Subtask", ""), ("n", ' class="num"'), ("Pass", ' class="num"'),
+        ("95% CI", ' class="num"'), ("Unparseable", ' class="num"')))
+    body = "".join(
+        f'<tr><td>{esc(r["arm"])}</td><td>{esc(r["subtask"])}</td><td class="num">{r["n"]}'
+        f'</td><td class="num">{pct(r["pass_rate"])}</td><td class="num">'
+        f'{ci_text(r["ci_low"], r["ci_high"])}</td><td class="num">{r["unparseable"]}</td></tr>'
+        for r in data["rows"])
+    return (f'<section aria-label="by subtask"><h2>By subtask</h2><div class="scroll">'
+            f'<table class="summary" id="by-subtask"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div><ul class="notes"><li>Pass: passed / n per '
+            f'arm and subtask with a Wilson 95% interval (scorer {esc(data["scorer"])}).</li>'
+            f'</ul></section>')

@@ -294,7 +294,10 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
                           governor=governor)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
-    known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module)
+    from . import scorers
+
+    known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module,
+                               scorer=scorers.get(sweep.scorer))
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
     if backend == "batch":

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import batch_view, fmt, governor_view, report, views
+from . import batch_view, by_subtask, fmt, governor_view, report, views
 from .chart import NARROW, PALETTE, chart
 from .fmt import esc, format_p
 from .queue import Queue
@@ -67,6 +67,7 @@ class PageData:
     summary: dict[str, Any]
     latest: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    by_subtask: dict[str, Any] | None = None     # `by_subtask.summary`: a table per subtask
 
 
 def collect(queue: Queue, sweep_name: str | None, baseline: str | None = None,
@@ -76,7 +77,8 @@ def collect(queue: Queue, sweep_name: str | None, baseline: str | None = None,
     return PageData(status=report.status(queue, sweep),
                     summary=summary or report.summary(queue, sweep, baseline),
                     latest=report.latest_results(queue, sweep),
-                    errors=report.latest_errors(queue, sweep))
+                    errors=report.latest_errors(queue, sweep),
+                    by_subtask=by_subtask.summary(queue, sweep))
 
 
 def render(data: PageData, refresh: float | None = 30) -> str:
@@ -104,6 +106,7 @@ def render(data: PageData, refresh: float | None = 30) -> str:
         batch_view.html_section(st.get("batches") or [], st["now"], esc),
         _cards(st, sm, colors),
         _summary_table(sm),
+        by_subtask.html_section(data.by_subtask),
         _chart_section(sm, colors),
         _latest(data.latest),
         _errors(data.errors, st),

@@ -4,8 +4,8 @@ A sweep's numbers are only comparable with another's if the models saw the same 
 so the words are part of the experiment: a prompt set is a TOML file (schema in
 README.md, `sweepq prompts init FILE` writes the default one), stored whole in the sweep
 at enqueue (`prompt_sets` table) and read back from there by every job, never from the
-file again. The built-in default set is made from the constants in `bbh` and `arms`
-when asked for, so it is byte for byte what sweepq sent before prompt sets existed.
+file again. The built-in default set is a shipped file, `prompt_sets/default.toml`,
+byte for byte what sweepq sent before prompt sets existed.
 
 Templates are `str.format` strings with named placeholders only (`{{` for a literal
 brace); the values put into them are never formatted again. The same template also
@@ -193,37 +193,12 @@ def _rule(spec: str) -> Callable[[str], bool]:
 
 # --------------------------------------------------------------------------- the default
 
+@functools.cache
 def default_set() -> PromptSet:
-    """The built-in set: today's constants in `bbh` and `arms`, read when called.
-
-    Built from the module constants (not a copy of them) so the default can never drift
-    from what `bbh.make_task` and the arms' documented constants say; cached per value.
-    """
-    from . import arms, bbh
-
-    return _default(bbh.choice_template(), bbh.OPTION_LINE, bbh.free_form_template(),
-                    tuple(sorted(bbh.FREE_HINTS.items())), bbh.DEFAULT_HINT, arms.PERSONA_A,
-                    arms.PERSONA_B, arms.JUDGE_SYSTEM, arms.JUDGE_PROMPT, arms.JUDGE_AGREE,
-                    arms.JUDGE_DISAGREE)
-
-
-@functools.lru_cache(maxsize=8)
-def _default(choice: str, option: str, free: str, hints: tuple[tuple[str, str], ...],
-             default_hint: str, persona_a: str, persona_b: str, judge_system: str,
-             judge_question: str, agree: str, disagree: str) -> PromptSet:
-    from .prompts_toml import render
-
-    data = {
-        "schema": SCHEMA,
-        "task": {"multiple_choice": choice, "option": option, "free_form": free,
-                 "default_hint": default_hint, "hints": dict(hints)},
-        "personas": {"a": persona_a, "b": persona_b},
-        "judge": {"system": judge_system, "question": judge_question,
-                  "agreement": f"prefix:{agree}", "agree": agree, "disagree": disagree},
-        "max_tokens": {"answer": 1024, "judge": 16},
-    }
-    validate(data)
-    return PromptSet(data, render(data))
+    """The built-in set: `prompt_sets/default.toml`, shipped in the package and parsed like
+    any set. It is the one source of the default texts (`arms` and `bbh` read theirs from
+    it), byte for byte what sweepq sent before prompt sets existed (same digest)."""
+    return builtin(DEFAULT_NAME)
 
 
 # --------------------------------------------------------------------------- validation
@@ -397,7 +372,7 @@ BUILTIN_DIR = "prompt_sets"   # inside the package: NAME.toml, named by `--promp
 
 
 def builtin_names() -> list[str]:
-    """The sets shipped with sweepq besides the default (`echo-parity`: docs/parity.md)."""
+    """The sets shipped with sweepq: `default`, `echo-parity` (docs/parity.md)."""
     import importlib.resources
 
     folder = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR)

@@ -3,22 +3,27 @@
 `InProcessBackend` runs the fake's engine behind an httpx transport, so the real SDK
 still builds each request and raises its own exceptions. These tests hold it to the
 HTTP fake (same config, same requests -> same replies, same classified failures) and
-show that the fake follows prompt templates edited in `bbh` and `arms`.
+show that the fake follows a second prompt set's templates.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import anthropic
 import pytest
 
-from sweepq import arms, bbh
-from sweepq.arms import JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_agrees, judge_prompt
+from sweepq import arms, bbh, prompts
+from sweepq.arms import JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
 from sweepq.backends import AnthropicBackend
 from sweepq.bbh import make_task, score
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
+from sweepq.prompts import PromptSet, default_set, parse
+from sweepq.prompts_toml import render
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 
@@ -116,35 +121,51 @@ def test_api_keys_are_checked_in_process_too():
     assert InProcessBackend(cfg, api_key="sk-ant-right").send(HAIKU, None, "hi", 10).text
 
 
-def _right_and_wrong(backend: InProcessBackend, ts: list[bbh.Task]) -> None:
+def _right_and_wrong(backend: InProcessBackend, ts: list[bbh.Task],
+                     ps: PromptSet | None = None) -> None:
     """Haiku (accuracy 1) always scores right, sonnet (0) always parseably wrong; the judge
-    agrees exactly when the two answers match."""
+    agrees exactly when the two answers match (the judge of `ps`, default: the default's)."""
+    ps = ps or default_set()
     for t in ts:
         right = backend.send(HAIKU, PERSONA_A, t.prompt, 1024).text
         wrong = backend.send(SONNET, PERSONA_A, t.prompt, 1024).text
         assert score(right, t) == (True, "passed"), (right, t.prompt)
         assert score(wrong, t)[1].startswith("expected "), (wrong, t.prompt)
-        same = backend.send(HAIKU, JUDGE_SYSTEM, judge_prompt(t, right, right), 16).text
-        differ = backend.send(HAIKU, JUDGE_SYSTEM, judge_prompt(t, right, wrong), 16).text
-        assert judge_agrees(same) and not judge_agrees(differ), (same, differ)
+        same = backend.send(HAIKU, JUDGE_SYSTEM, ps.judge_prompt(t.prompt, right, right), 16)
+        differ = backend.send(HAIKU, JUDGE_SYSTEM, ps.judge_prompt(t.prompt, right, wrong), 16)
+        assert ps.agrees(same.text) and not ps.agrees(differ.text), (same.text, differ.text)
+        assert judge_prompt(t, right, wrong) == default_set().judge_prompt(t.prompt, right,
+                                                                           wrong)
 
 
-def test_answers_follow_the_prompt_templates(monkeypatch):
-    """Editing bbh's option and answer lines or arms' judge prompt does not break the fake."""
-    def keyed() -> tuple[InProcessBackend, list[bbh.Task]]:
-        ts = tasks()
-        cfg = FakeConfig(answer_key={t.prompt: t.answer for t in ts},
-                         accuracy={"haiku": 1.0, "sonnet": 0.0})
-        return InProcessBackend(cfg), ts
-
-    _right_and_wrong(*keyed())
-    monkeypatch.setattr(bbh, "OPTION_LINE", "{label}) {text}")
+def test_answers_follow_a_second_prompt_set(monkeypatch):
+    """A sweep's own set (another option line and judge question) is read by the fake when
+    it is given the set, and the answer line bbh asks for may change too."""
+    _right_and_wrong(InProcessBackend(FakeConfig(
+        answer_key={t.prompt: t.answer for t in tasks()},
+        accuracy={"haiku": 1.0, "sonnet": 0.0})), tasks())
+    data = json.loads(json.dumps(default_set().data))
+    data["task"]["option"] = "{label}) {text}"
+    data["judge"]["question"] = ("Two replies to <q>{question}</q>.\nFirst:\n{a}\n---\n"
+                                 "Second:\n{b}\n---\nSame final choice?")
+    custom = parse(render(data), "custom")
     monkeypatch.setattr(bbh, "ANSWER_LINE", "Final answer: {answer}")
-    monkeypatch.setattr(arms, "JUDGE_PROMPT", "Two replies to <q>{question}</q>.\nFirst:\n{a}\n"
-                                              "---\nSecond:\n{b}\n---\nSame final choice?")
-    backend, ts = keyed()
-    assert "\nA) " in ts[0].prompt and "<q>" in judge_prompt(ts[0], "a", "b")   # patched
-    assert bbh.prompt_labels(ts[0].prompt) == ["A", "B"]
-    _right_and_wrong(backend, ts)
+    ts = [replace(t, prompt=custom.task_prompt(t.subtask, t.question, t.choices))
+          for t in tasks()]
+    backend = InProcessBackend(FakeConfig(answer_key={t.prompt: t.answer for t in ts},
+                                          accuracy={"haiku": 1.0, "sonnet": 0.0},
+                                          prompt_sets=(custom,)))
+    assert "\nA) " in ts[0].prompt and custom.labels(ts[0].prompt) == ["A", "B"]
+    _right_and_wrong(backend, ts, custom)
     text = backend.send(HAIKU, PERSONA_A, ts[2].prompt, 1024).text
     assert text.splitlines()[-1] == "Final answer: B"
+
+
+def test_the_default_set_is_the_shipped_file_and_asks_for_the_answer_line():
+    """One source for the default texts: the shipped file; the constants code knows them by
+    are read from it, and its templates ask for bbh's answer line."""
+    shipped = prompts.builtin("default")
+    assert default_set().sha256 == shipped.sha256 == prompts.digest(shipped.data)
+    assert (arms.PERSONA_A, arms.JUDGE_PROMPT, bbh.OPTION_LINE) == (
+        shipped.persona_a, shipped.get("judge.question"), shipped.get("task.option"))
+    assert bbh.ANSWER_LINE.format(answer="X") in shipped.get("task.multiple_choice")

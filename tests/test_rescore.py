@@ -123,3 +123,61 @@ def test_summary_by_subtask_table_and_json_with_wilson_intervals(
     table = run_cli("summary", "--sweep", "p", "--by", "subtask", db=db_path,
                     check=True).stdout
     assert "web_of_lies" in table and "boolean_expressions" in table and "95% CI" in table
+
+
+def test_custom_scorer_from_an_entry_point(tmp_path: Path, sample_bbh: Path,
+                                           db_path: Path, monkeypatch) -> None:
+    """A real installed-distribution layout: a dist-info whose entry_points.txt registers
+    a scorer under `sweepq.scorers` (on this process's path: `importlib.metadata` finds
+    it as it finds any installed one); enqueue stores its name, work and rescore use it."""
+    import textwrap
+
+    from sweepq import scorers
+
+    site = tmp_path / "site"
+    dist = site / "sweepq_test_scorers-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sweepq-test-scorers\n"
+                                   "Version: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[sweepq.scorers]\nlength = sweepq_test_scorers:by_length\n")
+    (site / "sweepq_test_scorers.py").write_text(textwrap.dedent('''
+        def by_length(output, task):
+            return len(output) > 12, f"length {len(output)}"
+    '''))
+    monkeypatch.syspath_prepend(str(site))
+    scorers.registry.cache_clear()
+    with FakeAPI(FakeConfig()) as fake:
+        run_cli("enqueue", "--sweep", "p", "--subtasks", SUBTASKS, "--n-per-subtask", "2",
+                "--arms", "haiku-only", "--dataset", str(sample_bbh), "--scorer", "length",
+                db=db_path, check=True)
+        fake.script([reply("Answer: A"), reply("Reasoning.\nAnswer: B")])
+        run_cli("work", "--quiet", "-c", "1", db=db_path, fake=fake, check=True)
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT passed, detail FROM results ORDER BY completion_seq")
+        assert rows.fetchall() == [(0, "length 9"), (1, "length 20")]
+    done = run_cli("rescore", "--sweep", "p", "--scorer", "sweepq", db=db_path, check=True)
+    assert "haiku-only: 2 of 2 verdicts changed" in done.stdout
+    scorers.registry.cache_clear()
+
+
+def test_the_page_has_the_table_by_subtask(db_path: Path, sample_bbh: Path) -> None:
+    run_cli("enqueue", "--sweep", "p", "--subtasks", "web_of_lies,boolean_expressions",
+            "--n-per-subtask", "1", "--arms", "haiku-only", "--dataset", str(sample_bbh),
+            db=db_path, check=True)
+    with FakeAPI(FakeConfig()) as fake:
+        run_cli("work", "--sweep", "p", "--quiet", db=db_path, fake=fake, check=True)
+    page = run_cli("report", "--sweep", "p", "-o", "-", db=db_path, check=True).stdout
+    table = page[page.index('id="by-subtask"'):]
+    assert "<td>web_of_lies</td>" in table and "<td>boolean_expressions</td>" in table
+
+
+def test_a_result_that_goes_takes_its_rescored_verdict(db_path: Path, sample_bbh: Path) -> None:
+    with FakeAPI(FakeConfig()) as fake:
+        finished_sweep(db_path, sample_bbh, fake)
+    run_cli("rescore", "--sweep", "p", "--scorer", "echo", db=db_path, check=True)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (6,)
+        conn.execute("UPDATE jobs SET state = 'pending', finished_at = NULL"
+                     " WHERE job_id = (SELECT min(job_id) FROM jobs)")
+        assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (5,)

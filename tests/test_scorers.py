@@ -252,3 +252,30 @@ def test_property_no_declaration_no_answer(lines: list[str]) -> None:
     words = make_task("word_sorting", 0, "Sort the following words alphabetically: List: "
                       + " ".join(WORDS), " ".join(WORDS))
     assert extract_answer(reply, words) is None
+
+
+def test_echo_oracle_judges_right_by_the_sweeps_scorer() -> None:
+    """The oracle's ceiling uses the verdict rules of the sweep: a `**A**` reply is right
+    for sweepq and unparseable for echo, so only the echo-scored oracle escalates."""
+    from sweepq import arms
+    from sweepq.prompts import default_set
+
+    class Client:
+        def __init__(self) -> None:
+            self.models: list[str] = []
+
+        def call(self, model, prompt, *, system=None, max_tokens=None):
+            self.models.append(model)
+            return "Answer: Z" if model == "sonnet" else "**A**"
+
+        def call_many(self, requests, max_tokens=None):
+            return [self.call(m, p, system=s) for m, p, s in requests]
+
+    task = letters_task("A")
+    for scorer, models in ((score, ["haiku", "haiku"]),
+                           (score_echo.score, ["haiku", "haiku", "sonnet"])):
+        client = Client()
+        bound = arms.for_sweep(["echo-oracle"], {"default": default_set()},
+                               scorer=scorer)["echo-oracle"]
+        bound(task, client)
+        assert client.models == models
