@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import arms as arms_mod
-from . import bbh, db, jsonl, report, views
+from . import bbh, db, fmt, jsonl, report, views
 from .atomicfile import atomic_output
 from .db import default_path
 from .errors import SweepqError
@@ -43,6 +43,9 @@ class Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # `sweepq query ... | head`: the reader has all it wants
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # a full disk, a corrupt file, a bug: one line each
             _report_failure(ctx, exc)
             ctx.exit(1)
@@ -61,8 +64,12 @@ class Group(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
+            sys.stdout.flush()  # here, where a closed pipe can be told apart (below)
             # Outside standalone mode click returns ctx.exit()'s code instead of exiting.
             sys.exit(code if isinstance(code, int) else 0)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
@@ -79,6 +86,20 @@ class Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"sweepq: error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports under `set -o pipefail`
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into the closed pipe does
+    not print a second complaint at exit."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+        pass  # not a real file (click's test runner): nothing will be flushed to a pipe
 
 
 def _in_flags(ctx: click.Context, exc: SweepqError) -> str:
@@ -177,7 +198,8 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
 
 @main.command()
 @click.option("--sweep", "name", required=True, help="Name of the sweep (new or existing).")
-@click.option("--subtasks", required=True, help="Comma-separated BBH subtasks, in order.")
+@click.option("--subtasks", required=True,
+              help="Comma-separated BBH subtasks, in order, or `all`.")
 @click.option("--n-per-subtask", type=int, required=True, help="Tasks per subtask.")
 @click.option("--start", type=int, default=0, show_default=True,
               help="Index of the first task of each subtask.")
@@ -216,9 +238,9 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
     models = parse_model_map(model_pairs)
     arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
-    subtask_list = _split(subtasks)
+    subtask_list = bbh.expand_subtasks(_split(subtasks))
     if not subtask_list:
-        raise SweepqError("no subtasks given: pass --subtasks a,b")
+        raise SweepqError("no subtasks given: pass --subtasks a,b (or all)")
     sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start,
                   models=models, dataset=dataset, prompts=prompt_sets)
@@ -231,8 +253,21 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         t.subtask, t.question, t.choices)}) for t in tasks)
     new = queue.enqueue(sweep, payloads, max_attempts)
     total = sum(queue.counts(name).values())
-    click.echo(f"sweep {name}: {new} new jobs ({total} in all, {len(tasks)} tasks x "
-               f"{len(arm_list)} arms)")
+    click.echo(f"sweep {name}: {fmt.count(new, 'new job')} ({total:,} in all, "
+               f"{fmt.count(len(tasks), 'task')} x {fmt.count(len(arm_list), 'arm')})")
+    short = _short_subtasks(tasks, subtask_list, n_per_subtask)
+    if short:
+        click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {n_per_subtask} from "
+                   f"--start {start}: {short}", err=True)
+
+
+def _short_subtasks(tasks: list[Any], subtasks: list[str], n: int) -> str:
+    """`navigate has 250` for each subtask that ran out before n tasks (n is kept in the
+    sweep: a later, larger copy of the data set gives the rest)."""
+    from collections import Counter
+
+    have = Counter(task.subtask for task in tasks)
+    return ", ".join(f"{s} has {have[s]}" for s in subtasks if have[s] < n)
 
 
 @main.command()
@@ -344,16 +379,18 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
     runner.install_signal_handlers()
     outcome = runner.run()
-    _finish(ctx, queue, sweep, outcome, f" in {runner.rounds} batch rounds")
+    _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
 
 
 @main.command("batches")
 @click.argument("action", type=click.Choice(["list", "cancel"]), default="list")
 @click.argument("batch_id", required=False)
 @click.option("--sweep", "name", default=None, help="Only this sweep's batches.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The list as a JSON array (the `batches` table's columns).")
 @click.pass_context
 def batches_command(ctx: click.Context, action: str, batch_id: str | None,
-                    name: str | None) -> None:
+                    name: str | None, as_json: bool) -> None:
     """List the message batches of `work --backend batch`, or cancel one at the API.
 
     \b
@@ -364,11 +401,18 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
 
     from . import batch_view
 
-    queue = _queue(ctx)
     if action == "list":
-        for row in batch_view.rows(queue, name):
+        queue = _queue(ctx, reads_only=True)
+        listed = batch_view.rows(queue, name)
+        if as_json:
+            click.echo(json.dumps(listed, indent=2))
+        elif not listed:
+            click.echo("no message batches" + (f" for sweep {name}" if name else "")
+                       + " (`sweepq work --backend batch` sends them)")
+        for row in [] if as_json else listed:
             click.echo(batch_view.describe(row, time.time()))
         return
+    queue = _queue(ctx)
     if not batch_id:
         raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
@@ -396,21 +440,24 @@ def _log_interval() -> float:
 @main.command("models")
 @sweep_option
 @click.option("--force", is_flag=True,
-              help="Change an alias even though results from its old model exist.")
+              help="Change an alias even though results from its old model exist, or add "
+              "one no arm of the sweep calls.")
+@click.option("--json", "as_json", is_flag=True, help="The map as a JSON object.")
 @click.argument("pairs", nargs=-1, metavar="ALIAS=MODEL_ID...")
 @click.pass_context
-def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[str, ...]
-               ) -> None:
+def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
+               pairs: tuple[str, ...]) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
     A change is refused once results from the old model exist (an arm would mix
-    two models), unless --force.
+    two models), and an alias no arm of the sweep calls is refused (a typo would be
+    added, not fixed), unless --force.
 
     \b
     sweepq models --sweep bbh-n99
     sweepq models --sweep bbh-n99 sonnet=claude-sonnet-4-6 && sweepq resume
     """
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=not pairs)
     sweep = queue.resolve_sweep(name)
     models = sweep.models
     if pairs:
@@ -418,11 +465,29 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
         from .vendors.target import require_sdk
 
         changes = parse_model_pairs(pairs)
+        if not force:
+            _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
         models = queue.set_models(sweep.name, changes, force=force)
+    if as_json:
+        click.echo(json.dumps(models, indent=2))
+        return
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
+
+
+def _refuse_unused_aliases(sweep: Sweep, changes: dict[str, str]) -> None:
+    """An alias no arm calls is a typo more often than a plan (the fix after a 404 would
+    then add `sonet` and leave `sonnet` broken)."""
+    called = arms_mod.aliases_called(sweep.arms)
+    if called is None:
+        return  # a custom arm: what it calls is not known here
+    unused = sorted(set(changes) - called - set(sweep.models))
+    if unused:
+        raise SweepqError(f"no arm of sweep {sweep.name} calls {', '.join(unused)} (its arms "
+                          f"call {', '.join(sorted(called))}): fix the alias, or pass "
+                          "--force to add it anyway")
 
 
 @main.group("prompts")
@@ -481,9 +546,11 @@ def prompts_init(path: str, force: bool) -> None:
 @click.option("--task", "task_id", required=True, help="A task id, e.g. bbh/navigate/3.")
 @click.option("--arm", required=True, help="An arm, e.g. echo-judge or haiku-only@terse.")
 @click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array of {index, model, model_id, system, prompt, max_tokens}.")
 @click.pass_context
 def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
-                 arms_module: str | None) -> None:
+                 arms_module: str | None, as_json: bool) -> None:
     """Print the system and user text of each call an arm would make for a task.
 
     Nothing is sent: replies are placeholders that agree on nothing, so judge and
@@ -497,6 +564,12 @@ def requests_cmd(ctx: click.Context, name: str | None, task_id: str, arm: str,
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
     calls = preview.requests_for(queue, sweep, task_id, arm, arms_module)
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps([{**asdict(c), "model_id": sweep.models.get(c.model, c.model)}
+                               for c in calls], indent=2, ensure_ascii=False))
+        return
     click.echo(preview.render(calls, sweep.models))
 
 
@@ -537,6 +610,23 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
         click.echo(json.dumps(data, indent=2) if as_json else views.render_status(data))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
+
+
+@main.command("sweeps")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array, one object a sweep (keys in `sweepq.listing`).")
+@click.pass_context
+def sweeps_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the sweeps of the database: name, jobs done, arms and subtasks.
+
+    \b
+    sweepq sweeps
+    sweepq sweeps --json | jq -r '.[].sweep'
+    """
+    from . import listing
+
+    rows = listing.sweeps(_queue(ctx, reads_only=True))
+    click.echo(json.dumps(rows, indent=2) if as_json else listing.render(rows))
 
 
 @main.command("export")
@@ -705,7 +795,8 @@ def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt
     conn = db.connect_read_only(ctx.find_root().obj["db"])
     ctx.call_on_close(conn.close)
     rows = query_mod.run(conn, sql, dict(params))
-    n = query_mod.write(rows, fmt, sys.stdout)  # type: ignore[arg-type]
+    n = query_mod.write(rows, fmt, sys.stdout,  # type: ignore[arg-type]
+                        columns=lambda: query_mod.columns(conn, sql, dict(params)))
     if n == 0 and fmt == "table":
         click.echo("(no rows)", err=True)
 
@@ -748,8 +839,10 @@ def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: 
 @click.option("--repair", is_flag=True,
               help="Fix what is safe to fix (aggregates, orphan leases, done jobs without a "
               "result) and say what was done.")
+@click.option("--json", "as_json", is_flag=True,
+              help="{ok, repaired, problems: [{kind, message, repairable}]}.")
 @click.pass_context
-def check(ctx: click.Context, repair: bool) -> None:
+def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Check the database: SQLite's integrity and foreign keys, then the queue's invariants.
 
     One line per violation, exit 1 when there is any. Without --repair the
@@ -762,14 +855,22 @@ def check(ctx: click.Context, repair: bool) -> None:
     from . import check as checking
 
     obj = ctx.find_root().obj
+    repaired: list[str] = []
     if repair:
         queue = _queue(ctx)
-        for line in checking.repair(queue):
-            click.echo(f"repaired: {line}")
+        repaired = checking.repair(queue)
     else:
         queue = Queue.open_read_only(obj["db"])
         ctx.call_on_close(queue.close)
     found = checking.check(queue)
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"ok": not found, "repaired": repaired,
+                               "problems": [asdict(v) for v in found]}, indent=2))
+        ctx.exit(1 if found else 0)
+    for line in repaired:
+        click.echo(f"repaired: {line}")
     for violation in found:
         click.echo(violation.message)
     if found:

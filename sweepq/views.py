@@ -97,9 +97,16 @@ def render_status(data: dict[str, Any], now: float | None = None,
         lines.append(f"  {a['arm']:<{name_w}}  {done_total:>{done_w}}  "
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    lines.append(f"  {UNITS_LEGEND}")
     lines += governor_view.status_lines(data.get("governor") or [])
     lines += batch_view.status_lines(data.get("batches") or [], data["now"])
     return "\n".join(lines)
+
+
+# The old runner's cost proxy, as stats.cost_units counts it: from an arm's name and call
+# count, not from the models called, so a judge of another vendor counts as a cheap call.
+UNITS_LEGEND = ("units: the old runner's cost proxy from call counts, a cheap (haiku) call 1, "
+                "a sonnet call 3; other vendors' calls count as cheap calls (USD is measured)")
 
 
 def render_summary(data: dict[str, Any]) -> str:
@@ -137,8 +144,8 @@ def render_summary(data: dict[str, Any]) -> str:
                   for a in data["arms"] if any(a["not_answered"].values())]
     if unanswered:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
-    lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
-                 "units: haiku call 1, sonnet 3.")
+    lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2.")
+    lines.append(f"  {UNITS_LEGEND}")
     unpriced = sorted({m.partition("@")[0] for a in data["arms"] for m in a["unpriced_models"]})
     if unpriced:
         lines.append(f"  USD: {PRICE_UNKNOWN}: sweepq has no price for {', '.join(unpriced)} "
