@@ -323,7 +323,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
     if backend == "batch":
-        _work_batch(ctx, queue, sweep, known, config, call_timeout)
+        _work_batch(ctx, queue, sweep, known, config, call_timeout, quiet)
         return
     from .vendors.router import RouterBackend
 
@@ -333,7 +333,8 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     model_backend.prepare(sweep.models.values())
     worker = Worker(queue, sweep, known, model_backend, config)
     worker.install_signal_handlers()
-    progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())
+    progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
+                        own_prefix=f"{config.worker_name}:")
     on_tick = progress.update
     if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
@@ -359,27 +360,49 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
 
     code, message = outcome.exit_code, outcome.message
     errors = queue.counts(sweep.name)["error"] if code == 0 and not message else 0
-    if errors:
-        code, message = EXIT_INCOMPLETE, (f"{errors} jobs ended in error: see their errors "
-                                          "with `sweepq status`, send them back with "
-                                          "`sweepq retry`")
-    click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed){how}{_sweep_line(queue, sweep)}" + (f"; {message}" if message else ""))
+    if errors:  # said once, on stderr: the closing line already counts the errors
+        code, message = EXIT_INCOMPLETE, (f"{fmt.count(errors, 'job')} ended in error: see "
+                                          "their errors with `sweepq status`, send them back "
+                                          "with `sweepq retry`")
+    said = f"; {message}" if message and code != EXIT_INCOMPLETE else ""
+    click.echo(f"sweepq work: {fmt.count(outcome.tally.done, 'job')} done here "
+               f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
     ctx.exit(code)
 
 
 def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
-                config: Any, call_timeout: float) -> None:
+                config: Any, call_timeout: float, quiet: bool) -> None:
     """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
     from .backends import AnthropicBackend
     from .batch import BatchRunner
+    from .progress import Progress
 
     runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
     runner.install_signal_handlers()
-    outcome = runner.run()
+    outcome = _run_with_display(runner.run, Progress(
+        queue, sweep, enabled=not quiet and sys.stderr.isatty(),
+        own_prefix=f"{config.worker_name}:"))
     _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
+
+
+def _run_with_display(run: Callable[[], Any], progress: Any) -> Any:
+    """`run()` with the live display redrawn beside it: the batch runner waits minutes in
+    one call, so it runs in a thread while this one (which gets the signals) redraws."""
+    import threading
+
+    if not progress.enabled:
+        return run()
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(run()), name="sweepq-batch",
+                              daemon=True)
+    with progress:
+        thread.start()
+        while thread.is_alive():
+            progress.update()
+            thread.join(0.5)
+    return outcome[0]
 
 
 @main.command("batches")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import batch_view, bounds, governor_view, report
+from . import batch_view, bounds, governor_view, report, waits
 from .fmt import BAR_WIDTH, PRICE_UNKNOWN, bar, cost, format_p, pct
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -39,15 +39,11 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
         timing.append(f"{data['stale_leases']} expired leases")
     lines.append("  " + " · ".join(timing))
     for pause in [data["pause"], *data.get("scoped_pauses", [])]:
-        if pause is None:
-            continue
-        until = ("until `sweepq resume`" if pause["resume_at"] is None else
-                 f"until {clock_text(pause['resume_at'], now)} "
-                 f"({format_duration(pause['resume_at'] - now)} left)")
-        message = f": {pause['message']}" if pause["message"] else ""
-        scope = (f"{pause['scope']} (arms {', '.join(pause['arms']) or 'none yet'}) "
-                 if pause.get("scope") else "")
-        lines.append(f"  {scope}paused ({pause['reason']}) {until}{message}")
+        if pause is not None:
+            lines.append(f"  {waits.pause_line(pause, now)}")
+    held = waits.lease_line(data.get("leases"), now, here=False)
+    if held:
+        lines.append(f"  {held}")
     if data.get("check"):
         lines.append(f"  check: {data['check']}")
     return lines
@@ -100,6 +96,7 @@ def render_status(data: dict[str, Any], now: float | None = None,
     lines.append(f"  {UNITS_LEGEND}")
     lines += governor_view.status_lines(data.get("governor") or [])
     lines += batch_view.status_lines(data.get("batches") or [], data["now"])
+    lines += waits.error_lines(data.get("recent_errors") or [])
     return "\n".join(lines)
 
 
