@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import arms as arms_mod
-from . import bbh, db, fmt, jsonl, report, views
+from . import db, fmt, jsonl, report, views
 from .atomicfile import atomic_output
 from .db import default_path
 from .errors import SweepqError
@@ -231,43 +231,29 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
         --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
     """
-    from .models import parse_model_map
-    from .prompts import DEFAULT_NAME, sets_from_options
+    from . import api
 
-    arm_list = _split(arm_names)
-    prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
-    models = parse_model_map(model_pairs)
-    arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
-    subtask_list = bbh.expand_subtasks(_split(subtasks))
-    if not subtask_list:
-        raise SweepqError("no subtasks given: pass --subtasks a,b (or all)")
-    sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
-                  n_per_subtask=n_per_subtask, start=start,
-                  models=models, dataset=dataset, prompts=prompt_sets)
-    tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
-    default = prompt_sets[DEFAULT_NAME]
-    queue = _queue(ctx, create=True)
-    # The payload keeps the question and options, which jobs render with their arm's
-    # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
-    payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
-        t.subtask, t.question, t.choices)}) for t in tasks)
-    new = queue.enqueue(sweep, payloads, max_attempts)
-    total = sum(queue.counts(name).values())
-    click.echo(f"sweep {name}: {fmt.count(new, 'new job')} ({total:,} in all, "
-               f"{fmt.count(len(tasks), 'task')} x {fmt.count(len(arm_list), 'arm')})")
-    short = _short_subtasks(tasks, subtask_list, n_per_subtask)
-    if short:
-        click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {n_per_subtask} from "
-                   f"--start {start}: {short}", err=True)
+    done = api.enqueue(lambda create: _queue_if(ctx, create), name, subtasks=_split(subtasks),
+                       n_per_subtask=n_per_subtask, arms=_split(arm_names), start=start,
+                       dataset=dataset, models=model_pairs, max_attempts=max_attempts,
+                       arms_module=arms_module, prompts=prompt_specs)
+    grown = " (grown)" if done.grown else ""
+    click.echo(f"sweep {name}{grown}: {fmt.count(done.new, 'new job')} ({done.total:,} in "
+               f"all, {fmt.count(done.tasks, 'task')} x {fmt.count(len(done.sweep.arms), 'arm')})")
+    if done.short:
+        click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {done.sweep.n_per_subtask} "
+                   f"from --start {start}: "
+                   + ", ".join(f"{s} has {n}" for s, n in done.short.items()), err=True)
 
 
-def _short_subtasks(tasks: list[Any], subtasks: list[str], n: int) -> str:
-    """`navigate has 250` for each subtask that ran out before n tasks (n is kept in the
-    sweep: a later, larger copy of the data set gives the rest)."""
-    from collections import Counter
+def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
+    """The command's queue; with `create` False, None when there is no database yet (the
+    file is made only once every refusal is past)."""
+    from pathlib import Path
 
-    have = Counter(task.subtask for task in tasks)
-    return ", ".join(f"{s} has {have[s]}" for s in subtasks if have[s] < n)
+    if not create and not Path(ctx.find_root().obj["db"]).exists():
+        return None
+    return _queue(ctx, create=True)
 
 
 @main.command()
@@ -310,9 +296,9 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     sweepq work --sweep bbh-n99 --concurrency 16
     sweepq work --backend claude-cli --max-wait 30m     # for cron / systemd
     """
-    from .backends import AnthropicBackend, ClaudeCliBackend
+    from . import api
     from .progress import Progress
-    from .worker import Worker, WorkerConfig
+    from .worker import WorkerConfig
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
@@ -325,13 +311,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     if backend == "batch":
         _work_batch(ctx, queue, sweep, known, config, call_timeout, quiet)
         return
-    from .vendors.router import RouterBackend
-
-    claude = (ClaudeCliBackend(claude_bin, call_timeout) if backend == "claude-cli"
-              else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
-    model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
-    model_backend.prepare(sweep.models.values())
-    worker = Worker(queue, sweep, known, model_backend, config)
+    worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
                         own_prefix=f"{config.worker_name}:")
@@ -375,11 +355,10 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
 def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
                 config: Any, call_timeout: float, quiet: bool) -> None:
     """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
-    from .backends import AnthropicBackend
-    from .batch import BatchRunner
+    from . import api
     from .progress import Progress
 
-    runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
+    runner = api.make_batch_runner(queue, sweep, known, config, call_timeout)
     runner.install_signal_handlers()
     outcome = _run_with_display(runner.run, Progress(
         queue, sweep, enabled=not quiet and sys.stderr.isatty(),
@@ -668,10 +647,11 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
     sweepq export --sweep bbh-n99 results.jsonl
     sweepq export --order canonical - | head
     """
+    from . import api
+
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    with atomic_output(path) as out:
-        rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors)
+    rows = api.export(queue, sweep.name, path, order=order, include_errors=include_errors)
     if path != "-":
         click.echo(f"wrote {rows} rows of sweep {sweep.name} to {path}")
 

@@ -12,6 +12,7 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, cli_env
 from test_db import _build_wheel
 
@@ -58,6 +59,7 @@ def _post_message(url: str) -> dict:
         return json.loads(reply.read())
 
 
+@pytest.mark.slow  # 15-35 s: a wheel build, a venv and the whole demo
 def test_the_installed_wheel_runs_help_the_fake_api_and_the_demo(tmp_path: Path) -> None:
     wheel_path = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel_path).namelist()
@@ -97,5 +99,10 @@ def test_the_installed_wheel_runs_help_the_fake_api_and_the_demo(tmp_path: Path)
     assert "Traceback" not in demo.stderr and "internal error" not in demo.stderr
     rows = (work / "demo-results.jsonl").read_text().splitlines()
     assert json.loads(rows[0])["_meta"] and len(rows) == 1 + 30 * 5
+    # The notebook line, on the demo's database, from the installed package.
+    rates = run(str(bin_dir / "python"), "-c", "import sweepq; print(sweepq.open('demo.db')"
+                ".results_df('demo').groupby('arm').passed.mean())")
+    assert rates.returncode == 0, rates.stderr
+    assert {"haiku-only", "sonnet-only", "echo-judge"} <= set(rates.stdout.split())
     where = run(str(bin_dir / "python"), "-c", "import sweepq; print(sweepq.__file__)")
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "venv"), where.stdout
