@@ -50,4 +50,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench
 
 clean:
-	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl
+	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl demo-vendors.db* \
+	demo-vendors-results.jsonl

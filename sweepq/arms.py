@@ -46,7 +46,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -222,6 +224,7 @@ def registry(module: str | None = None) -> dict[str, Arm]:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         arms[entry.name] = entry.load()
     if module:
+        _importable_from_cwd()
         try:
             loaded = importlib.import_module(module)
         except ImportError as exc:
@@ -231,6 +234,15 @@ def registry(module: str | None = None) -> dict[str, Arm]:
             raise SweepqError(f"`arms_module` {module} has no ARMS dict (name -> function)")
         arms.update(extra)
     return arms
+
+
+def _importable_from_cwd() -> None:
+    """`--arms-module mylab.arms` run from the folder that holds `mylab/`: the `sweepq`
+    script's sys.path starts at its own folder, not the working directory, as `python -m`'s
+    does, so the working directory is put first (once)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def models_called(arm: Arm) -> tuple[str, ...] | None:
@@ -250,6 +262,22 @@ def models_called(arm: Arm) -> tuple[str, ...] | None:
     chosen = [options.get(name, params[name].default) for name in MODEL_OPTIONS
               if name in params]
     return tuple(dict.fromkeys([*declared, *(str(c) for c in chosen if isinstance(c, str))]))
+
+
+def aliases_called(names: Sequence[str], module: str | None = None) -> set[str] | None:
+    """Every model alias the arms `names` call, or None when some arm's cannot be known (a
+    custom arm not loadable here, or one that declares no `models`)."""
+    try:
+        arms = validate(names, module)
+    except SweepqError:
+        return None
+    called: set[str] = set()
+    for arm in arms.values():
+        aliases = models_called(arm)
+        if aliases is None:
+            return None
+        called.update(aliases)
+    return called
 
 
 def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
@@ -325,8 +353,10 @@ def _validate_plain(names: Sequence[str], module: str | None,
     base = {name: name if name in known else split_name(name)[0] for name in names}
     unknown = [name for name in names if base[name] not in known]
     if unknown:
+        hint = ("" if module else "; a custom arm needs `arms_module` MODULE, the module whose "
+                "ARMS dict defines it (run from the folder that holds it)")
         raise SweepqError(f"unknown arm {', '.join(unknown)}: known arms are "
-                          f"{', '.join(sorted(known))} (ARM@SET uses prompt set SET)")
+                          f"{', '.join(sorted(known))} (ARM@SET uses prompt set SET){hint}")
     for name in names:
         set_name = DEFAULT_NAME if name in known else split_name(name)[1]
         if sets is not None and set_name not in sets:

@@ -32,6 +32,7 @@ from sweepq import prompts, templates
 from sweepq.errors import SweepqError
 
 HF_DATASET = "Joschka/big_bench_hard"
+ALL = "all"  # `--subtasks all`: every subtask, in SUBTASKS order
 
 SUBTASKS: tuple[str, ...] = (
     "boolean_expressions",
@@ -290,17 +291,22 @@ def task_from_hf_row(subtask: str, index: int, row: dict[str, Any]) -> Task:
 # --------------------------------------------------------------------------- loading
 
 
+def expand_subtasks(names: Sequence[str]) -> list[str]:
+    """`all` alone is every BBH subtask in canonical order; other lists are as given."""
+    return list(SUBTASKS) if list(names) == [ALL] else list(names)
+
+
 def _check_args(subtasks: Sequence[str], n_per_subtask: int, start: int) -> list[str]:
     if isinstance(subtasks, str):
         subtasks = [s for s in subtasks.split(",") if s.strip()]
-    names = list(dict.fromkeys(s.strip() for s in subtasks))
+    names = expand_subtasks(list(dict.fromkeys(s.strip() for s in subtasks)))
     if not names:
         raise SweepqError("no subtasks given; name at least one BBH subtask, e.g. navigate")
     unknown = [s for s in names if s not in SUBTASKS]
     if unknown:
         raise SweepqError(
             f"unknown BBH subtask {', '.join(map(repr, unknown))}; known subtasks are "
-            f"sweepq.bbh.SUBTASKS ({SUBTASKS[0]}, {SUBTASKS[1]}, … {SUBTASKS[-1]})"
+            f"{', '.join(SUBTASKS)} (or `all`)"
         )
     if n_per_subtask < 1:
         raise SweepqError(
@@ -328,12 +334,26 @@ def _local_dataset(root: Path, subtask: str) -> Any:
         ) from None
 
 
+def _hub_reachable(subtask: str) -> None:
+    """Refuse at once a subtask that is neither in the local cache nor reachable."""
+    from sweepq import hub
+
+    missing = hub.unavailable(HF_DATASET, subtask)
+    if missing is not None:
+        raise SweepqError(f"BBH subtask {subtask} of {HF_DATASET} {missing}: pass `dataset` "
+                          "PATH (a folder of BBH JSON files, <subtask>.json, such as "
+                          "../shared/bbh) or go online")
+
+
 def _hub_dataset(subtask: str) -> Any:
-    """The hub copy; every network/offline failure becomes one actionable line."""
+    """The hub copy (`load_tasks` has refused one neither cached nor reachable); every
+    network/offline failure is one actionable line too."""
     import datasets
 
+    from sweepq import hub
+
     try:
-        return datasets.load_dataset(HF_DATASET, subtask, split=subtask)
+        return hub.quietly(lambda: datasets.load_dataset(HF_DATASET, subtask, split=subtask))
     except (OSError, ValueError, datasets.exceptions.DatasetsError) as e:
         # ConnectionError/OfflineModeIsEnabled, HTTP errors and DatasetNotFoundError
         # are all OSErrors; ValueError covers a missing config or split.
@@ -358,6 +378,9 @@ def load_tasks(
     or report don't pay for it.
     """
     names = _check_args(subtasks, n_per_subtask, start)
+    if dataset is None:  # before `datasets` is imported (a second): refusals come at once
+        for subtask in names:
+            _hub_reachable(subtask)
     import datasets
 
     datasets.disable_progress_bars()

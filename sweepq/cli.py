@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import arms as arms_mod
-from . import bbh, db, jsonl, report, views
+from . import db, fmt, jsonl, report, views
 from .atomicfile import atomic_output
 from .db import default_path
 from .errors import SweepqError
@@ -43,6 +43,9 @@ class Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # `sweepq query ... | head`: the reader has all it wants
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # a full disk, a corrupt file, a bug: one line each
             _report_failure(ctx, exc)
             ctx.exit(1)
@@ -61,8 +64,12 @@ class Group(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
+            sys.stdout.flush()  # here, where a closed pipe can be told apart (below)
             # Outside standalone mode click returns ctx.exit()'s code instead of exiting.
             sys.exit(code if isinstance(code, int) else 0)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
@@ -79,6 +86,20 @@ class Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"sweepq: error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports under `set -o pipefail`
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into the closed pipe does
+    not print a second complaint at exit."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+        pass  # not a real file (click's test runner): nothing will be flushed to a pipe
 
 
 def _in_flags(ctx: click.Context, exc: SweepqError) -> str:
@@ -180,7 +201,8 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
 
 @main.command()
 @click.option("--sweep", "name", required=True, help="Name of the sweep (new or existing).")
-@click.option("--subtasks", required=True, help="Comma-separated BBH subtasks, in order.")
+@click.option("--subtasks", required=True,
+              help="Comma-separated BBH subtasks, in order, or `all`.")
 @click.option("--n-per-subtask", type=int, required=True, help="Tasks per subtask.")
 @click.option("--start", type=int, default=0, show_default=True,
               help="Index of the first task of each subtask.")
@@ -216,32 +238,30 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
         --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
     """
-    from . import scorers
-    from .models import parse_model_map
-    from .prompts import DEFAULT_NAME, sets_from_options
+    from . import api
 
-    arm_list = _split(arm_names)
-    scorers.get(scorer)
-    prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
-    models = parse_model_map(model_pairs)
-    arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), models)
-    subtask_list = _split(subtasks)
-    if not subtask_list:
-        raise SweepqError("no subtasks given: pass --subtasks a,b")
-    sweep = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
-                  n_per_subtask=n_per_subtask, start=start,
-                  models=models, dataset=dataset, scorer=scorer, prompts=prompt_sets)
-    tasks = bbh.load_tasks(subtask_list, n_per_subtask, start, dataset)
-    default = prompt_sets[DEFAULT_NAME]
-    queue = _queue(ctx, create=True)
-    # The payload keeps the question and options, which jobs render with their arm's
-    # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
-    payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
-        t.subtask, t.question, t.choices, t.raw_question)}) for t in tasks)
-    new = queue.enqueue(sweep, payloads, max_attempts)
-    total = sum(queue.counts(name).values())
-    click.echo(f"sweep {name}: {new} new jobs ({total} in all, {len(tasks)} tasks x "
-               f"{len(arm_list)} arms)")
+    done = api.enqueue(lambda create: _queue_if(ctx, create), name, subtasks=_split(subtasks),
+                       n_per_subtask=n_per_subtask, arms=_split(arm_names), start=start,
+                       dataset=dataset, models=model_pairs, max_attempts=max_attempts,
+                       arms_module=arms_module, prompts=prompt_specs,
+                       scorer=scorer)
+    grown = " (grown)" if done.grown else ""
+    click.echo(f"sweep {name}{grown}: {fmt.count(done.new, 'new job')} ({done.total:,} in "
+               f"all, {fmt.count(done.tasks, 'task')} x {fmt.count(len(done.sweep.arms), 'arm')})")
+    if done.short:
+        click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {done.sweep.n_per_subtask} "
+                   f"from --start {start}: "
+                   + ", ".join(f"{s} has {n}" for s, n in done.short.items()), err=True)
+
+
+def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
+    """The command's queue; with `create` False, None when there is no database yet (the
+    file is made only once every refusal is past)."""
+    from pathlib import Path
+
+    if not create and not Path(ctx.find_root().obj["db"]).exists():
+        return None
+    return _queue(ctx, create=True)
 
 
 @main.command()
@@ -285,34 +305,25 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     sweepq work --sweep bbh-n99 --concurrency 16
     sweepq work --backend claude-cli --max-wait 30m     # for cron / systemd
     """
-    from .backends import AnthropicBackend, ClaudeCliBackend
+    from . import api
     from .progress import Progress
-    from .worker import Worker, WorkerConfig
+    from .worker import WorkerConfig
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
                           governor=governor)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
-    from . import scorers
-
-    known = arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module,
-                               scorer=scorers.get(sweep.scorer))
+    known = api.arms_for(sweep, arms_module)
     if max_attempts is not None:
         queue.set_max_attempts(sweep.name, max_attempts)
     if backend == "batch":
-        _work_batch(ctx, queue, sweep, known, config, call_timeout)
+        _work_batch(ctx, queue, sweep, known, config, call_timeout, quiet)
         return
-    from .vendors.router import RouterBackend
-
-    claude = (ClaudeCliBackend(claude_bin, call_timeout, _cli_style(sweep))
-              if backend == "claude-cli"
-              else AnthropicBackend(call_timeout, max_connections=concurrency * 2))
-    model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
-    model_backend.prepare(sweep.models.values())
-    worker = Worker(queue, sweep, known, model_backend, config)
+    worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
     worker.install_signal_handlers()
-    progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty())
+    progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
+                        own_prefix=f"{config.worker_name}:")
     on_tick = progress.update
     if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
@@ -328,20 +339,6 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     _finish(ctx, queue, sweep, outcome)
 
 
-def _cli_style(sweep: Sweep) -> tuple[str, str]:
-    """How the sweep's prompt sets ask the Claude CLI to be called: one way per sweep."""
-    from .prompts import default_set
-    from .transport import one_style
-
-    sets = sweep.prompts or {"default": default_set()}
-    try:
-        return one_style([ps.transport.cli_style for ps in sets.values()])
-    except ValueError as exc:
-        raise SweepqError(f"the sweep's prompt sets ask the Claude CLI for different "
-                          f"transports ({exc}): one `work --backend claude-cli` calls it "
-                          "one way; give them the same cli_prompt and cli_reply") from None
-
-
 def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
 
@@ -352,36 +349,59 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
 
     code, message = outcome.exit_code, outcome.message
     errors = queue.counts(sweep.name)["error"] if code == 0 and not message else 0
-    if errors:
-        code, message = EXIT_INCOMPLETE, (f"{errors} jobs ended in error: see their errors "
-                                          "with `sweepq status`, send them back with "
-                                          "`sweepq retry`")
-    click.echo(f"sweepq work: {outcome.tally.done} jobs done here ({outcome.tally.passed} "
-               f"passed){how}{_sweep_line(queue, sweep)}" + (f"; {message}" if message else ""))
+    if errors:  # said once, on stderr: the closing line already counts the errors
+        code, message = EXIT_INCOMPLETE, (f"{fmt.count(errors, 'job')} ended in error: see "
+                                          "their errors with `sweepq status`, send them back "
+                                          "with `sweepq retry`")
+    said = f"; {message}" if message and code != EXIT_INCOMPLETE else ""
+    click.echo(f"sweepq work: {fmt.count(outcome.tally.done, 'job')} done here "
+               f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
     ctx.exit(code)
 
 
 def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
-                config: Any, call_timeout: float) -> None:
+                config: Any, call_timeout: float, quiet: bool) -> None:
     """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
-    from .backends import AnthropicBackend
-    from .batch import BatchRunner
+    from . import api
+    from .progress import Progress
 
-    runner = BatchRunner(queue, sweep, known, AnthropicBackend(call_timeout).client, config)
+    runner = api.make_batch_runner(queue, sweep, known, config, call_timeout)
     runner.install_signal_handlers()
-    outcome = runner.run()
-    _finish(ctx, queue, sweep, outcome, f" in {runner.rounds} batch rounds")
+    outcome = _run_with_display(runner.run, Progress(
+        queue, sweep, enabled=not quiet and sys.stderr.isatty(),
+        own_prefix=f"{config.worker_name}:"))
+    _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
+
+
+def _run_with_display(run: Callable[[], Any], progress: Any) -> Any:
+    """`run()` with the live display redrawn beside it: the batch runner waits minutes in
+    one call, so it runs in a thread while this one (which gets the signals) redraws."""
+    import threading
+
+    if not progress.enabled:
+        return run()
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(run()), name="sweepq-batch",
+                              daemon=True)
+    with progress:
+        thread.start()
+        while thread.is_alive():
+            progress.update()
+            thread.join(0.5)
+    return outcome[0]
 
 
 @main.command("batches")
 @click.argument("action", type=click.Choice(["list", "cancel"]), default="list")
 @click.argument("batch_id", required=False)
 @click.option("--sweep", "name", default=None, help="Only this sweep's batches.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The list as a JSON array (the `batches` table's columns).")
 @click.pass_context
 def batches_command(ctx: click.Context, action: str, batch_id: str | None,
-                    name: str | None) -> None:
+                    name: str | None, as_json: bool) -> None:
     """List the message batches of `work --backend batch`, or cancel one at the API.
 
     \b
@@ -392,11 +412,18 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
 
     from . import batch_view
 
-    queue = _queue(ctx)
     if action == "list":
-        for row in batch_view.rows(queue, name):
+        queue = _queue(ctx, reads_only=True)
+        listed = batch_view.rows(queue, name)
+        if as_json:
+            click.echo(json.dumps(listed, indent=2))
+        elif not listed:
+            click.echo("no message batches" + (f" for sweep {name}" if name else "")
+                       + " (`sweepq work --backend batch` sends them)")
+        for row in [] if as_json else listed:
             click.echo(batch_view.describe(row, time.time()))
         return
+    queue = _queue(ctx)
     if not batch_id:
         raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
@@ -424,21 +451,24 @@ def _log_interval() -> float:
 @main.command("models")
 @sweep_option
 @click.option("--force", is_flag=True,
-              help="Change an alias even though results from its old model exist.")
+              help="Change an alias even though results from its old model exist, or add "
+              "one no arm of the sweep calls.")
+@click.option("--json", "as_json", is_flag=True, help="The map as a JSON object.")
 @click.argument("pairs", nargs=-1, metavar="ALIAS=MODEL_ID...")
 @click.pass_context
-def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[str, ...]
-               ) -> None:
+def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
+               pairs: tuple[str, ...]) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
     A change is refused once results from the old model exist (an arm would mix
-    two models), unless --force.
+    two models), and an alias no arm of the sweep calls is refused (a typo would be
+    added, not fixed), unless --force.
 
     \b
     sweepq models --sweep bbh-n99
     sweepq models --sweep bbh-n99 sonnet=claude-sonnet-4-6 && sweepq resume
     """
-    queue = _queue(ctx)
+    queue = _queue(ctx, reads_only=not pairs)
     sweep = queue.resolve_sweep(name)
     models = sweep.models
     if pairs:
@@ -446,11 +476,29 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
         from .vendors.target import require_sdk
 
         changes = parse_model_pairs(pairs)
+        if not force:
+            _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
         models = queue.set_models(sweep.name, changes, force=force)
+    if as_json:
+        click.echo(json.dumps(models, indent=2))
+        return
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
+
+
+def _refuse_unused_aliases(sweep: Sweep, changes: dict[str, str]) -> None:
+    """An alias no arm calls is a typo more often than a plan (the fix after a 404 would
+    then add `sonet` and leave `sonnet` broken)."""
+    called = arms_mod.aliases_called(sweep.arms)
+    if called is None:
+        return  # a custom arm: what it calls is not known here
+    unused = sorted(set(changes) - called - set(sweep.models))
+    if unused:
+        raise SweepqError(f"no arm of sweep {sweep.name} calls {', '.join(unused)} (its arms "
+                          f"call {', '.join(sorted(called))}): fix the alias, or pass "
+                          "--force to add it anyway")
 
 
 @main.group("prompts")
@@ -584,6 +632,23 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
 
+@main.command("sweeps")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array, one object a sweep (keys in `sweepq.listing`).")
+@click.pass_context
+def sweeps_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the sweeps of the database: name, jobs done, arms and subtasks.
+
+    \b
+    sweepq sweeps
+    sweepq sweeps --json | jq -r '.[].sweep'
+    """
+    from . import listing
+
+    rows = listing.sweeps(_queue(ctx, reads_only=True))
+    click.echo(json.dumps(rows, indent=2) if as_json else listing.render(rows))
+
+
 @main.command("export")
 @sweep_option
 @click.option("--order", type=click.Choice(["completion", "canonical"]), default="completion",
@@ -601,14 +666,12 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
     sweepq export --sweep bbh-n99 results.jsonl
     sweepq export --order canonical - | head
     """
-    from .rescore import scoring_of
+    from . import api
 
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    scoring = scoring_of(queue, sweep, scorer)
-    with atomic_output(path) as out:
-        rows = jsonl.export(queue, sweep, out, order=order, include_errors=include_errors,
-                            scoring=scoring)
+    rows = api.export(queue, sweep.name, path, order=order, include_errors=include_errors,
+                      scorer=scorer)
     if path != "-":
         click.echo(f"wrote {rows} rows of sweep {sweep.name} to {path}")
 
@@ -790,7 +853,8 @@ def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt
     conn = db.connect_read_only(ctx.find_root().obj["db"])
     ctx.call_on_close(conn.close)
     rows = query_mod.run(conn, sql, dict(params))
-    n = query_mod.write(rows, fmt, sys.stdout)  # type: ignore[arg-type]
+    n = query_mod.write(rows, fmt, sys.stdout,  # type: ignore[arg-type]
+                        columns=lambda: query_mod.columns(conn, sql, dict(params)))
     if n == 0 and fmt == "table":
         click.echo("(no rows)", err=True)
 
@@ -833,8 +897,10 @@ def serve(ctx: click.Context, host: str, port: int, name: str | None, baseline: 
 @click.option("--repair", is_flag=True,
               help="Fix what is safe to fix (aggregates, orphan leases, done jobs without a "
               "result) and say what was done.")
+@click.option("--json", "as_json", is_flag=True,
+              help="{ok, repaired, problems: [{kind, message, repairable}]}.")
 @click.pass_context
-def check(ctx: click.Context, repair: bool) -> None:
+def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Check the database: SQLite's integrity and foreign keys, then the queue's invariants.
 
     One line per violation, exit 1 when there is any. Without --repair the
@@ -847,14 +913,22 @@ def check(ctx: click.Context, repair: bool) -> None:
     from . import check as checking
 
     obj = ctx.find_root().obj
+    repaired: list[str] = []
     if repair:
         queue = _queue(ctx)
-        for line in checking.repair(queue):
-            click.echo(f"repaired: {line}")
+        repaired = checking.repair(queue)
     else:
         queue = Queue.open_read_only(obj["db"])
         ctx.call_on_close(queue.close)
     found = checking.check(queue)
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"ok": not found, "repaired": repaired,
+                               "problems": [asdict(v) for v in found]}, indent=2))
+        ctx.exit(1 if found else 0)
+    for line in repaired:
+        click.echo(f"repaired: {line}")
     for violation in found:
         click.echo(violation.message)
     if found:

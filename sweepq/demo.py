@@ -3,7 +3,7 @@
 Every step is the real `sweepq` command run as a process, so what you see is what
 you would run against the Anthropic API:
 
-1. `sweepq enqueue` a sweep into ./demo.db (replacing an old one): 3 subtasks x 10
+1. `sweepq enqueue` the sweep `demo` into ./demo.db (replacing an old one): 3 subtasks x 10
    tasks of ../shared/bbh when it is there, otherwise 2 x 15 items sweepq generates
    itself (boolean_expressions, web_of_lies), times five arms.
 2. `sweepq fake-api` on a free loopback port, answering with an answer key built from
@@ -16,7 +16,8 @@ you would run against the Anthropic API:
 
     python -m sweepq.demo [--sample]     # --sample: ignore ../shared/bbh
 
-`--vendors` (`make demo-vendors`) runs a mixed-vendor sweep instead: the Claude arms
+`--vendors` (`make demo-vendors`) runs a mixed-vendor sweep instead, into its own
+./demo-vendors.db and demo-vendors-results.jsonl: the Claude arms
 beside `echo-judge-openai` (judged by `openai:gpt-5.4-mini` through the `openai` SDK)
 and `echo-judge-gemini-flash` (`gemini:gemini-2.5-flash` through `google-genai`), each
 vendor's SDK pointed at its own loopback fake (`sweepq fake-api --vendor ...`) with
@@ -41,7 +42,10 @@ from .sample import write_sample
 
 DB = Path("demo.db")
 RESULTS = Path("demo-results.jsonl")
-SWEEP = "bbh-demo"
+# `--vendors` writes its own files: `make demo` after `make demo-vendors` keeps both.
+VENDOR_DB = Path("demo-vendors.db")
+VENDOR_RESULTS = Path("demo-vendors-results.jsonl")
+SWEEP = "demo"
 ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"
 SHARED_BBH = Path("../shared/bbh")
 SHARED_SUBTASKS = "logical_deduction_three_objects,causal_judgement,date_understanding"
@@ -69,7 +73,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _sweepq(*args: str, env: dict[str, str] | None = None) -> None:
     """Show and run one `sweepq` command; stop the demo if it fails."""
-    print(f"\n$ sweepq {shlex.join(args)}", flush=True)
+    print(f"\n$ sweepq {'' if DB.name == 'demo.db' else f'--db {DB} '}{shlex.join(args)}",
+          flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "sweepq", "--db", str(DB), *args],
                             env=env or _env())
     interrupted = False
@@ -212,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vendors", action="store_true",
                         help="a Claude, an OpenAI and a Gemini judge, each on its own fake")
     args = parser.parse_args(argv)
+    if args.vendors:
+        global DB, RESULTS
+        DB, RESULTS = VENDOR_DB, VENDOR_RESULTS
     started = time.monotonic()
     for stale in (DB, Path(f"{DB}-wal"), Path(f"{DB}-shm"), RESULTS):
         stale.unlink(missing_ok=True)

@@ -7,14 +7,20 @@ the page prints `–` (it passes `none=page.DASH`). Times and durations are `tim
 from __future__ import annotations
 
 import html
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 BAR_WIDTH = 20
 
 
 def pct(value: float | None, digits: int = 1, none: str = "-") -> str:
-    """A fraction as a percentage: `0.724` → `72.4%`."""
-    return none if value is None else f"{100 * value:.{digits}f}%"
+    """A fraction as a percentage: `0.724` → `72.4%`. Halves round up, from the shortest
+    decimal of the value: `status` (a rate kept to 4 digits, 0.2525) and `summary` (the
+    exact 0.252525…) then print the same 25.3%, where float formatting gave 25.2%."""
+    if value is None:
+        return none
+    shown = Decimal(repr(value)).scaleb(2).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
+    return f"{shown}%"
 
 
 def ci_text(low: float | None, high: float | None, none: str = "-") -> str:
@@ -64,3 +70,8 @@ def format_p(p: float) -> str:
 def esc(value: Any) -> str:
     """HTML-escape anything for text or a quoted attribute (None is empty)."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """`1 arm`, `2 arms`, `1,200 batch rounds`: a count with its noun agreeing."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, Literal
 
 import sqlite_utils
@@ -51,10 +51,26 @@ def _reason(exc: sqlite3.Error) -> str:
     return text
 
 
-def write(rows: Iterable[dict[str, Any]], fmt: Format, out: IO[str]) -> int:
-    """Print `rows` to `out` in `fmt`; return how many there were."""
+def write(rows: Iterable[dict[str, Any]], fmt: Format, out: IO[str],
+          columns: Callable[[], list[str]] | None = None) -> int:
+    """Print `rows` to `out` in `fmt`; return how many there were. A CSV of no rows still
+    gets its header row, from `columns` (a spreadsheet or `csv.DictReader` then reads an
+    empty table, not an empty file)."""
     writer = {"table": _table, "json": _json, "nl": _lines, "csv": _csv}[fmt]
-    return writer(rows, out)
+    n = writer(rows, out)
+    if n == 0 and fmt == "csv" and columns is not None:
+        csv.writer(out, lineterminator="\n").writerow(columns())
+    return n
+
+
+def columns(conn: sqlite3.Connection, sql: str,
+            params: Sequence[Any] | dict[str, Any] | None = None) -> list[str]:
+    """The column names `sql` returns, read from the cursor (a query of no rows has them)."""
+    try:
+        cursor = conn.execute(sql, params or ())
+    except sqlite3.Error as exc:
+        raise SweepqError(f"query failed: {_reason(exc)}") from None
+    return [d[0] for d in cursor.description or ()]
 
 
 def _json(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:

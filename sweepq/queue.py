@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from . import bounds, db, usage
+from . import bounds, db, growth, usage
 from .errors import SweepqError
 from .prompts import PromptSet, parse
 from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
@@ -254,18 +254,18 @@ class Queue:
     def create_sweep(self, conn: sqlite3.Connection, sweep: Sweep) -> bool:
         """Insert the sweep inside the caller's transaction; False if it already exists.
 
-        An existing sweep with other settings is a mistake, not a resume.
+        An existing sweep with other settings is a mistake, not a resume, unless `sweep`
+        grows it (`growth.grows`: more arms, subtasks or n): its row is then updated and
+        its new prompt sets stored.
         """
         existing = _load_sweep(conn, sweep.name)
         if existing is not None:
-            if existing.settings() != sweep.settings():
-                raise SweepqError(f"sweep {sweep.name!r} already exists with other settings "
-                                  "(arms, subtasks, n, start, models, dataset or scorer): "
-                                  "choose another `sweep` name")
-            if existing.prompt_digests() != sweep.prompt_digests():
-                raise SweepqError(f"sweep {sweep.name!r} already exists with other prompt "
-                                  f"sets ({_describe(existing)}; given: {_describe(sweep)}): "
-                                  "choose another `sweep` name, or see `sweepq prompts show`")
+            if growth.grows(existing, sweep):
+                conn.execute("UPDATE sweeps SET subtasks = ?, n_per_subtask = ?, arms = ?,"
+                             " models = ? WHERE sweep = ?",
+                             (json.dumps(sweep.subtasks), sweep.n_per_subtask,
+                              json.dumps(sweep.arms), json.dumps(sweep.models), sweep.name))
+                self._insert_prompt_sets(conn, sweep, skip=existing.prompts)
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
@@ -273,12 +273,16 @@ class Queue:
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
              int(sweep.has_meta), sweep.scorer, self.clock()))
+        self._insert_prompt_sets(conn, sweep)
+        return True
+
+    def _insert_prompt_sets(self, conn: sqlite3.Connection, sweep: Sweep,
+                            skip: Iterable[str] = ()) -> None:
         conn.executemany(
             "INSERT INTO prompt_sets (sweep, name, text, sha256, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [(sweep.name, set_name, ps.text, ps.sha256, self.clock())
-             for set_name, ps in sorted(sweep.prompts.items())])
-        return True
+             for set_name, ps in sorted(sweep.prompts.items()) if set_name not in set(skip)])
 
     # -- scorings -----------------------------------------------------------
 
@@ -315,19 +319,27 @@ class Queue:
         now = self.clock()
         new, created, batch = 0, False, []
         n_arms = len(sweep.arms)
+        existing = self.sweep(sweep.name)
+        order: dict[str, int] | None = None
+        if existing is not None and growth.grows(existing, sweep):
+            # The jobs there already move to their places in the grown order, in the
+            # transaction that grows the sweep (a crash after it leaves them placed).
+            tasks = list(tasks)
+            order = {task_id: i for i, (task_id, _) in enumerate(tasks)}
         for task_index, (task_id, payload) in enumerate(tasks):
             task_json = _encode_json(payload)
             for arm_index, arm in enumerate(sweep.arms):
                 batch += (sweep.name, task_id, arm, task_index * n_arms + arm_index,
                           task_json, max_attempts, now)
             if len(batch) >= ENQUEUE_BATCH * _JOB_COLUMNS:
-                new += self._insert_jobs(sweep, batch, first=not created)
+                new += self._insert_jobs(sweep, batch, first=not created, order=order)
                 created, batch = True, []
         if batch or not created:
-            new += self._insert_jobs(sweep, batch, first=not created)
+            new += self._insert_jobs(sweep, batch, first=not created, order=order)
         return new
 
-    def _insert_jobs(self, sweep: Sweep, flat: list[Any], first: bool) -> int:
+    def _insert_jobs(self, sweep: Sweep, flat: list[Any], first: bool,
+                     order: dict[str, int] | None = None) -> int:
         """Insert jobs given as one flat list of column values, in one transaction.
 
         Multi-row INSERTs of _ROWS_PER_INSERT jobs: executemany runs the
@@ -339,6 +351,8 @@ class Queue:
         with self.write() as conn:
             if first:
                 self.create_sweep(conn, sweep)
+                if order is not None:
+                    _reposition(conn, sweep, order)
             before = conn.total_changes
             for start in range(0, whole, chunk):
                 conn.execute(_INSERT_JOBS_MANY, flat[start:start + chunk])
@@ -907,6 +921,18 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _reposition(conn: sqlite3.Connection, sweep: Sweep, order: dict[str, int]) -> None:
+    """Give the sweep's jobs their canonical positions in `sweep`'s (grown) order: task
+    `order[task_id]` major, `sweep.arms` minor. A job of a task or arm outside it keeps
+    its position."""
+    arm_index = {arm: i for i, arm in enumerate(sweep.arms)}
+    rows = conn.execute("SELECT job_id, task_id, arm FROM jobs WHERE sweep = ?",
+                        (sweep.name,)).fetchall()
+    conn.executemany("UPDATE jobs SET position = ? WHERE job_id = ?",
+                     [(order[task] * len(arm_index) + arm_index[arm], job_id)
+                      for job_id, task, arm in rows if task in order and arm in arm_index])
+
+
 def _load_sweep(conn: sqlite3.Connection, name: str) -> Sweep | None:
     """The sweep and its stored prompt sets, read on `conn` (inside the caller's transaction)."""
     cursor = conn.execute("SELECT * FROM sweeps WHERE sweep = ?", (name,))
@@ -929,7 +955,4 @@ def _load_prompts(conn: sqlite3.Connection, sweep: str) -> dict[str, PromptSet]:
                         (sweep,)).fetchall()
     return {name: parse(text, f"{name!r} stored in sweep {sweep!r}") for name, text in rows}
 
-
-def _describe(sweep: Sweep) -> str:
-    return ", ".join(f"{name} {digest[:12]}" for name, digest in sweep.prompt_digests().items())
 

@@ -29,7 +29,10 @@ status keys
         input_tokens | output_tokens: {per_minute, level}}, pace_per_minute,
         window, in_flight, admitted, refusals}]: the rate-limit governor, per model
     batches [{batch_key, batch_id, state, requests, processing, succeeded, errored,
-        canceled, expired, price_factor, created_at, …}]: message batches in flight
+        canceled, expired, price_factor, created_at, …}]: message batches in flight,
+    leases null | {jobs, first_expiry, last_expiry}: running jobs and when their leases
+        end (a killed worker's jobs are claimed again then),
+    recent_errors [{arm, task_id, attempts, message, at}]: the latest 3 error jobs per arm
 
 summary keys
     sweep, benchmark, scorer (whose verdicts: the sweep's own, or a `rescore`'s),
@@ -56,7 +59,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import batch_view, governor, rescore, stats
+from . import batch_view, governor, rescore, stats, waits
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -137,6 +140,8 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
         "scoped_pauses": _scoped_pauses(queue, sweep.name, now),
         "governor": paced,
         "batches": batch_view.rows(queue, sweep.name, open_only=True),
+        "leases": waits.leases(queue, sweep.name),
+        "recent_errors": waits.recent_errors(queue, sweep.name),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import batch_view, bounds, governor_view, report
+from . import batch_view, bounds, governor_view, report, waits
 from .fmt import BAR_WIDTH, PRICE_UNKNOWN, bar, cost, format_p, pct
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -39,15 +39,11 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
         timing.append(f"{data['stale_leases']} expired leases")
     lines.append("  " + " · ".join(timing))
     for pause in [data["pause"], *data.get("scoped_pauses", [])]:
-        if pause is None:
-            continue
-        until = ("until `sweepq resume`" if pause["resume_at"] is None else
-                 f"until {clock_text(pause['resume_at'], now)} "
-                 f"({format_duration(pause['resume_at'] - now)} left)")
-        message = f": {pause['message']}" if pause["message"] else ""
-        scope = (f"{pause['scope']} (arms {', '.join(pause['arms']) or 'none yet'}) "
-                 if pause.get("scope") else "")
-        lines.append(f"  {scope}paused ({pause['reason']}) {until}{message}")
+        if pause is not None:
+            lines.append(f"  {waits.pause_line(pause, now)}")
+    held = waits.lease_line(data.get("leases"), now, here=False)
+    if held:
+        lines.append(f"  {held}")
     if data.get("check"):
         lines.append(f"  check: {data['check']}")
     return lines
@@ -97,9 +93,17 @@ def render_status(data: dict[str, Any], now: float | None = None,
         lines.append(f"  {a['arm']:<{name_w}}  {done_total:>{done_w}}  "
                      f"{bar(a['done'], a['total'], bar_w)}"
                      + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    lines.append(f"  {UNITS_LEGEND}")
     lines += governor_view.status_lines(data.get("governor") or [])
     lines += batch_view.status_lines(data.get("batches") or [], data["now"])
+    lines += waits.error_lines(data.get("recent_errors") or [])
     return "\n".join(lines)
+
+
+# The old runner's cost proxy, as stats.cost_units counts it: from an arm's name and call
+# count, not from the models called, so a judge of another vendor counts as a cheap call.
+UNITS_LEGEND = ("units: the old runner's cost proxy from call counts, a cheap (haiku) call 1, "
+                "a sonnet call 3; other vendors' calls count as cheap calls (USD is measured)")
 
 
 def render_summary(data: dict[str, Any]) -> str:
@@ -137,8 +141,8 @@ def render_summary(data: dict[str, Any]) -> str:
                   for a in data["arms"] if any(a["not_answered"].values())]
     if unanswered:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
-    lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
-                 "units: haiku call 1, sonnet 3.")
+    lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2.")
+    lines.append(f"  {UNITS_LEGEND}")
     unpriced = sorted({m.partition("@")[0] for a in data["arms"] for m in a["unpriced_models"]})
     if unpriced:
         lines.append(f"  USD: {PRICE_UNKNOWN}: sweepq has no price for {', '.join(unpriced)} "

@@ -301,6 +301,7 @@ def test_hf_rows_become_tasks_through_load_tasks(monkeypatch):
         return hf_rows()
 
     monkeypatch.setattr(bbh, "_hub_dataset", fake_hub)
+    monkeypatch.setattr(bbh, "_hub_reachable", lambda subtask: None)  # as if cached
     tasks = load_tasks(["date_understanding"], 5, start=0)
     assert calls == ["date_understanding"]
     assert [t.task_id for t in tasks] == [f"bbh/date_understanding/{i}" for i in range(3)]

@@ -261,7 +261,7 @@ def test_a_job_whose_worker_dies_every_time_ends_in_error(db_path, sample_bbh):
     with FakeAPI() as fake:
         done = run_cli("work", "--quiet", db=db_path, fake=fake)
     assert done.returncode == 3, done.stderr          # nothing left, one job in error
-    assert "1 jobs ended in error" in done.stderr and "sweepq retry" in done.stderr
+    assert "1 job ended in error" in done.stderr and "sweepq retry" in done.stderr
     assert states(db_path) == {"done": 1, "error": 1}
     [(last_error,)] = rows(db_path, "SELECT last_error FROM jobs WHERE state = 'error'")
     assert "worker died" in last_error

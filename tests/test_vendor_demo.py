@@ -29,12 +29,13 @@ def test_the_vendor_demo_runs_every_arm_through_its_fake_and_prints_the_summary(
     rows = [line.split()[0] for line in summary.splitlines()
             if line.strip() and line.split()[0] in arms]
     assert rows == arms
-    results = [json.loads(line) for line in (tmp_path / demo.RESULTS).read_text().splitlines()]
+    lines = (tmp_path / demo.VENDOR_RESULTS).read_text().splitlines()
+    results = [json.loads(line) for line in lines]
     done_arms = {r["arm"] for r in results if "arm" in r}
     assert done_arms == set(arms)
     per_arm = {arm: sum(r.get("arm") == arm for r in results) for arm in arms}
     assert len(set(per_arm.values())) == 1 and per_arm["echo-judge-openai"] == 30
-    queue = Queue.open_read_only(tmp_path / demo.DB)
+    queue = Queue.open_read_only(tmp_path / demo.VENDOR_DB)
     try:
         judged = {r["model"]: r["n"] for r in queue.read(
             "SELECT model, count(*) AS n FROM calls WHERE model LIKE '%:%' GROUP BY model")}

@@ -253,7 +253,7 @@ def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
         outs = [p.communicate(timeout=120) for p in procs]
         successes = fake.stats()["successes"]
     assert [p.returncode for p in procs] == [0, 0], outs
-    here = [int(out.split("sweepq work: ")[1].split(" jobs done here")[0]) for out, _ in outs]
+    here = [int(out.split("sweepq work: ")[1].split(" job")[0]) for out, _ in outs]
     assert sum(here) == 500 and min(here) > 0, here
     assert states(db_path) == {"done": 500}
     (totals,) = read(db_path, "SELECT count(*) AS n, count(DISTINCT job_id) AS jobs,"

@@ -1,0 +1,113 @@
+"""What a sweep is waiting for, said so a person can tell a wait from a hang.
+
+Why: `work` on a terminal showed one progress line that stood still through a five-hour
+subscription pause, through batches processing at the API and through the leases of a
+killed worker running out. Each wait has a reason, an end and something a person can do;
+this module reads them (`leases`, `recent_errors`) and words them (`lines`) for the live
+display of `work` and for `status`, from the data `report.status` returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .queue import Queue
+from .timefmt import clock_text, format_duration
+
+# Running jobs whose lease no worker of this process holds. Today a lease names a host:pid
+# worker but not whether that process lives, so every lease outside `:prefix` counts; a
+# process-id check of the owner slots in here (the one place that decides).
+_FOREIGN_LEASES = """
+    SELECT count(*) AS jobs, min(lease_expires_at) AS first_expiry,
+           max(lease_expires_at) AS last_expiry
+    FROM jobs INDEXED BY jobs_sweep_state
+    WHERE sweep = :sweep AND state = 'running'
+      AND (:prefix IS NULL OR substr(lease_owner, 1, length(:prefix)) != :prefix)"""
+
+_RECENT_ERRORS = """
+    SELECT arm, task_id, attempts, last_error AS message, finished_at AS at FROM (
+        SELECT arm, task_id, attempts, last_error, finished_at, row_number() OVER (
+            PARTITION BY arm ORDER BY coalesce(finished_at, 0) DESC, job_id DESC) AS k
+        FROM jobs INDEXED BY jobs_sweep_state WHERE sweep = :sweep AND state = 'error')
+    WHERE k <= :per_arm ORDER BY arm, at DESC"""
+
+
+def leases(queue: Queue, sweep: str, own_prefix: str | None = None) -> dict[str, Any] | None:
+    """{jobs, first_expiry, last_expiry} of the sweep's running jobs whose lease is held by
+    no worker of this process (owners starting `own_prefix`; None: every running job), or
+    None when there are none. A killed worker's jobs are claimable again at their expiry."""
+    row = queue.read(_FOREIGN_LEASES, {"sweep": sweep, "prefix": own_prefix})[0]
+    return row if row["jobs"] else None
+
+
+def recent_errors(queue: Queue, sweep: str, per_arm: int = 3) -> list[dict[str, Any]]:
+    """The latest `per_arm` jobs of each arm that ended in error, with their last message."""
+    return queue.read(_RECENT_ERRORS, {"sweep": sweep, "per_arm": per_arm})
+
+
+def advice(pause: dict[str, Any]) -> str:
+    """What a person can do about a pause."""
+    if pause["resume_at"] is None:
+        return "fix the cause, then `sweepq resume`"
+    return "work goes on by itself then; `sweepq resume` to go on now, Ctrl-C to stop"
+
+
+def pause_line(pause: dict[str, Any], now: float) -> str:
+    """`paused (exhausted) until 14:05 (4m 12s left): <message> · <advice>`."""
+    until = ("until `sweepq resume`" if pause["resume_at"] is None else
+             f"until {clock_text(pause['resume_at'], now)} "
+             f"({format_duration(max(pause['resume_at'] - now, 0.0))} left)")
+    message = f": {pause['message']}" if pause["message"] else ""
+    scope = (f"{pause['scope']} (arms {', '.join(pause['arms']) or 'none yet'}) "
+             if pause.get("scope") else "")
+    return f"{scope}paused ({pause['reason']}) {until}{message} · {advice(pause)}"
+
+
+def batch_line(batches: list[dict[str, Any]], now: float) -> str | None:
+    """`2 message batches out: 1,200/3,000 requests done, oldest 12m 3s`."""
+    if not batches:
+        return None
+    requests = sum(b["requests"] for b in batches)
+    done = sum(b[k] for b in batches for k in ("succeeded", "errored", "canceled", "expired"))
+    oldest = now - min(b["created_at"] for b in batches)
+    noun = "message batch" if len(batches) == 1 else "message batches"
+    return (f"{len(batches)} {noun} out: {done:,}/{requests:,} requests done, oldest "
+            f"{format_duration(oldest)} (the API takes up to 24h; `sweepq batches` lists them)")
+
+
+def lease_line(held: dict[str, Any] | None, now: float, here: bool) -> str | None:
+    """`waiting out 4 leases until 14:03 (1m 40s)`: jobs another worker holds, said with why.
+    `here`: said by a worker, whose own jobs are not counted."""
+    if not held:
+        return None
+    first, last = held["first_expiry"], held["last_expiry"]
+    ends = (f"until {clock_text(last, now)} ({format_duration(max(last - now, 0.0))})"
+            if round(first) == round(last) else
+            f"until {clock_text(first, now)}–{clock_text(last, now)} "
+            f"({format_duration(max(first - now, 0.0))}–{format_duration(max(last - now, 0.0))})")
+    who = "no worker of this process" if here else "a worker"
+    jobs = f"{held['jobs']:,} job{'s' if held['jobs'] != 1 else ''}"
+    return (f"{jobs} leased by {who} {ends}: a killed `sweepq work` holds them until then, "
+            "a live one finishes them")
+
+
+def lines(data: dict[str, Any], held: dict[str, Any] | None, here: bool = True) -> list[str]:
+    """Every wait of the sweep now, one line each: pauses, batches out, leases."""
+    now = data["now"]
+    pauses = [p for p in [data["pause"], *data.get("scoped_pauses", [])] if p is not None]
+    found = [pause_line(p, now) for p in pauses]
+    found.append(batch_line(data.get("batches") or [], now) or "")
+    found.append(lease_line(held, now, here) or "")
+    return [line for line in found if line]
+
+
+def error_lines(errors: list[dict[str, Any]]) -> list[str]:
+    """The status view's section of the latest errors per arm (none: no section)."""
+    if not errors:
+        return []
+    out = ["", "  latest errors (`sweepq retry` sends error jobs back):"]
+    for e in errors:
+        message = " ".join(str(e["message"] or "no message").split())
+        out.append(f"    {e['arm']}  {e['task_id']}  after {e['attempts']} attempts: "
+                   f"{message[:200]}")
+    return out
