@@ -23,6 +23,13 @@ this page is the whole surface.
 """
 
 
+def _context(cmd: click.Command, name: str, parent: click.Context | None) -> click.Context:
+    """The context a real invocation makes (so the command's own settings, such as `-h`,
+    apply), at a fixed width so the page does not depend on the terminal."""
+    return cmd.make_context(name, [], parent=parent, resilient_parsing=True,
+                            terminal_width=WIDTH, max_content_width=WIDTH)
+
+
 def _walk(cmd: click.Command, ctx: click.Context):
     """Yield (path, help text) for a command and, for a group, each subcommand in order."""
     yield ctx.command_path, cmd.get_help(ctx)
@@ -31,18 +38,15 @@ def _walk(cmd: click.Command, ctx: click.Context):
             sub = cmd.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            sub_ctx = click.Context(sub, info_name=name, parent=ctx,
-                                    terminal_width=WIDTH, max_content_width=WIDTH)
-            yield from _walk(sub, sub_ctx)
+            yield from _walk(sub, _context(sub, name, ctx))
 
 
 def render() -> str:
     """The whole reference page as text."""
     from sweepq.cli import main
 
-    root = click.Context(main, info_name="sweepq", terminal_width=WIDTH, max_content_width=WIDTH)
     parts = [INTRO]
-    for path, text in _walk(main, root):
+    for path, text in _walk(main, _context(main, "sweepq", None)):
         parts.append(f"\n## `{path}`\n\n```\n{text.rstrip()}\n```\n")
     return "".join(parts)
 

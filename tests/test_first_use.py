@@ -107,11 +107,13 @@ def test_json_from_batches_check_and_requests(tmp_path: Path, sample_bbh: Path) 
     assert json.loads(run_cli("batches", "--json", db=db, check=True).stdout) == []
     checked = json.loads(run_cli("check", "--json", db=db, check=True).stdout)
     assert checked == {"ok": True, "repaired": [], "problems": []}
-    calls = json.loads(run_cli("requests", "--task", "bbh/web_of_lies/0", "--arm",
-                               "echo-judge", "--json", db=db, check=True).stdout)
-    assert [c["model"] for c in calls[:2]] == ["haiku", "haiku"]
-    assert calls[0]["model_id"].startswith("claude-haiku") and "web_of_lies" not in calls[0]
-    assert calls[0]["prompt"] and calls[0]["max_tokens"] > 0
+    [pair] = json.loads(run_cli("requests", "--task", "bbh/web_of_lies/0", "--arm",
+                                "echo-judge", "--json", db=db, check=True).stdout)
+    assert (pair["task_id"], pair["arm"]) == ("bbh/web_of_lies/0", "echo-judge")
+    calls = pair["calls"]
+    assert [c["alias"] for c in calls[:2]] == ["haiku", "haiku"]
+    assert calls[0]["model"].startswith("claude-haiku")
+    assert calls[0]["messages"][0]["content"] and calls[0]["max_tokens"] > 0
 
 
 # -- query ---------------------------------------------------------------------------------

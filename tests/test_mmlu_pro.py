@@ -129,7 +129,8 @@ def test_the_hub_offline_is_one_line():
     ("Thus, (B) is right", "C", 4, (False, "expected C got B")),
     ("\\boxed{J}", "C", 4, (False, "unparseable")),
     ("so a is correct", "A", 4, (False, "unparseable")),
-    ("Answer: B\nOption C is correct", "C", 4, (False, "expected C got B")),  # BBH's first
+    # bbh.score reads first, and there the last declaration wins
+    ("Answer: B\nOption C is correct", "C", 4, (True, "passed")),
 ])
 def test_scoring_follows_the_teams_rules(reply, gold, n, expected):
     q = mmlu_pro.question_from_row(_row(42, "physics", n_options=n,

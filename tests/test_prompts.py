@@ -127,15 +127,3 @@ def test_arm_names_with_a_set():
         arms.validate(["nope@terse"])
     with pytest.raises(SweepqError, match="is not a prompt set name"):
         arms.validate(["haiku-only@Bad Name"])
-
-
-def test_the_readme_example_set_is_a_valid_set():
-    from conftest import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    after = readme.split("An example of a complete set", 1)[1]
-    block = after.split("```toml\n", 1)[1].split("```", 1)[0]
-    example = prompts.parse(block, "README.md")
-    assert example.agrees("SAME.") and not example.agrees("DIFFERENT")
-    assert example.labels(example.task_prompt("navigate", "Q?", [("A", "x"), ("B", "y")])) \
-        == ["A", "B"]
