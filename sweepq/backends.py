@@ -108,7 +108,11 @@ class ClaudeCliBackend:
         self.binary, self.timeout = found, timeout
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        run = run_claude(cli_argv(self.binary, model, system), prompt, self.timeout)
+        try:
+            run = run_claude(cli_argv(self.binary, model, system), prompt, self.timeout)
+        except OSError as exc:          # its message would name the binary's path
+            raise CallFailed(Failure("transient", None, "claude CLI could not start: "
+                                     f"{exc.strerror or type(exc).__name__}")) from None
         if run.stopped == "hung":
             raise CallFailed(Failure("transient", None, f"claude CLI printed nothing for "
                                      f"{self.timeout:g}s: stopped as hung"))

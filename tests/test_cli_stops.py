@@ -246,3 +246,14 @@ def test_a_cli_killed_while_its_worker_runs_on_counts_the_attempt(tmp_path, samp
     assert rows(db, "SELECT count(*) FROM results") == [(0,)]
     assert rows(db, "SELECT DISTINCT last_error FROM jobs") == [
         ("claude CLI ended by SIGKILL before answering",)]
+
+
+def test_a_cli_that_cannot_start_names_no_path(tmp_path):
+    cli = script(tmp_path, "")
+    backend = ClaudeCliBackend(cli, 5)
+    Path(cli).unlink()                  # gone since the worker found it
+    with pytest.raises(CallFailed) as caught:
+        backend.send("claude-haiku-4-5", None, "PROMPT-TEXT", 100)
+    failure = caught.value.failure
+    assert failure.kind == "transient" and "could not start" in failure.message
+    assert str(tmp_path) not in failure.message and "PROMPT" not in failure.message
