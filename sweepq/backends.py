@@ -112,7 +112,11 @@ class ClaudeCliBackend:
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         argv, stdin = cli_argv(self.binary, model, system, prompt, self.style)
-        run = run_claude(argv, stdin, self.timeout)
+        try:
+            run = run_claude(argv, stdin, self.timeout)
+        except OSError as exc:          # its message would name the binary's path
+            raise CallFailed(Failure("transient", None, "claude CLI could not start: "
+                                     f"{exc.strerror or type(exc).__name__}")) from None
         if run.stopped == "hung":
             raise CallFailed(Failure("transient", None, f"claude CLI printed nothing for "
                                      f"{self.timeout:g}s: stopped as hung"))

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -111,3 +111,23 @@ def sample_bbh(tmp_path: Path) -> Path:
     from sweepq.sample import write_sample
 
     return write_sample(tmp_path / "bbh", n=50)
+
+
+@pytest.fixture
+def start_group() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start a process in its own process group, as a terminal starts a foreground job
+    (so `os.killpg` is its Ctrl-C). Any still running when the test ends is killed with
+    its whole group, children included."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str], **kwargs: object) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

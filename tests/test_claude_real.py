@@ -33,6 +33,12 @@ def claude() -> Path:
     return binary()
 
 
+@pytest.fixture
+def new_sweep(tmp_path, claude, sample_bbh, start_group):  # type: ignore[no-untyped-def]
+    """A sweep of 4 jobs to run on the real binary (its own database, one HOME a test)."""
+    return lambda name="s": Sweep(tmp_path, claude, sample_bbh, start_group, name)
+
+
 class Logged(FakeAPI):
     """The fake, noting when each Messages request arrived."""
 
@@ -49,8 +55,9 @@ class Logged(FakeAPI):
 class Sweep:
     """One sweep's database and the real binary's surroundings (HOME, working folder)."""
 
-    def __init__(self, root: Path, claude: Path, bbh: Path, name: str = "s") -> None:
-        self.db, self.claude = root / f"{name}.db", claude
+    def __init__(self, root: Path, claude: Path, bbh: Path, start_group,  # type: ignore[no-untyped-def]
+                 name: str = "s") -> None:
+        self.db, self.claude, self.start_group = root / f"{name}.db", claude, start_group
         self.home, self.cwd = root / "home", root / "cwd"
         self.home.mkdir(exist_ok=True)
         self.cwd.mkdir(exist_ok=True)
@@ -64,10 +71,8 @@ class Sweep:
 
     def start(self, fake: FakeAPI, *args: str, api_key: bool = False) -> subprocess.Popen:
         """`sweepq work` in its own process group, as a terminal's foreground job."""
-        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=self.cwd,
-                                env=environment(self.home, fake.url, api_key=api_key),
-                                start_new_session=True)
+        return self.start_group(self.argv(*args), cwd=self.cwd,
+                                env=environment(self.home, fake.url, api_key=api_key))
 
     def work(self, fake: FakeAPI, *args: str, api_key: bool = False) -> tuple[int, str]:
         proc = self.start(fake, *args, api_key=api_key)
@@ -92,10 +97,10 @@ def until(check, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.05)
 
 
-def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(tmp_path, claude, sample_bbh):
+def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(new_sweep):
     """Before: every run in flight exited 0 without a result and became `unparseable`."""
-    calm = Sweep(tmp_path, claude, sample_bbh, "calm")
-    stopped = Sweep(tmp_path, claude, sample_bbh, "stopped")
+    calm = new_sweep("calm")
+    stopped = new_sweep("stopped")
     with FakeAPI(FakeConfig()) as fake:
         assert calm.work(fake, "--concurrency", "4")[0] == 0
         assert fake.stats()["requests"] == 4               # one request a call
@@ -116,9 +121,9 @@ def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(tmp_path, claude, sample_bbh
     assert all(row[3] != "unparseable" for row in stopped.export())
 
 
-def test_sigterm_starts_no_new_run(tmp_path, claude, sample_bbh):
+def test_sigterm_starts_no_new_run(new_sweep):
     """500s are retried inside the attempt; after SIGTERM no request leaves."""
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+    sweep = new_sweep()
     with Logged(FakeConfig(faults={500: 1.0}, latency_ms=1500)) as fake:
         worker = sweep.start(fake, "--concurrency", "2")
         until(lambda: len(fake.arrivals) >= 3)         # a retry has gone out
@@ -132,9 +137,9 @@ def test_sigterm_starts_no_new_run(tmp_path, claude, sample_bbh):
         [("pending", 0, 4)]
 
 
-def test_a_per_minute_429_pauses_and_the_sweep_carries_on(tmp_path, claude, sample_bbh):
+def test_a_per_minute_429_pauses_and_the_sweep_carries_on(new_sweep):
     """Before: the rejected `rate_limit_event` without a window read as exhaustion, exit 75."""
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+    sweep = new_sweep()
     with FakeAPI(FakeConfig()) as fake:
         fake.script([per_minute_limit()])
         started = time.time()
@@ -148,9 +153,9 @@ def test_a_per_minute_429_pauses_and_the_sweep_carries_on(tmp_path, claude, samp
     assert sweep.rows("SELECT state, count(*) FROM jobs GROUP BY state") == [("done", 4)]
 
 
-def test_a_refused_key_exits_2_in_seconds(tmp_path, claude, sample_bbh):
+def test_a_refused_key_exits_2_in_seconds(new_sweep):
     """Before: the CLI retried the 401 ten times, sweepq timed it out as transient."""
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+    sweep = new_sweep()
     with FakeAPI(FakeConfig(valid_api_keys={"sk-ant-another-key"})) as fake:
         started = time.monotonic()
         code, stderr = sweep.work(fake, "--concurrency", "2", api_key=True)
@@ -159,11 +164,11 @@ def test_a_refused_key_exits_2_in_seconds(tmp_path, claude, sample_bbh):
     assert time.monotonic() - started < 30
     assert "Invalid API key" in stderr and "/login" in stderr
     messages = " ".join(m for (m,) in sweep.rows("SELECT error FROM calls"))
-    assert str(claude) not in messages and "boolean" not in messages.lower()
+    assert str(sweep.claude) not in messages and "boolean" not in messages.lower()
 
 
-def test_a_session_limit_is_waited_out_to_its_second(tmp_path, claude, sample_bbh):
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+def test_a_session_limit_is_waited_out_to_its_second(new_sweep):
+    sweep = new_sweep()
     with Logged(FakeConfig()) as fake:
         fake.script([unified_limit("five_hour", reset_in=3)])
         code, stderr = sweep.work(fake, "--concurrency", "1", "--max-wait", "1m")
@@ -181,9 +186,8 @@ def test_a_session_limit_is_waited_out_to_its_second(tmp_path, claude, sample_bb
     ("seven_day", 75, "weekly limit", None),
     ("seven_day_opus", 75, "Opus limit", "claude-opus"),
 ])
-def test_a_weekly_limit_stops_the_sweep_uncharged(tmp_path, claude, sample_bbh, limit, code,
-                                                  words, scope):
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+def test_a_weekly_limit_stops_the_sweep_uncharged(new_sweep, limit, code, words, scope):
+    sweep = new_sweep()
     run_cli("models", "--sweep", "s", "haiku=claude-opus-4-6", db=sweep.db, check=True)
     with FakeAPI(FakeConfig()) as fake:
         reset = int(time.time()) + 3 * 86400
@@ -201,9 +205,9 @@ def test_a_weekly_limit_stops_the_sweep_uncharged(tmp_path, claude, sample_bbh, 
     (FakeConfig(models=("claude-sonnet-4-6",)), False, 2, "sweepq models --sweep s"),
     (FakeConfig(credit_exhausted=True), True, 75, "credit"),
 ])
-def test_other_failures_as_before(tmp_path, claude, sample_bbh, config, api_key, code, words):
+def test_other_failures_as_before(new_sweep, config, api_key, code, words):
     """An unknown model stops the run; credit pauses it with no end."""
-    sweep = Sweep(tmp_path, claude, sample_bbh)
+    sweep = new_sweep()
     with FakeAPI(config) as fake:
         done, stderr = sweep.work(fake, "--concurrency", "2", api_key=api_key)
     assert done == code, stderr

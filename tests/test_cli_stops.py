@@ -35,12 +35,11 @@ def enqueue(db: Path, bbh: Path, n: int = 2) -> None:
             check=True)
 
 
-def start_work(db: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+def start_work(start_group, db: Path, *args: str, **env: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
     """`sweepq work` in its own process group, as a terminal runs a foreground job."""
     argv = [sys.executable, "-m", "sweepq", "--db", str(db), "work", "--backend",
             "claude-cli", "--claude-bin", str(STAND_IN), "--quiet", *args]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=cli_env(**V328, **env), start_new_session=True)
+    return start_group(argv, cwd=ROOT, env=cli_env(**V328, **env))
 
 
 def work(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -78,14 +77,14 @@ def export(db: Path) -> list[tuple]:
 
 @pytest.mark.slow
 def test_ctrl_c_releases_every_run_in_flight_and_a_restart_ends_as_a_calm_run(
-        tmp_path, sample_bbh):
+        tmp_path, sample_bbh, start_group):
     """Before: 2.1.328 exits 0 on Ctrl-C without a result, and each job in flight was
     stored as an `unparseable` wrong answer."""
     calm, stopped = tmp_path / "calm.db", tmp_path / "stopped.db"
     for db in (calm, stopped):
         enqueue(db, sample_bbh)
     assert work(calm, "--concurrency", "4").returncode == 0
-    worker = start_work(stopped, "--concurrency", "4", FAKE_CLAUDE_DELAY="30",
+    worker = start_work(start_group, stopped, "--concurrency", "4", FAKE_CLAUDE_DELAY="30",
                         FAKE_CLAUDE_LOG=str(tmp_path / "runs.log"))
     wait_for(stopped, "SELECT count(*) FROM jobs WHERE state = 'running'", [(4,)])
     wait_for_runs(tmp_path / "runs.log", 4)
@@ -104,13 +103,14 @@ def test_ctrl_c_releases_every_run_in_flight_and_a_restart_ends_as_a_calm_run(
 
 
 @pytest.mark.slow
-def test_sigterm_starts_no_new_cli_run(tmp_path, sample_bbh):
+def test_sigterm_starts_no_new_cli_run(tmp_path, sample_bbh, start_group):
     """A 500 is retried inside the attempt; once the worker has its SIGTERM no run starts,
     and the runs it was waiting on are not charged to their jobs."""
     enqueue(tmp_path / "s.db", sample_bbh)
     log = tmp_path / "runs.log"
-    worker = start_work(tmp_path / "s.db", "--concurrency", "2", FAKE_CLAUDE_SCENARIO="s500",
-                        FAKE_CLAUDE_DELAY="1", FAKE_CLAUDE_LOG=str(log))
+    worker = start_work(start_group, tmp_path / "s.db", "--concurrency", "2",
+                        FAKE_CLAUDE_SCENARIO="s500", FAKE_CLAUDE_DELAY="1",
+                        FAKE_CLAUDE_LOG=str(log))
     wait_for_runs(log, 3)               # a retry has started
     signalled = time.time()
     worker.send_signal(signal.SIGTERM)
@@ -137,13 +137,14 @@ def test_a_refused_key_stops_the_run_in_seconds(db_path, sample_bbh, anyway):
 
 
 @pytest.mark.slow
-def test_a_per_minute_429_pauses_for_a_while_and_the_sweep_carries_on(tmp_path, sample_bbh):
+def test_a_per_minute_429_pauses_for_a_while_and_the_sweep_carries_on(tmp_path, sample_bbh,
+                                                                       start_group):
     """r429plain: a rejected `rate_limit_event` without a window. Before: exhaustion with
     no end, exit 75. Now: a rate-limited pause of 60 s (ended here by `resume`)."""
     db = tmp_path / "s.db"
     enqueue(db, sample_bbh)
     now = time.time()
-    worker = start_work(db, "--concurrency", "1", FAKE_CLAUDE_SCENARIO="r429plain",
+    worker = start_work(start_group, db, "--concurrency", "1", FAKE_CLAUDE_SCENARIO="r429plain",
                         FAKE_CLAUDE_ONCE=str(tmp_path / "once"))
     wait_for(db, "SELECT count(*) FROM pauses", [(1,)])
     [(reason, resume_at)] = rows(db, "SELECT reason, resume_at FROM pauses")
@@ -246,3 +247,14 @@ def test_a_cli_killed_while_its_worker_runs_on_counts_the_attempt(tmp_path, samp
     assert rows(db, "SELECT count(*) FROM results") == [(0,)]
     assert rows(db, "SELECT DISTINCT last_error FROM jobs") == [
         ("claude CLI ended by SIGKILL before answering",)]
+
+
+def test_a_cli_that_cannot_start_names_no_path(tmp_path):
+    cli = script(tmp_path, "")
+    backend = ClaudeCliBackend(cli, 5)
+    Path(cli).unlink()                  # gone since the worker found it
+    with pytest.raises(CallFailed) as caught:
+        backend.send("claude-haiku-4-5", None, "PROMPT-TEXT", 100)
+    failure = caught.value.failure
+    assert failure.kind == "transient" and "could not start" in failure.message
+    assert str(tmp_path) not in failure.message and "PROMPT" not in failure.message
