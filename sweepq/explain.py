@@ -62,9 +62,3 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def is_write_failure(exc: BaseException) -> bool:
-    """Whether a SQLite error means the database cannot be written any more (not contention)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (
-        sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_PERM)

@@ -20,7 +20,6 @@ import sqlite_utils
 from .errors import SweepqError
 
 Format = Literal["table", "json", "nl", "csv"]
-FORMATS: tuple[Format, ...] = ("table", "json", "nl", "csv")
 
 
 def run(conn: sqlite3.Connection, sql: str,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 ERRORS_DOC = "https://platform.claude.com/docs/en/api/errors"
 RATE_LIMITS_DOC = "https://platform.claude.com/docs/en/api/rate-limits"
 # Response fields: the installed SDK's own types (anthropic/types/usage.py,
-# anthropic/types/cache_creation.py) and the Messages reference.
-MESSAGES_DOC = "https://platform.claude.com/docs/en/api/messages"
+# anthropic/types/cache_creation.py) and the Messages reference
+# (https://platform.claude.com/docs/en/api/messages).
 
 
 # The Messages API's request size limit (ERRORS_DOC "Request size limits": 32 MB).

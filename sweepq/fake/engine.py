@@ -93,10 +93,6 @@ class FakeEngine:
         with self._lock:
             self.faults.script(responses)
 
-    def answer_text(self, body: dict) -> str:
-        """The deterministic answer text for a valid request body."""
-        return self.answers.text(body)
-
     # -- routing ---------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Reply:
