@@ -16,7 +16,7 @@ the pause's end bursts again. The governor instead keeps, per model and per limi
   admitted again in its next slot; without headers (the Claude CLI) the governor
   keeps an additive-increase/multiplicative-decrease window of calls in flight.
 
-State lives in SQLite (migration 0006), read and written in one short transaction per
+State lives in SQLite (migration 0007), read and written in one short transaction per
 admission and per settlement, so every `sweepq work` process on a database shares one
 budget. A grant (an admitted, unsettled call) has a lease: one left by a process that
 died stops counting as in flight when the lease passes, and its output reservation is
@@ -298,7 +298,7 @@ def _refund(conn: sqlite3.Connection, grant: Grant, used: Cost) -> None:
 def snapshot(queue: Queue) -> list[dict]:
     """Per model: how calls are admitted, the limits learned, the pace and the refusals.
 
-    For `status` and the page; an empty list for a database from before migration 0006.
+    For `status` and the page; an empty list for a database from before migration 0007.
     """
     if not queue.read("SELECT 1 FROM sqlite_master WHERE name = 'governor_models'"):
         return []
