@@ -133,8 +133,8 @@ def test_the_readme_example_set_is_a_valid_set():
     from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("A complete set", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
-    example = prompts.parse(block, "README.md")
-    assert example.agrees("SAME.") and not example.agrees("DIFFERENT")
+    block = readme.split("The complete default set", 1)[1].split("```toml\n", 1)[1]
+    example = prompts.parse(block.split("```", 1)[0], "README.md")
+    assert example.agrees("YES.") and not example.agrees("NO")
     assert example.labels(example.task_prompt("navigate", "Q?", [("A", "x"), ("B", "y")])) \
         == ["A", "B"]
