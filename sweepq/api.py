@@ -57,10 +57,11 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str], n_per_su
     arms, subtasks or a larger n (exactly the jobs it lacks are added). Every refusal comes
     before the database is written (or created)."""
     from . import arms as arms_mod
-    from . import bbh, growth, scorers
+    from . import bbh, bounds, growth, scorers
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
 
+    bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
     scorers.get(scorer)  # an unknown name is refused before anything else
     arm_list = [a.strip() for a in arms if a.strip()]
     prompt_sets = sets_from_options(tuple(prompts))

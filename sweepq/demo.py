@@ -73,8 +73,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _sweepq(*args: str, env: dict[str, str] | None = None) -> None:
     """Show and run one `sweepq` command; stop the demo if it fails."""
-    print(f"\n$ sweepq {'' if DB.name == 'demo.db' else f'--db {DB} '}{shlex.join(args)}",
-          flush=True)
+    print(f"\n$ sweepq {shlex.join(args)}", flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "sweepq", "--db", str(DB), *args],
                             env=env or _env())
     interrupted = False

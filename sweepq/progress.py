@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from rich.text import Text  # plain text: a message's [brackets] are not markup
-
 from . import fmt, report, waits
 from .queue import Queue, Sweep
 from .timefmt import format_duration
@@ -33,6 +31,7 @@ class Progress:
         if self.enabled:
             from rich.console import Console
             from rich.live import Live
+            from rich.text import Text  # plain text: a message's [brackets] are not markup
 
             self._live = Live(Text(self.text()), console=Console(stderr=True), auto_refresh=False,
                               transient=False)
@@ -42,6 +41,8 @@ class Progress:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._live is not None:
+            from rich.text import Text
+
             self._live.update(Text(self.line()), refresh=True)   # the waits are over: one line
             self._live.__exit__(exc_type, exc, tb)
 
@@ -50,6 +51,8 @@ class Progress:
         if self._live is None or now - self._last < REFRESH_SECONDS:
             return
         self._last = now
+        from rich.text import Text
+
         self._live.update(Text(self.text()), refresh=True)
 
     def text(self) -> str:

@@ -198,3 +198,9 @@ def test_counts_agree_with_their_noun(n: int, text: str) -> None:
 def test_source_root_is_not_on_the_path_for_the_arms_test() -> None:
     """The custom-arms test means something only if `mylab` is not importable from here."""
     assert not (ROOT / "mylab").exists()
+
+
+def test_a_refused_max_attempts_creates_no_database(tmp_path: Path, sample_bbh: Path) -> None:
+    assert_refused(enqueue(tmp_path / "a.db", sample_bbh, "--max-attempts", "0"),
+                   "--max-attempts must be between 1 and 1000")
+    assert not (tmp_path / "a.db").exists()
