@@ -16,7 +16,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
-from . import bounds
+from . import bounds, storetext
 from .errors import SweepqError
 from .queue import Queue, Result, Sweep
 
@@ -59,9 +59,22 @@ def export(queue: Queue, sweep: Sweep, out: IO[str], order: str = "completion",
     tail = "}\n" if sweep.benchmark is None else f', "benchmark": {_string(sweep.benchmark)}}}\n'
     written = 0
     for batch in _rows(queue, sweep.name, order, include_errors):
-        out.write("".join(_line(row, tail) for row in batch))
+        text = "".join(_line(row, tail) for row in batch)
+        if _STORED_ESCAPE in text:   # rare: a text held a lone surrogate (storetext)
+            text = "".join(_line(_loaded(row), tail) for row in batch)
+        out.write(text)
         written += len(batch)
     return written
+
+
+# What storetext.ESCAPE looks like in a line: one scan of a batch's text finds any.
+_STORED_ESCAPE = encode_basestring_ascii(storetext.ESCAPE)[1:-1]
+
+
+def _loaded(row: tuple) -> tuple:
+    task_id, arm, passed, detail, wall, sub_calls = row
+    return (storetext.load(task_id), storetext.load(arm), passed, storetext.load(detail),
+            wall, sub_calls)
 
 
 # A row is what json.dumps(dict) would write, built from a format string: the same

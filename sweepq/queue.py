@@ -36,6 +36,7 @@ from .errors import SweepqError
 from .prompts import PromptSet, parse
 from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
 from .redact import mask
+from .storetext import load_opt, store, store_opt
 from .usage import Usage
 
 ENQUEUE_BATCH = 10_000
@@ -434,7 +435,7 @@ class Queue:
         transaction: see `_count_failure`. Returns the job's state afterwards, or None
         when the job was no longer ours.
         """
-        now, message = self.clock(), mask(message)
+        now, message = self.clock(), store(mask(message))
         with self.write() as conn:
             row = conn.execute(
                 "SELECT attempts, max_attempts FROM jobs"
@@ -531,7 +532,7 @@ class Queue:
                 message: str | None = None) -> bool:
         """Give a job back without counting the attempt (a pause, or a clean shutdown)."""
         now = self.clock()
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         trail = ("errors" if message is None else
                  "json_insert(errors, '$[#]', json_object('at', :now, 'attempt', attempts,"
                  " 'kind', :kind, 'message', :message))")
@@ -588,7 +589,7 @@ class Queue:
         """
         if resume_at is not None:
             bounds.timestamp("the pause's end", resume_at, self.clock())
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         with self.write() as conn:
             now = self.clock()
             # Pauses that ran out are closed here, so the claim's check stays tiny.
@@ -707,9 +708,9 @@ class Queue:
             " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
             " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-             None if call.response_text is None else mask(call.response_text),
+             None if call.response_text is None else store(mask(call.response_text)),
              *usage.columns(call.usage), call.latency_seconds, call.error_class,
-             None if call.error is None else mask(call.error), self.clock(),
+             None if call.error is None else store(mask(call.error)), self.clock(),
              call.stop_reason))
 
     def journal(self, job_id: int) -> list[Call]:
@@ -719,6 +720,9 @@ class Queue:
             " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
             " latency_seconds, error_class, error, stop_reason FROM calls"
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
+        for row in rows:   # the text as the provider sent it (storetext)
+            row["response_text"], row["error"] = load_opt(row["response_text"]), \
+                load_opt(row["error"])
         return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
                      usage=Usage.from_row(row)) for row in rows]
 
@@ -847,8 +851,8 @@ def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: f
         "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
         " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
         " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (job_id, int(result.passed), result.detail, result.wall_seconds, result.sub_calls,
-         result.output, *usage.columns(result.usage),
+        (job_id, int(result.passed), store(result.detail), result.wall_seconds,
+         result.sub_calls, store_opt(result.output), *usage.columns(result.usage),
          None if result.models is None else json.dumps(result.models), now))
 
 
