@@ -374,9 +374,16 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
     if not keys:
         raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
+    from . import batch_api
     from .backends import AnthropicBackend
 
-    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    client = AnthropicBackend().client
+    try:   # retried as a live call's transient failure
+        batch = batch_api.call(f"cancel {batch_id}",
+                               lambda: client.messages.batches.cancel(batch_id), time.sleep)
+    except batch_api.BatchApiFailed as exc:
+        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
+                          "nothing was canceled; try again later") from None
     # What the API answered, so `sweepq batches` says it now, not after the next poll.
     queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
                        batch.ended_at.timestamp() if batch.ended_at else None)
