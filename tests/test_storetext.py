@@ -24,7 +24,12 @@ SPLIT = "The answer is (A) \ud83d"          # an emoji cut after its first half
 ODD = "\udc80 lone low " + storetext.ESCAPE + " and the escape itself"
 
 
-@given(st.text(alphabet=st.characters(codec=None)))
+# Any text: ordinary characters, lone surrogates, the escape and its stand-ins.
+ANY = st.characters() | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF) \
+    | st.sampled_from([storetext.ESCAPE, "\U00100000", "\U001007ff"])
+
+
+@given(st.text(alphabet=ANY))
 def test_store_then_load_is_the_identity_and_sqlite_takes_it(text: str) -> None:
     stored = storetext.store(text)
     stored.encode("utf-8")          # what SQLite's binding needs
