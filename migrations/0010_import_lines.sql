@@ -1,4 +1,5 @@
--- sweepq schema, version 10: an imported file keeps its own spelling.
+-- sweepq schema (issue 23's import; to be numbered 0014 at merge): an imported file
+-- keeps its own spelling.
 --
 -- A historical file is exported byte for byte after `sweepq import`, whatever its
 -- formatting (CRLF, `1` or `2.50` for wall_seconds, raw UTF-8 or \u escapes, key

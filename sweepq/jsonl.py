@@ -217,8 +217,8 @@ def import_file(queue: Queue, source: str | Path | HistoricalFile,
     def accept(conflicts: list[int]) -> None:
         for i in conflicts:
             row, number = rows[i], parsed.numbers[i]
-            said = (f"({row['task_id']}, {row['arm']}) is already in sweep {name} with "
-                    "another result")
+            said = (f"({row['task_id']}, {row['arm']}) is already in sweep {name}, "
+                    "without this result")
             if not lenient:
                 raise SweepqError(f"{path}:{number}: {said}: nothing imported (import into "
                                   "another `sweep`, or pass `lenient` to keep what is there)")

@@ -162,7 +162,7 @@ def test_a_row_the_sweep_has_with_another_result_is_refused(tmp_path: Path) -> N
     assert done.returncode != 0 and f"{other}:3: (t/0, a) is already in sweep s" in done.stderr
     assert _dump(database) == before
     lenient = run_cli("import", "--lenient", other, db=database, check=True)
-    assert "changed: line 3: (t/0, a) is already in sweep s with another result: kept" \
+    assert "changed: line 3: (t/0, a) is already in sweep s, without this result: kept" \
         in lenient.stdout
 
 
