@@ -11,6 +11,9 @@ kept as it was read: each row's line in `results.line`, the `_meta` line in
 `sweeps.meta_line`, written back verbatim. Import is exact or refuses: what it
 could not give back (a second row for a task and arm, another benchmark than
 `_meta`'s, a key written twice) is an error naming the line, unless `lenient`.
+
+Why this module is over 400 lines: import and export are one contract (export writes
+exactly what import kept, or what a run made in the same format), read in one file.
 """
 
 from __future__ import annotations
