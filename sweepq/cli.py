@@ -429,9 +429,16 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
     if not keys:
         raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
+    from . import batch_api
     from .backends import AnthropicBackend
 
-    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    client = AnthropicBackend().client
+    try:   # retried as a live call's transient failure
+        batch = batch_api.call(f"cancel {batch_id}",
+                               lambda: client.messages.batches.cancel(batch_id), time.sleep)
+    except batch_api.BatchApiFailed as exc:
+        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
+                          "nothing was canceled; try again later") from None
     # What the API answered, so `sweepq batches` says it now, not after the next poll.
     queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
                        batch.ended_at.timestamp() if batch.ended_at else None)
@@ -678,17 +685,26 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
 
 @main.command("import")
 @click.option("--sweep", "name", default=None, help="Sweep name (default: the file's stem).")
+@click.option("--lenient", is_flag=True,
+              help="Import a file sweepq cannot keep exactly (a second row for a task and "
+              "arm, another benchmark than _meta's, ...) and list each change.")
 @click.argument("path")
 @click.pass_context
-def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
+def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -> None:
     """Read a historical results file into a sweep (its line order is the completion order).
+
+    Exact or refused: `export` gives the file back byte for byte; a line it could
+    not is an error naming the line, and nothing is imported (unless --lenient).
 
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
-    parsed = jsonl.read_file(path)  # a bad file is refused before the database is created
-    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name)
+    # A bad file is refused before the database is created.
+    parsed = jsonl.read_file(path, lenient=lenient)
+    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name, lenient=lenient)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
+    for change in imported.changes:
+        click.echo(f"changed: {change}")
 
 
 @main.command()

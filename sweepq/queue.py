@@ -36,6 +36,7 @@ from .errors import SweepqError
 from .prompts import PromptSet, parse
 from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
 from .redact import mask
+from .storetext import load, load_opt, store, store_opt
 from .usage import Usage
 
 ENQUEUE_BATCH = 10_000
@@ -361,33 +362,44 @@ class Queue:
                                             for i in range(0, len(rest), _JOB_COLUMNS)))
             return conn.total_changes - before
 
-    def import_results(self, sweep: Sweep,
-                       rows: Sequence[tuple[str, str, Result]]) -> int:
+    def import_results(self, sweep: Sweep, rows: Sequence[tuple[str, str, Result]],
+                       lines: Sequence[str | None] | None = None, meta_line: str | None = None,
+                       accept: Callable[[list[int]], None] | None = None) -> int:
         """Add finished jobs with their results, (task_id, arm, result) in completion order.
 
         For historical files: one transaction, the sweep created if new, each row a
         `done` job of one attempt whose result completes in the order given. A
         (task_id, arm) the sweep already has is left as it is; returns how many were
         new. Arms the rows use beyond `sweep.arms` sort after them in positions. The
-        results are stored as given (not masked): an import must export byte for byte.
+        results are stored as given (not masked): an import must export byte for byte;
+        `lines` (the file's own text of each row) and `meta_line` are what export
+        writes back. `accept` is shown the indexes of rows the sweep already has with
+        another result, before the commit: raising there imports nothing.
         """
         now = self.clock()
         all_arms = list(dict.fromkeys([*sweep.arms, *(arm for _, arm, _ in rows)]))
         arm_index = {arm: i for i, arm in enumerate(all_arms)}
         task_index: dict[str, int] = {}
-        new = 0
+        new, conflicts = 0, []
         with self.write() as conn:
-            self.create_sweep(conn, sweep)
-            for task_id, arm, result in rows:
+            if self.create_sweep(conn, sweep) and meta_line is not None:
+                conn.execute("UPDATE sweeps SET meta_line = ? WHERE sweep = ?",
+                             (store(meta_line), sweep.name))
+            for i, (task_id, arm, result) in enumerate(rows):
                 t = task_index.setdefault(task_id, len(task_index))
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
                     " attempts, created_at, finished_at)"
                     " VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
                     (sweep.name, task_id, arm, t * len(all_arms) + arm_index[arm], now, now))
+                line = lines[i] if lines is not None else None
                 if cursor.rowcount:
                     new += 1
-                    _insert_result(conn, cursor.lastrowid, result, now)
+                    _insert_result(conn, cursor.lastrowid, result, now, line)
+                elif not _same_result(conn, sweep.name, task_id, arm, result, line):
+                    conflicts.append(i)
+            if accept is not None:
+                accept(conflicts)
         return new
 
     # -- the job life cycle -------------------------------------------------
@@ -466,7 +478,7 @@ class Queue:
         transaction: see `_count_failure`. Returns the job's state afterwards, or None
         when the job was no longer ours.
         """
-        now, message = self.clock(), mask(message)
+        now, message = self.clock(), store(mask(message))
         with self.write() as conn:
             row = conn.execute(
                 "SELECT attempts, max_attempts FROM jobs"
@@ -563,7 +575,7 @@ class Queue:
                 message: str | None = None) -> bool:
         """Give a job back without counting the attempt (a pause, or a clean shutdown)."""
         now = self.clock()
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         trail = ("errors" if message is None else
                  "json_insert(errors, '$[#]', json_object('at', :now, 'attempt', attempts,"
                  " 'kind', :kind, 'message', :message))")
@@ -620,7 +632,7 @@ class Queue:
         """
         if resume_at is not None:
             bounds.timestamp("the pause's end", resume_at, self.clock())
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         with self.write() as conn:
             now = self.clock()
             # Pauses that ran out are closed here, so the claim's check stays tiny.
@@ -739,9 +751,9 @@ class Queue:
             " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
             " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-             None if call.response_text is None else mask(call.response_text),
+             None if call.response_text is None else store(mask(call.response_text)),
              *usage.columns(call.usage), call.latency_seconds, call.error_class,
-             None if call.error is None else mask(call.error), self.clock(),
+             None if call.error is None else store(mask(call.error)), self.clock(),
              call.stop_reason))
 
     def journal(self, job_id: int) -> list[Call]:
@@ -751,6 +763,9 @@ class Queue:
             " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
             " latency_seconds, error_class, error, stop_reason FROM calls"
             " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
+        for row in rows:   # the text as the provider sent it (storetext)
+            row["response_text"], row["error"] = load_opt(row["response_text"]), \
+                load_opt(row["error"])
         return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
                      usage=Usage.from_row(row)) for row in rows]
 
@@ -873,15 +888,33 @@ _REPAIRS = [
 ]
 
 
-def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float) -> None:
-    """The one INSERT of a result row, inside the caller's transaction."""
+def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float,
+                   line: str | None = None) -> None:
+    """The one INSERT of a result row, inside the caller's transaction (`line`: the
+    imported file's own text of the row)."""
     conn.execute(
         "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
         " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-        " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (job_id, int(result.passed), result.detail, result.wall_seconds, result.sub_calls,
-         result.output, *usage.columns(result.usage),
-         None if result.models is None else json.dumps(result.models), now))
+        " models, completed_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, int(result.passed), store(result.detail), result.wall_seconds,
+         result.sub_calls, store_opt(result.output), *usage.columns(result.usage),
+         None if result.models is None else json.dumps(result.models), now,
+         store_opt(line)))
+
+
+def _same_result(conn: sqlite3.Connection, sweep: str, task_id: str, arm: str,
+                 result: Result, line: str | None) -> bool:
+    """Whether the sweep's (task_id, arm) already holds this imported row (a re-import)."""
+    row = conn.execute(
+        "SELECT r.passed, r.detail, r.wall_seconds, r.sub_calls, r.line FROM jobs AS j"
+        " LEFT JOIN results AS r USING (job_id) WHERE j.sweep = ? AND j.task_id = ?"
+        " AND j.arm = ?", (sweep, task_id, arm)).fetchone()
+    if row is None or row[0] is None:
+        return False
+    if row[4] is not None and line is not None:
+        return load(row[4]) == line
+    return (bool(row[0]), load(row[1]), row[2], row[3]) == \
+        (result.passed, result.detail, result.wall_seconds, result.sub_calls)
 
 
 def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:

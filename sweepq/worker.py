@@ -222,7 +222,7 @@ class Worker:
         held = self.queue.held_back(self.sweep.name)
         if held and self.queue.unfinished_except(self.sweep.name, held) == 0:
             # Only arms waiting for a provider are left: wait for it (or exit 75).
-            return self._wait_out(_latest(held.values()), sorted(held))
+            return self._wait_for_provider(_latest(held.values()), sorted(held))
         next_at = self.queue.next_available_at(self.sweep.name)
         delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
         # Woken early when a job of this process ends: the last one ending means exit now.
@@ -230,6 +230,21 @@ class Worker:
             if self._jobs_ended == ended_before and not self.stopping.is_set():
                 self._job_ended.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
         return True
+
+    def _wait_for_provider(self, pause: Pause, arms: list[str]) -> bool:
+        """Only arms held back by a provider's pause are left. A provider that ran out (an
+        OpenAI quota, a Gemini per-day quota: hours) exits 75 at once naming the arms,
+        unless --max-wait allows waiting for it; a shorter pause (a rate limit, an
+        unreachable provider's probe) is waited out."""
+        if pause.reason == "exhausted" and pause.resume_at is not None \
+                and self.config.max_wait is None:
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused (exhausted) for {pause.scope} (arms "
+                           f"{', '.join(arms)}) for {pause.resume_at - self.queue.clock():.0f}s"
+                           " and nothing else is left: run `sweepq work` again after it ends "
+                           "(or pass --max-wait to wait for it)")
+            self.stopping.set()
+            return False
+        return self._wait_out(pause, arms)
 
     def _wait_out(self, pause: Pause, arms: list[str] | None = None) -> bool:
         """Sleep until the pause ends (waking to notice `sweepq resume`), or give up.
@@ -367,7 +382,7 @@ class Worker:
         self.queue.release(job.job_id, owner, failure.kind, failure.message)
         if self.tally.done == 0:
             self._set_exit(EXIT_FATAL, f"{failure.message}; check the network and that "
-                           "address (ANTHROPIC_BASE_URL, or the model map's), then run "
+                           f"address ({_address_setting(failure.pause_scope)}), then run "
                            "`sweepq work` again")
             self.stopping.set()
             return
@@ -399,6 +414,15 @@ class Worker:
                     self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
                 except sqlite3.Error:   # the job's thread meets the same failure and says so
                     break
+
+
+def _address_setting(scope: str | None) -> str:
+    """Where the address an unreachable provider was called at comes from."""
+    if scope is None or scope.startswith("claude"):
+        return "ANTHROPIC_BASE_URL, or the model map's"
+    if scope.startswith("local@"):
+        return f"the model map's {scope.removeprefix('local@')}"
+    return f"{scope.upper()}_BASE_URL, or the model map's"
 
 
 def _latest(pauses: Iterable[Pause]) -> Pause:
