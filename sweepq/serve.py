@@ -81,10 +81,15 @@ class PageServer(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # The slot is given back before the socket closes: a client that reads the reply
+        # to its end and connects again at once must find it free.
         try:
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
             self._slots.release()
+            self.shutdown_request(request)
 
     def host_allowed(self, header: str | None) -> bool:
         """Whether a request's `Host` names this server (DNS rebinding names another)."""
