@@ -694,33 +694,56 @@ class Queue:
 
     # -- the call journal ---------------------------------------------------
 
-    def record_call(self, call: Call) -> None:
-        """Journal one model call, committed before the arm goes on."""
-        with self.write() as conn:
-            self._insert_call(conn, call)
+    def record_call(self, call: Call, owner: str | None = None) -> int | None:
+        """Journal one model call, committed before the arm goes on; its call_id.
 
-    def _insert_call(self, conn: sqlite3.Connection, call: Call) -> None:
+        With `owner`, only while that worker still holds the job (one statement, so no
+        claim slips in between): None, nothing written, when it does not. A worker that
+        lost its lease must not add to the journal the new holder replays."""
+        with self.write() as conn:
+            return self._insert_call(conn, call, owner)
+
+    def _insert_call(self, conn: sqlite3.Connection, call: Call,
+                     owner: str | None = None) -> int | None:
         """The one INSERT of a journaled call, inside the caller's transaction."""
-        conn.execute(
+        held = ("" if owner is None else
+                " WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = :job"
+                " AND state = 'running' AND lease_owner = :owner)")
+        values = (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
+                  None if call.response_text is None else mask(call.response_text),
+                  *usage.columns(call.usage), call.latency_seconds, call.error_class,
+                  None if call.error is None else mask(call.error), self.clock(),
+                  call.stop_reason)
+        names = [f"v{i}" for i in range(len(values))]
+        row = conn.execute(
             "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
             " response_text, input_tokens, output_tokens, cache_read_tokens,"
             " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
-            " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-             None if call.response_text is None else mask(call.response_text),
-             *usage.columns(call.usage), call.latency_seconds, call.error_class,
-             None if call.error is None else mask(call.error), self.clock(),
-             call.stop_reason))
+            f" stop_reason) SELECT {', '.join(':' + n for n in names)}{held}"
+            " RETURNING call_id",
+            {**dict(zip(names, values, strict=True)), "job": call.job_id, "owner": owner}
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def journal_if_held(self, job_id: int, owner: str, after: int
+                        ) -> tuple[list[tuple[int, Call]], bool]:
+        """The job's successful calls journaled after call_id `after` (call_id, call), and
+        whether `owner` still holds the job, read together: what a worker checks before
+        each call, so a job re-claimed from a stalled worker replays what it journaled."""
+        with self.snapshot():
+            held = bool(self.rows("SELECT 1 FROM jobs WHERE job_id = ? AND state = 'running'"
+                                  " AND lease_owner = ?", (job_id, owner)))
+            rows = self.read(_JOURNAL + " AND call_id > ? ORDER BY call_id", (job_id, after))
+        return [(row.pop("call_id"), _call_of(row)) for row in rows], held
 
     def journal(self, job_id: int) -> list[Call]:
         """The job's successful calls, oldest first: what a retry can replay."""
-        rows = self.read(
-            "SELECT job_id, attempt, call_index, model, request_hash, response_text,"
-            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-            " latency_seconds, error_class, error, stop_reason FROM calls"
-            " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
-        return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
-                     usage=Usage.from_row(row)) for row in rows]
+        return [call for _, call in self.journal_since(job_id, 0)]
+
+    def journal_since(self, job_id: int, after: int) -> list[tuple[int, Call]]:
+        """(call_id, call) of the job's successful calls after call_id `after`, oldest first."""
+        rows = self.read(_JOURNAL + " AND call_id > ? ORDER BY call_id", (job_id, after))
+        return [(row.pop("call_id"), _call_of(row)) for row in rows]
 
     # -- message batches (batch.py) -----------------------------------------
 
@@ -870,6 +893,17 @@ def _has_results_from(conn: sqlite3.Connection, sweep: str, model: str) -> bool:
         "SELECT 1 FROM results AS r JOIN jobs AS j USING (job_id), json_each(r.models) AS m"
         " WHERE j.sweep = ? AND r.models IS NOT NULL AND m.value = ? LIMIT 1",
         (sweep, model)).fetchone() is not None
+
+
+_JOURNAL = ("SELECT call_id, job_id, attempt, call_index, model, request_hash, response_text,"
+            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+            " latency_seconds, error_class, error, stop_reason FROM calls"
+            " WHERE job_id = ? AND error_class IS NULL")
+
+
+def _call_of(row: dict[str, Any]) -> Call:
+    return Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
+                usage=Usage.from_row(row))
 
 
 def _job(row: Sequence[Any]) -> Job:

@@ -38,6 +38,7 @@ from .bbh import Task, score
 from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .governor import Governor
+from .leases import LeaseLost
 from .models import JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
 
@@ -105,6 +106,10 @@ class Worker:
         self._jobs_ended = 0
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
+        # job_id -> the monotonic time until which this worker's lease surely holds (taken
+        # before the claim or heartbeat that set it): wall-clock steps cannot stretch it.
+        self._sure_until: dict[int, float] = {}
+        self._lost: set[int] = set()            # jobs a heartbeat found taken back
         self._exit: tuple[int, str] | None = None
         self._probe_wait = PROBE_FIRST_SECONDS
         self.governor = (Governor(queue, self.config.worker_name) if self.config.governor
@@ -180,6 +185,7 @@ class Worker:
 
     def _work(self, owner: str) -> None:
         while not self.stopping.is_set():
+            claimed_at = time.monotonic()
             job = self.queue.claim(self.sweep.name, owner, self.config.lease_seconds)
             if job is None:
                 if not self._wait_for_work():
@@ -187,14 +193,20 @@ class Worker:
                 continue
             with self._lock:
                 self._in_flight[job.job_id] = owner
+                self._sure_until[job.job_id] = claimed_at + self.config.lease_seconds
+                self._lost.discard(job.job_id)
             try:
                 self._run_job(job, owner)
+            except LeaseLost:
+                pass            # another worker holds it now: nothing of ours to write
             except BaseException:
                 self._release_quietly(job.job_id, owner)
                 raise
             finally:
                 with self._lock:
                     self._in_flight.pop(job.job_id, None)
+                    self._sure_until.pop(job.job_id, None)
+                    self._lost.discard(job.job_id)
                 with self._job_ended:
                     self._jobs_ended += 1
                     self._job_ended.notify_all()
@@ -301,7 +313,28 @@ class Worker:
     def client_for(self, job: Job) -> JobClient:
         """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
         return JobClient(self.queue, job, self.backend, self.sweep.models,
-                         governor=self.governor)
+                         governor=self.governor,
+                         lease=lambda: self.hold(job.job_id, job.lease_owner))
+
+    def hold(self, job_id: int, owner: str) -> None:
+        """Raise LeaseLost unless this worker's lease on the job is live now.
+
+        A heartbeat that found the job taken back ends it. Past the monotonic time the
+        lease was last surely extended (the process stalled: SIGSTOP, a laptop asleep,
+        swapping), the lease is renewed first, which succeeds only while nobody took the
+        job: a stalled worker never calls on a lease another worker may already be using.
+        """
+        with self._lock:
+            lost = job_id in self._lost
+            sure_until = self._sure_until.get(job_id, 0.0)
+        if lost:
+            raise LeaseLost(f"job {job_id}: a heartbeat found it taken back")
+        if time.monotonic() < sure_until - self.config.lease_seconds / 2:
+            return
+        self._extend(job_id, owner)
+        with self._lock:
+            if job_id in self._lost:
+                raise LeaseLost(f"job {job_id}: its lease ran out and was taken back")
 
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
@@ -384,9 +417,21 @@ class Worker:
                 held = list(self._in_flight.items())
             for job_id, owner in held:
                 try:
-                    self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+                    self._extend(job_id, owner)
                 except sqlite3.Error:   # the job's thread meets the same failure and says so
                     break
+
+    def _extend(self, job_id: int, owner: str) -> None:
+        """One heartbeat: the lease surely holds a lease period from before it was sent;
+        a heartbeat refused (the job taken back) marks the job lost, and its chain stops
+        before its next call."""
+        sent_at = time.monotonic()
+        ok = self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+        with self._lock:
+            if not ok:
+                self._lost.add(job_id)
+            elif job_id in self._in_flight:
+                self._sure_until[job_id] = sent_at + self.config.lease_seconds
 
 
 def _latest(pauses: Iterable[Pause]) -> Pause:
