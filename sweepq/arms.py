@@ -252,6 +252,20 @@ def models_called(arm: Arm) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys([*declared, *(str(c) for c in chosen if isinstance(c, str))]))
 
 
+def calling(names: Sequence[str], alias: str) -> list[str] | None:
+    """The arms among `names` that call model `alias`; None when that cannot be known (a
+    custom arm not importable here, or one that does not declare its models): then any
+    may, and `sweepq models` guards every arm."""
+    try:
+        known = validate(names)
+    except SweepqError:
+        return None
+    called = {name: models_called(arm) for name, arm in known.items()}
+    if any(aliases is None for aliases in called.values()):
+        return None
+    return [name for name, aliases in called.items() if alias in (aliases or ())]
+
+
 def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:
     """Refuse, in one line naming the fix, an arm whose model the sweep cannot call: an
     alias the map does not define, or a provider whose SDK extra is not installed."""

@@ -211,7 +211,9 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
     """
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
+    from .records import check_sweep_name
 
+    check_sweep_name(name)
     arm_list = _split(arm_names)
     prompt_sets = sets_from_options(prompt_specs)  # every refusal before the database opens
     models = parse_model_map(model_pairs)
@@ -311,10 +313,23 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
-    _finish(ctx, queue, sweep, outcome)
+    _finish(ctx, queue, sweep, outcome, stranded=worker.stranded)
 
 
-def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
+def _exit_now(code: int) -> None:
+    """End the process at once, output flushed, without finalising the interpreter: threads
+    a signal abandoned in a model call must not run while modules and the SQLite
+    connection are torn down under them (a SIGSEGV on exit). Their jobs were released,
+    every commit is durable, and the OS closes the file."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "",
+            stranded: int = 0) -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
 
     A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
@@ -332,6 +347,8 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
                f"passed){how}{_sweep_line(queue, sweep)}" + (f"; {message}" if message else ""))
     if code:
         click.echo(f"sweepq: {message}", err=True)
+    if stranded:
+        _exit_now(code)
     ctx.exit(code)
 
 
@@ -403,8 +420,9 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
                ) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
-    A change is refused once results from the old model exist (an arm would mix
-    two models), unless --force.
+    A change is refused once results from the old model exist, or while a job of an
+    arm that calls the alias runs or is done (an arm would mix two models), unless
+    --force; running workers take the new map from their next job on.
 
     \b
     sweepq models --sweep bbh-n99
@@ -420,7 +438,8 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, pairs: tuple[s
         changes = parse_model_pairs(pairs)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
-        models = queue.set_models(sweep.name, changes, force=force)
+        models = queue.set_models(sweep.name, changes, force=force,
+                                  arms_calling=lambda alias: arms_mod.calling(sweep.arms, alias))
     for alias, model_id in models.items():
         click.echo(f"{alias}={model_id}")
 
@@ -534,7 +553,8 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweep = queue.resolve_sweep(name)
     if watch is None:
         data = report.status(queue, sweep)
-        click.echo(json.dumps(data, indent=2) if as_json else views.render_status(data))
+        click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+                   else views.render_status(data))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
@@ -573,6 +593,11 @@ def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
+    from pathlib import Path
+
+    from .records import check_sweep_name
+
+    check_sweep_name(name or Path(path).stem)   # refused before the database is created
     parsed = jsonl.read_file(path)  # a bad file is refused before the database is created
     imported = jsonl.import_file(_queue(ctx, create=True), parsed, name)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
@@ -649,7 +674,8 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
     """
     queue = _queue(ctx, reads_only=True)
     data = report.summary(queue, queue.resolve_sweep(name), baseline)
-    click.echo(json.dumps(data, indent=2) if as_json else views.render_summary(data))
+    click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+               else views.render_summary(data))
 
 
 @main.command("report")

@@ -36,8 +36,12 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
                   + (f", {cost(data['cost_usd'], floor)}" if data["cost_usd"] is not None
                      else ""))
     if data["stale_leases"]:
-        timing.append(f"{data['stale_leases']} expired leases")
+        timing.append(f"{data['stale_leases']} stale leases")
     lines.append("  " + " · ".join(timing))
+    lines += lease_lines(data.get("leases") or [], now)
+    if data.get("invalid_state"):
+        lines.append(f"  {data['invalid_state']:,} jobs with a state none of pending, running,"
+                     " done, error: never run; see `sweepq check`")
     for pause in [data["pause"], *data.get("scoped_pauses", [])]:
         if pause is None:
             continue
@@ -50,6 +54,19 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
         lines.append(f"  {scope}paused ({pause['reason']}) {until}{message}")
     if data.get("check"):
         lines.append(f"  check: {data['check']}")
+    return lines
+
+
+def lease_lines(leases: list[dict[str, Any]], now: float) -> list[str]:
+    """One line per process whose leases a worker may be waiting out, and when they are
+    taken back."""
+    lines = []
+    for w in leases:
+        wait = w["taken_back_at"] - now
+        when = ("its process is gone: the next worker takes them back at once" if w["gone"]
+                else "expired: the next claim takes them back" if wait <= 0
+                else f"taken back in {format_duration(wait)} unless it heartbeats")
+        lines.append(f"  leases: {w['jobs']:,} held by {w['process']} ({when})")
     return lines
 
 
@@ -137,6 +154,10 @@ def render_summary(data: dict[str, Any]) -> str:
                   for a in data["arms"] if any(a["not_answered"].values())]
     if unanswered:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
+    for a in data["arms"]:
+        for old, new in a.get("mixed_models") or []:
+            lines.append(f"  warning: {a['arm']} mixes models: results from both {old} and "
+                         f"{new} (`sweepq models --force` changed it mid-sweep)")
     lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2. "
                  "units: haiku call 1, sonnet 3.")
     unpriced = sorted({m.partition("@")[0] for a in data["arms"] for m in a["unpriced_models"]})
@@ -177,7 +198,8 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
         if as_json or not console.is_terminal:
             while True:
                 data = report.status(queue, sweep)
-                print(json.dumps(data) if as_json else render_status(data) + "\n", flush=True)
+                print(json.dumps(report.json_safe(data), allow_nan=False) if as_json
+                      else render_status(data) + "\n", flush=True)
                 if data["phase"] == "complete":
                     return
                 time.sleep(seconds)

@@ -52,6 +52,7 @@ IDLE_POLL_SECONDS = 0.5
 PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
 PROBE_FIRST_SECONDS = 5.0   # an unreachable API is tried again after this pause,
 PROBE_MAX_SECONDS = 300.0   # doubled each time it is still unreachable, up to this
+THREAD_JOIN_SECONDS = 10.0  # how long run() waits for a thread that is ending anyway
 
 
 @dataclass
@@ -114,11 +115,16 @@ class Worker:
         self._probe_wait = PROBE_FIRST_SECONDS
         self.governor = (Governor(queue, self.config.worker_name) if self.config.governor
                          else None)
+        # Threads still alive when run() returned: blocked in a model call after a signal
+        # released their jobs. The process must then end without finalising the
+        # interpreter under them (`cli.work` exits with os._exit).
+        self.stranded = 0
 
     # -- running --------------------------------------------------------------
 
     def run(self, on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.5) -> Outcome:
         """Work until the sweep has nothing pending or running, or until stopped."""
+        self.queue.release_gone(self.sweep.name)   # a crashed process's jobs: not waited on
         threads = [threading.Thread(target=self._loop, args=(f"{self.config.worker_name}:{i}",),
                                     name=f"sweepq-worker-{i}", daemon=True)
                    for i in range(self.config.concurrency)]
@@ -132,6 +138,13 @@ class Worker:
             for t in threads:
                 t.join(timeout=tick_seconds / len(threads))
         self._finished.set()
+        self.stopping.set()
+        # The heartbeat wakes on _finished at once (or ends its one short write): joined, so
+        # no thread of ours is inside a statement when the connection is closed.
+        heartbeat.join(timeout=THREAD_JOIN_SECONDS)
+        for t in threads:
+            t.join(timeout=0 if self._abandoned.is_set() else THREAD_JOIN_SECONDS)
+        self.stranded = sum(t.is_alive() for t in [*threads, heartbeat])
         if on_tick is not None:
             on_tick()
         code, message = self._exit or (EXIT_OK, "")
@@ -220,11 +233,15 @@ class Worker:
     def _wait_for_work(self) -> bool:
         """Nothing claimable: wait out a pause or a backoff. False when this thread should end."""
         ended_before = self._jobs_ended   # a job ending after this is never missed
+        if self.queue.unfinished(self.sweep.name) == 0:
+            return False                  # finished beats paused: nothing left to wait for
+        if self.queue.release_gone(self.sweep.name):
+            return True                   # a dead process's jobs: claimable at once
+        if self.queue.bad_pauses():
+            self.queue.drop_bad_pauses()  # reported once each, never waited on
         pause = self.queue.active_pause()
         if pause is not None:
             return self._wait_out(pause)
-        if self.queue.unfinished(self.sweep.name) == 0:
-            return False
         if self._only_batched_left():
             return False
         held = self.queue.held_back(self.sweep.name)
@@ -268,10 +285,12 @@ class Worker:
             self.queue.fail(job.job_id, owner, f"the worker died on each of its "
                             f"{job.max_attempts} attempts (lease expired)", "crash", final=True)
             return
+        task = self._task_of(job, owner)
+        if task is None:
+            return
         client = self.client_for(job)
         started = time.monotonic()
         try:
-            task = Task.from_payload(job.task)
             output = self.arms[job.arm](task, client)
         except Deferred:
             return
@@ -310,9 +329,28 @@ class Worker:
                 self.tally.passed += passed
                 self._probe_wait = PROBE_FIRST_SECONDS
 
+    def _task_of(self, job: Job, owner: str) -> Task | None:
+        """The job's task; None when its row cannot be run (a payload a hand edit broke,
+        counts out of range): then it is quarantined, in `error` with the reason in its
+        trail and its attempt given back, and the sweep carries on without it."""
+        defect = job.defect
+        if defect is None:
+            try:
+                return Task.from_payload(job.task)
+            except (KeyError, TypeError, ValueError) as exc:
+                defect = f"its payload is not a task ({type(exc).__name__}: {exc})"
+        self.queue.quarantine(job.job_id, owner, f"quarantined: {defect}"[:500])
+        return None
+
+    def models(self) -> dict[str, str]:
+        """The sweep's model map as stored now, read per job: `sweepq models --force`
+        mid-run reaches the next job of every worker, never the middle of one."""
+        current = self.queue.sweep_models(self.sweep.name)
+        return dict(self.sweep.models if current is None else current)
+
     def client_for(self, job: Job) -> JobClient:
         """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
-        return JobClient(self.queue, job, self.backend, self.sweep.models,
+        return JobClient(self.queue, job, self.backend, self.models(),
                          governor=self.governor,
                          lease=lambda: self.hold(job.job_id, job.lease_owner))
 
