@@ -279,14 +279,14 @@ class Worker:
         return True
 
     def _run_job(self, job: Job, owner: str) -> None:
+        task = self._task_of(job, owner)   # a broken row first: its counts mean nothing
+        if task is None:
+            return
         if job.attempts > job.max_attempts:
             # Reclaimed after its lease expired on the last attempt: the worker running it
             # died every time. A job that kills its workers must not be retried forever.
             self.queue.fail(job.job_id, owner, f"the worker died on each of its "
                             f"{job.max_attempts} attempts (lease expired)", "crash", final=True)
-            return
-        task = self._task_of(job, owner)
-        if task is None:
             return
         client = self.client_for(job)
         started = time.monotonic()

@@ -111,3 +111,14 @@ def test_check_tests_every_check_constraint_on_its_read_only_connection(db_path,
     data = _strict_json(run_cli("status", "--json", db=db_path, check=True).stdout)
     assert data["total"] == 4 and data["invalid_state"] == 1
     assert "1 jobs with a state none of" in run_cli("status", db=db_path).stdout
+
+
+def test_a_job_with_max_attempts_out_of_range_is_quarantined_not_charged(db_path, sample_bbh,
+                                                                          fake_api):
+    _enqueue(db_path, sample_bbh, 2)
+    _edit(db_path, "UPDATE jobs SET max_attempts = 0 WHERE position = 0")
+    done = run_cli("work", "--quiet", db=db_path, fake=fake_api)
+    assert done.returncode == 3, done.stderr
+    state, attempts, last_error = _one(db_path, "SELECT state, attempts, last_error FROM jobs"
+                                                " WHERE position = 0")
+    assert (state, attempts) == ("error", 0) and "out of range" in last_error
