@@ -91,6 +91,7 @@ def _run(db: Path, env: dict[str, str], how: str) -> int:
         while not _running(db) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)        # its handlers are in place once it holds a job
         proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)             # apart, or the kernel merges the two into one
         proc.send_signal(signal.SIGTERM)   # a second signal: release now, abandon calls
     proc.communicate(timeout=120)
     return proc.returncode
