@@ -323,7 +323,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-                        own_prefix=f"{config.worker_name}:")
+                        own=config.worker_name)
     on_tick = progress.update
     if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
@@ -336,10 +336,23 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
-    _finish(ctx, queue, sweep, outcome)
+    _finish(ctx, queue, sweep, outcome, stranded=worker.stranded)
 
 
-def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
+def _exit_now(code: int) -> None:
+    """End the process at once, output flushed, without finalising the interpreter: threads
+    a signal abandoned in a model call must not run while modules and the SQLite
+    connection are torn down under them (a SIGSEGV on exit). Their jobs were released,
+    every commit is durable, and the OS closes the file."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "",
+            stranded: int = 0) -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
 
     A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
@@ -358,6 +371,8 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
                f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
+    if stranded:
+        _exit_now(code)
     ctx.exit(code)
 
 
@@ -371,7 +386,7 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     runner.install_signal_handlers()
     outcome = _run_with_display(runner.run, Progress(
         queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-        own_prefix=f"{config.worker_name}:"))
+        own=config.worker_name))
     _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
 
 
@@ -467,9 +482,10 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
                pairs: tuple[str, ...]) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
-    A change is refused once results from the old model exist (an arm would mix
-    two models), and an alias no arm of the sweep calls is refused (a typo would be
-    added, not fixed), unless --force.
+    A change is refused once results from the old model exist, or while a job of an
+    arm that calls the alias runs or is done (an arm would mix two models), and an alias
+    no arm of the sweep calls is refused (a typo would be added, not fixed), unless
+    --force; running workers take the new map from their next job on.
 
     \b
     sweepq models --sweep bbh-n99
@@ -487,7 +503,8 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
             _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
-        models = queue.set_models(sweep.name, changes, force=force)
+        models = queue.set_models(sweep.name, changes, force=force,
+                                  arms_calling=lambda alias: arms_mod.calling(sweep.arms, alias))
     if as_json:
         click.echo(json.dumps(models, indent=2))
         return
@@ -634,7 +651,8 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweep = queue.resolve_sweep(name)
     if watch is None:
         data = report.status(queue, sweep)
-        click.echo(json.dumps(data, indent=2) if as_json else views.render_status(data))
+        click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+                   else views.render_status(data))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
@@ -699,7 +717,11 @@ def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
-    # A bad file is refused before the database is created.
+    from pathlib import Path
+
+    from .records import check_sweep_name
+
+    check_sweep_name(name or Path(path).stem)   # refused before the database is created
     parsed = jsonl.read_file(path, lenient=lenient)
     imported = jsonl.import_file(_queue(ctx, create=True), parsed, name, lenient=lenient)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
@@ -789,7 +811,8 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
         click.echo(json.dumps(data, indent=2) if as_json else by_subtask.render(data))
         return
     data = report.summary(queue, sweep, baseline, scorer)
-    click.echo(json.dumps(data, indent=2) if as_json else views.render_summary(data))
+    click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+               else views.render_summary(data))
 
 
 @main.command()
