@@ -81,12 +81,12 @@ def lease_line(held: list[dict[str, Any]] | None, now: float, here: bool) -> str
     out = [w for w in held if w not in back]
     parts = []
     if out:
-        first = min(w["taken_back_at"] for w in out)
-        last = max(w["taken_back_at"] for w in out)
-        ends = (f"until {clock_text(last, now)} ({format_duration(max(last - now, 0.0))})"
+        first = max(min(w["taken_back_at"] for w in out) - now, 0.0)
+        last = max(max(w["taken_back_at"] for w in out) - now, 0.0)
+        ends = (f"until {clock_text(now + last, now)} ({format_duration(last)})"
                 if round(first) == round(last) else
-                f"until {clock_text(first, now)}–{clock_text(last, now)} "
-                f"({format_duration(max(first - now, 0.0))}–{format_duration(max(last - now, 0.0))})")
+                f"until {clock_text(now + first, now)}–{clock_text(now + last, now)} "
+                f"({format_duration(first)}–{format_duration(last)})")
         who = "no worker of this process" if here else "a worker"
         parts.append(f"{_jobs(out)} leased by {who} {ends}: a killed `sweepq work` holds "
                      "them until then, a live one finishes them")
