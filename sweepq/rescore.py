@@ -122,5 +122,4 @@ def _literal(text: str) -> str:
 
 
 def _has_scorings(queue: Queue) -> bool:
-    return bool(queue.read("SELECT 1 AS x FROM sqlite_master WHERE type = 'table'"
-                           " AND name = 'scorings'"))
+    return queue.has_table("scorings")

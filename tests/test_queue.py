@@ -481,7 +481,7 @@ def test_the_claim_uses_the_claimable_index_without_sorting(q: Queue) -> None:
         job = q.claim("s", "w")
         q.complete(job.job_id, "w", RESULT)
     q.conn.execute("ANALYZE")
-    plan = q.conn.execute("EXPLAIN QUERY PLAN " + claim_sql._CLAIM,
+    plan = q.conn.execute("EXPLAIN QUERY PLAN " + claim_sql.CLAIM,
                           {"sweep": "s", "worker": "w", "lease": 60, "now": T0}).fetchall()
     details = [row[-1] for row in plan]
     assert any("jobs_claimable" in d for d in details), details

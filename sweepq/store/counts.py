@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .claim_sql import _IN_OPEN_BATCH
+from .claim_sql import IN_OPEN_BATCH
 from .database import Database
 
 
@@ -28,7 +28,7 @@ class Counts(Database):
         them to the batch runner."""
         return self.read(
             "SELECT count(*) AS n FROM jobs WHERE sweep = ? AND state IN ('pending', 'running')"
-            " AND EXISTS (" + _IN_OPEN_BATCH + ")", (sweep,))[0]["n"]
+            " AND EXISTS (" + IN_OPEN_BATCH + ")", (sweep,))[0]["n"]
 
     def next_available_at(self, sweep: str) -> float | None:
         """When the earliest pending job becomes claimable (for a worker with nothing to do)."""

@@ -82,7 +82,7 @@ class Database:
                     self.conn.execute("BEGIN IMMEDIATE")
                     break
                 except sqlite3.OperationalError as exc:
-                    if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                    if not db.is_busy(exc) or attempt == LOCKED_RETRIES - 1:
                         raise
                     time.sleep(random.uniform(0.01, 0.1))
             try:
@@ -116,6 +116,11 @@ class Database:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def has_table(self, name: str) -> bool:
+        """Whether the database has table `name` (a read-only one may predate it)."""
+        with self._lock:
+            return db.has_table(self.conn, name)
+
     def rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[tuple]:
         """The rows of a query as tuples (for the statistics, which take them positionally)."""
         with self._lock:
@@ -141,7 +146,3 @@ def _warn_on_stderr(line: str) -> None:
     sys.stderr.write(f"sweepq: warning: {line}\n")
     sys.stderr.flush()
 
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -8,10 +8,11 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .. import bounds, growth, usage
+from .. import bounds, growth
 from ..errors import SweepqError
 from ..records import Result, Sweep, check_sweep_name
-from ..storetext import load, store, store_opt
+from ..storetext import load, store
+from .results import insert_result
 from .sweeps import Sweeps
 
 ENQUEUE_BATCH = 10_000
@@ -120,7 +121,7 @@ class Enqueue(Sweeps):
                 line = lines[i] if lines is not None else None
                 if cursor.rowcount:
                     new += 1
-                    _insert_result(conn, cursor.lastrowid, result, now, line)
+                    insert_result(conn, cursor.lastrowid, result, now, line)
                 elif not _same_result(conn, sweep.name, task_id, arm, result, line):
                     conflicts.append(i)
             if accept is not None:
@@ -128,18 +129,6 @@ class Enqueue(Sweeps):
         return new
 
 
-def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float,
-                   line: str | None = None) -> None:
-    """The one INSERT of a result row, inside the caller's transaction (`line`: the
-    imported file's own text of the row)."""
-    conn.execute(
-        "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
-        " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-        " models, completed_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (job_id, int(result.passed), store(result.detail), result.wall_seconds,
-         result.sub_calls, store_opt(result.output), *usage.columns(result.usage),
-         None if result.models is None else json.dumps(result.models), now,
-         store_opt(line)))
 
 
 def _same_result(conn: sqlite3.Connection, sweep: str, task_id: str, arm: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,22 +13,12 @@ from ..records import Job, Result
 from ..redact import mask
 from ..storetext import store
 from .breaker import Breaker
-from .claim_sql import _CLAIM, _CLAIM_MANY
-from .enqueue import _insert_result
+from .claim_sql import CLAIM, CLAIM_MANY
+from .results import RESET_TO_PENDING, insert_result, move_results
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 
-# replaced or dropped.
-KEEP_RESULTS = """
-INSERT INTO results_history (job_id, completion_seq, passed, detail, wall_seconds, sub_calls,
-    output, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
-    models, completed_at, replaced_at, why)
-SELECT job_id, completion_seq, passed, detail, wall_seconds, sub_calls, output, input_tokens,
-       output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, models, completed_at,
-       :now, :why
-FROM results WHERE job_id IN ({jobs})
-"""
 
 
 class Jobs(Breaker):
@@ -42,7 +31,7 @@ class Jobs(Breaker):
         Nothing is claimable while a pause is active.
         """
         with self.write() as conn:
-            row = conn.execute(_CLAIM, {"sweep": sweep, "worker": worker,
+            row = conn.execute(CLAIM, {"sweep": sweep, "worker": worker,
                                         "lease": lease_seconds, "now": self.clock()}).fetchone()
         return None if row is None else _job(row)
 
@@ -51,7 +40,7 @@ class Jobs(Breaker):
         """Lease up to `limit` claimable jobs at once, lowest positions first (in no
         particular order in the list): `claim`'s rule, one statement, one transaction."""
         with self.write() as conn:
-            rows = conn.execute(_CLAIM_MANY, {"sweep": sweep, "worker": worker,
+            rows = conn.execute(CLAIM_MANY, {"sweep": sweep, "worker": worker,
                                               "lease": lease_seconds, "now": self.clock(),
                                               "limit": limit}).fetchall()
         return [_job(row) for row in rows]
@@ -84,21 +73,14 @@ class Jobs(Breaker):
                 (now, job_id, worker))
             if cursor.rowcount != 1:
                 return False
-            self._drop_result(conn, job_id, now, "done again")
-            _insert_result(conn, job_id, replace(
+            move_results(conn, ":job", {"job": job_id}, now, "done again")
+            insert_result(conn, job_id, replace(
                 result, detail=mask(result.detail),
                 output=None if result.output is None else mask(result.output)), now)
             # A success ends any streak of failures (the breaker counts only unbroken ones).
             conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
                          " WHERE jobs != '[]'", (now,))
             return True
-
-    @staticmethod
-    def _drop_result(conn: sqlite3.Connection, job_id: int, now: float, why: str) -> None:
-        """Move the job's result, if it has one, to results_history (inside a transaction)."""
-        if conn.execute("SELECT 1 FROM results WHERE job_id = ?", (job_id,)).fetchone():
-            conn.execute(KEEP_RESULTS.format(jobs=":job"), {"now": now, "why": why, "job": job_id})
-            conn.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
 
     def fail(self, job_id: int, worker: str, message: str, kind: str = "transient",
              final: bool = False, signature: str | None = None) -> str | None:
@@ -119,7 +101,7 @@ class Jobs(Breaker):
                 return None
             attempts, max_attempts = row
             state = "error" if final or attempts >= max_attempts else "pending"
-            self._drop_result(conn, job_id, now, "job left done")
+            move_results(conn, ":job", {"job": job_id}, now, "job left done")
             conn.execute(
                 "UPDATE jobs SET state = ?, lease_owner = NULL, lease_expires_at = NULL,"
                 " available_at = ?, finished_at = ?, last_error = ?,"
@@ -164,7 +146,7 @@ class Jobs(Breaker):
                 " WHERE job_id = :job AND state = 'running' AND lease_owner = :worker",
                 {"now": now, "kind": kind, "message": message, "job": job_id, "worker": worker})
             if cursor.rowcount == 1:
-                self._drop_result(conn, job_id, now, "job left done")
+                move_results(conn, ":job", {"job": job_id}, now, "job left done")
             return cursor.rowcount == 1
 
     def retry(self, sweep: str) -> int:
@@ -175,12 +157,9 @@ class Jobs(Breaker):
         """
         with self.write() as conn:
             errors = "SELECT job_id FROM jobs WHERE sweep = :sweep AND state = 'error'"
-            conn.execute(KEEP_RESULTS.format(jobs=errors),
-                         {"now": self.clock(), "why": "job left done", "sweep": sweep})
-            conn.execute(f"DELETE FROM results WHERE job_id IN ({errors})", {"sweep": sweep})
-            return conn.execute(
-                "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
-                " finished_at = NULL WHERE sweep = ? AND state = 'error'", (sweep,)).rowcount
+            move_results(conn, errors, {"sweep": sweep}, self.clock(), "job left done")
+            return conn.execute(RESET_TO_PENDING + "sweep = ? AND state = 'error'",
+                                (sweep,)).rowcount
 
     def set_max_attempts(self, sweep: str, max_attempts: int) -> int:
         """Change the attempts allowed for the sweep's unfinished jobs."""

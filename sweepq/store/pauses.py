@@ -10,7 +10,7 @@ from .. import bounds
 from ..records import Pause
 from ..redact import mask
 from ..storetext import store
-from .claim_sql import _SANE_PAUSE, _SANE_PAUSE_P
+from .claim_sql import open_pause, sane_pause
 from .database import Database
 
 
@@ -52,9 +52,8 @@ class Pauses(Database):
         """Clear every active pause; return how many were cleared."""
         now = self.clock()
         with self.write() as conn:
-            return conn.execute(
-                "UPDATE pauses SET cleared_at = ? WHERE cleared_at IS NULL"
-                " AND (resume_at IS NULL OR resume_at > ?)", (now, now)).rowcount
+            return conn.execute(f"UPDATE pauses SET cleared_at = :now WHERE {open_pause()}",
+                                {"now": now}).rowcount
 
     def active_pause(self, scope: str | None = None) -> Pause | None:
         """The pause in force now for a call to `scope`: queue-wide pauses and that scope's
@@ -63,16 +62,16 @@ class Pauses(Database):
         self._warn_bad_pauses()
         rows = self.read(
             "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
-            " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
-            f" AND (scope IS NULL OR scope = ?) AND {_SANE_PAUSE}"
-            " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(), scope))
+            f" WHERE {open_pause()} AND (scope IS NULL OR scope = :scope) AND {sane_pause()}"
+            " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1",
+            {"now": self.clock(), "scope": scope})
         return Pause(**rows[0]) if rows else None
 
     def bad_pauses(self) -> list[dict[str, Any]]:
         """Open pauses whose times are impossible (a hand edit: resume_at Inf or 1e300, an
         end more than a year after the start): pause_id, resume_at, created_at."""
         return self.read("SELECT pause_id, resume_at, created_at FROM pauses"
-                         f" WHERE cleared_at IS NULL AND NOT {_SANE_PAUSE}")
+                         f" WHERE cleared_at IS NULL AND NOT {sane_pause()}")
 
     def _warn_bad_pauses(self) -> None:
         """One warning line per bad pause, once per process: it is ignored, not obeyed."""
@@ -89,16 +88,16 @@ class Pauses(Database):
         self._warn_bad_pauses()
         with self.write() as conn:
             return conn.execute(f"UPDATE pauses SET cleared_at = ? WHERE cleared_at IS NULL"
-                                f" AND NOT {_SANE_PAUSE}", (self.clock(),)).rowcount
+                                f" AND NOT {sane_pause()}", (self.clock(),)).rowcount
 
     def open_pauses(self) -> list[Pause]:
         """Every pause in force, queue-wide first, then one per scope (the latest ending)."""
         self._warn_bad_pauses()
         rows = self.read(
             "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
-            f" WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?) AND {_SANE_PAUSE}"
+            f" WHERE {open_pause()} AND {sane_pause()}"
             " ORDER BY scope IS NOT NULL, scope, resume_at IS NULL DESC, resume_at DESC",
-            (self.clock(),))
+            {"now": self.clock()})
         latest: dict[str | None, Pause] = {}
         for row in rows:
             latest.setdefault(row["scope"], Pause(**row))
@@ -118,10 +117,8 @@ class Pauses(Database):
         rows = self.read(
             "SELECT a.arm, p.pause_id, p.resume_at, p.reason, p.message, p.set_by, p.scope"
             " FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope"
-            " WHERE a.sweep = ? AND p.cleared_at IS NULL"
-            " AND (p.resume_at IS NULL OR p.resume_at > ?)"
-            f" AND {_SANE_PAUSE_P}"
-            " ORDER BY p.resume_at IS NULL, p.resume_at", (sweep, now))
+            f" WHERE a.sweep = :sweep AND {open_pause('p.')} AND {sane_pause('p.')}"
+            " ORDER BY p.resume_at IS NULL, p.resume_at", {"sweep": sweep, "now": now})
         return {row.pop("arm"): Pause(**row) for row in rows}
 
     def unfinished_except(self, sweep: str, arms: Iterable[str]) -> int:

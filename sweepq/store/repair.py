@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .database import Database
-from .jobs import KEEP_RESULTS
+from .results import RESET_TO_PENDING, move_results
 
 # rebuild from (the aggregate is only a cache of this).
 RECOUNT_BUCKETS = """
@@ -20,7 +20,7 @@ class Repair(Database):
 
     def buckets_disagreeing(self) -> list[str]:
         """Sweeps whose result_buckets rows differ from a recount of their results."""
-        if not self.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'result_buckets'"):
+        if not self.has_table("result_buckets"):
             return []
         kept = {tuple(row[:8]) for row in self.rows(
             "SELECT sweep, arm, passed, sub_calls, unparseable, n, round(cost_usd, 9),"
@@ -33,12 +33,8 @@ class Repair(Database):
         now, done = self.clock(), []
         with self.write() as conn:
             stray = "SELECT job_id FROM jobs WHERE state != 'done'"
-            n = conn.execute(f"SELECT count(*) FROM results WHERE job_id IN ({stray})"
-                             ).fetchone()[0]
+            n = move_results(conn, stray, {}, now, "check --repair")
             if n:
-                conn.execute(KEEP_RESULTS.format(jobs=stray),
-                             {"now": now, "why": "check --repair"})
-                conn.execute(f"DELETE FROM results WHERE job_id IN ({stray})")
                 done.append(f"moved {n} results of jobs not done to results_history")
             for said, sql in _REPAIRS:
                 changed = conn.execute(sql, {"now": now}).rowcount
@@ -53,8 +49,7 @@ class Repair(Database):
 # What `check --repair` changes, after results of jobs not done have gone to results_history.
 _REPAIRS = [
     ("sent {} done jobs without a result back to pending",
-     "UPDATE jobs SET state = 'pending', attempts = 0, available_at = 0,"
-     " finished_at = NULL WHERE state = 'done'"
+     RESET_TO_PENDING + "state = 'done'"
      " AND NOT EXISTS (SELECT 1 FROM results WHERE results.job_id = jobs.job_id)"),
     ("cleared the leases of {} jobs that are not running",
      "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE state != 'running'"

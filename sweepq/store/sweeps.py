@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
-from .. import growth
+from .. import db, growth
 from ..errors import SweepqError
 from ..prompts import PromptSet, parse
 from ..records import Sweep, sweep_from_row
@@ -180,8 +180,7 @@ def _load_prompts(conn: sqlite3.Connection, sweep: str) -> dict[str, PromptSet]:
 
     A read-only database is never migrated, so its table may not exist yet.
     """
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                    " AND name = 'prompt_sets'").fetchone() is None:
+    if not db.has_table(conn, "prompt_sets"):
         return {}
     rows = conn.execute("SELECT name, text FROM prompt_sets WHERE sweep = ? ORDER BY name",
                         (sweep,)).fetchall()
