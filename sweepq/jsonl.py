@@ -172,7 +172,7 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool,
                    f"{', line' if kept else ''}"
                    f" FROM ({sql}) ORDER BY position"]
     for sql in queries:
-        yield from queue.batches(sql, {"sweep": sweep}, EXPORT_BATCH)
+        yield from queue.chunks(sql, {"sweep": sweep}, EXPORT_BATCH)
 
 
 # -- import -------------------------------------------------------------------

@@ -404,7 +404,7 @@ class Worker:
             self.queue.release(job.job_id, owner, failure.kind, failure.message)
         elif failure.kind == "unreachable":
             self._on_unreachable(job, owner, failure)
-        elif failure.kind == "fatal" and failure.scope == "run":
+        elif failure.kind == "fatal" and failure.reach == "run":
             # Every worker of every process must stop: the same call fails for all of them.
             message = failure.message.replace("--sweep SWEEP", f"--sweep {self.sweep.name}")
             self.queue.pause(None, "fatal", message, set_by=owner)

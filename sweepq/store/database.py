@@ -126,20 +126,23 @@ class Database:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
-    def batches(self, sql: str, params: Iterable[Any] | dict[str, Any] = (),
-                size: int = 5_000) -> Iterator[list[tuple]]:
+    def chunks(self, sql: str, params: Iterable[Any] | dict[str, Any] = (),
+               size: int = 5_000) -> Iterator[list[tuple]]:
         """The rows of a query `size` at a time, for streaming a whole sweep (export).
 
-        The lock is held per batch, not across the caller's work between batches.
+        The lock is held per chunk, not across the caller's work between chunks.
         """
         with self._lock:
             cursor = self.conn.execute(sql, params)
         while True:
             with self._lock:
-                batch = cursor.fetchmany(size)
-            if not batch:
+                chunk = cursor.fetchmany(size)
+            if not chunk:
                 return
-            yield batch
+            yield chunk
+
+    # The name before chunks: kept for callers written against it.
+    batches = chunks
 
 
 def _warn_on_stderr(line: str) -> None:
