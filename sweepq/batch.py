@@ -6,25 +6,27 @@ which job/call each of its requests is are committed before it is submitted, its
 right after, so a process killed at any moment loses nothing and pays nothing twice.
 
 A run is rounds through the call journal. In a round, every job this runner holds has
-its arm run by the worker's own path (`Worker._run_job`: same scoring, same result,
-same failure policy) with a `BatchClient`: calls the journal has are replayed; the
-first call it lacks is collected and the arm stops (`worker.Deferred`); calls made
+its arm run by the live worker's own job path (`jobrun.JobRunner.run_job`: same
+scoring, same result, same failure policy) with a `BatchClient`: calls the journal has
+are replayed; the first call it lacks is collected and the arm stops (the attempt's
+outcome is `attempt.DEFERRED`); calls made
 together (`call_many`) are all collected in the same round. The collected calls go out
 as batches (≤ 100,000 requests, ≤ 256 MB), all submitted before any is polled to its
 end, and their results land in the journal by custom_id (the results JSONL read with
 `json`, 5,000 per transaction). An arm that then completes is a result exactly as in
 live mode; an `errored` result is raised in the next round as the live error it is
 (`failures.api.classify`); `expired` and `canceled` requests go out again. Jobs stay
-claimed (leases extended by the worker's heartbeat) while their requests are out.
+claimed (leases extended by the shared heartbeat, `held.HeldJobs`) while their requests
+are out.
 
 A custom_id is `{batch key}-{job id}-{call index}-{request hash prefix}`; the batch key
 (random, per batch) is how a batch submitted but not yet recorded is found again: the
 batches with that many requests created after it was prepared (every page of the
 list) are read until one's results carry the key.
 
-Why this module is over 400 lines: a round is one sequence (claim, run, collect,
-prepare, submit, record, poll, ingest) whose crash points (`_crashpoint`) must be read
-in order to see that a kill at any of them loses nothing and pays nothing twice.
+A round is one sequence (claim, run, collect, prepare, submit, record, poll, ingest)
+whose crash points (`_crashpoint`) are read in order: a kill at any of them loses
+nothing and pays nothing twice.
 """
 
 from __future__ import annotations
@@ -43,24 +45,24 @@ from typing import Any
 
 from . import batch_api
 from .arms import Arm
+from .attempt import Deferred
 from .batch_api import BatchApiFailed
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
+from .jobrun import JobRunner, on_stop_signals
 from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
-from .usage import Usage
-from .worker import (
+from .runconfig import (
     EXIT_DATABASE,
     EXIT_FATAL,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_TEMPFAIL,
-    Deferred,
     Outcome,
-    Worker,
     WorkerConfig,
 )
+from .usage import Usage
 
 PRICE_FACTOR = 0.5                  # the batch price: half the live one
 MAX_REQUESTS = 100_000              # per batch (documented)
@@ -116,31 +118,6 @@ class BatchClient(JobClient):
         raise Deferred()
 
 
-class _BatchWorker(Worker):
-    """The worker's job path with a `BatchClient`; remembers each job's client."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.failures: dict[tuple[int, str], Failure] = {}
-        self.clients: dict[int, BatchClient] = {}
-        self.isolated: set[int] = set()   # jobs whose errored result shared a batch with successes
-
-    def breaker_signature(self, job: Job, failure: Failure) -> str | None:
-        """A batch's results all arrive at once, and the next round raises its errored
-        ones back to back with no call in between: counted as live, five would trip the
-        breaker though the same batch proved the API works. So an errored result counts
-        for the breaker only when its batch had no success at all."""
-        if job.job_id in self.isolated:
-            self.isolated.discard(job.job_id)
-            return None
-        return super().breaker_signature(job, failure)
-
-    def client_for(self, job: Job) -> JobClient:
-        client = BatchClient(self.queue, job, self.sweep.models, self.failures)
-        self.clients[job.job_id] = client
-        return client
-
-
 class BatchRunner:
     """Rounds of batches until the sweep has nothing pending or running, or a stop."""
 
@@ -153,48 +130,55 @@ class BatchRunner:
         config = replace(config or WorkerConfig(), governor=False)
         self.queue, self.sweep, self.client = queue, sweep, client
         self.max_requests, self.max_bytes = max_requests, max_bytes
-        self.worker = _BatchWorker(queue, sweep, arms, None, config)  # type: ignore[arg-type]
+        self.jobs = JobRunner(queue, sweep, arms, None, config, client_for=self._client_for)
         self.owner = f"{config.worker_name}:batch"
         self.held: dict[int, Job] = {}
+        self.failures: dict[tuple[int, str], Failure] = {}   # errored results, by job, hash
+        self.clients: dict[int, BatchClient] = {}
         self.rounds = 0
-        self._sleep = sleep or self.worker.stopping.wait
+        self._finished = threading.Event()
+        self._sleep = sleep or self.jobs.stopping.wait
+
+    def _client_for(self, job: Job) -> JobClient:
+        """A batch client for the job's attempt, remembered to collect what it defers."""
+        client = BatchClient(self.queue, job, self.sweep.models, self.failures)
+        self.clients[job.job_id] = client
+        return client
 
     # -- the run ----------------------------------------------------------------
 
     def run(self) -> Outcome:
         """Resume the open batches, then round after round; the worker's exit codes."""
-        heartbeat = threading.Thread(target=self.worker._heartbeat, daemon=True,
-                                     name="sweepq-batch-heartbeat")
+        heartbeat = threading.Thread(target=self.jobs.held.beat, args=(self._finished,),
+                                     daemon=True, name="sweepq-batch-heartbeat")
         heartbeat.start()
         try:
             self._finish(self.queue.open_batches(self.sweep.name))
-            while not self.worker.stopping.is_set() and self._round():
+            while not self.jobs.stopping.is_set() and self._round():
                 pass
         except sqlite3.Error as exc:
-            self.worker._set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; "
-                                  "run `sweepq check`, then `sweepq work --backend batch`")
+            self.jobs.set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; "
+                               "run `sweepq check`, then `sweepq work --backend batch`")
         except BatchApiFailed as exc:   # as a live call's failure: fatal 2, else 75
             self._give_back()
-            self.worker._set_exit(
+            self.jobs.set_exit(
                 EXIT_FATAL if exc.failure.kind == "fatal" else EXIT_TEMPFAIL,
                 f"the Message Batches API failed ({exc.failure.kind}) to {exc}; open batches "
                 "are resumed by the next `sweepq work --backend batch`")
         except batch_api.Stopped:
             pass
         except Exception as exc:    # a bug: say which
-            self.worker._set_exit(EXIT_INTERNAL, f"batch runner: {type(exc).__name__}: "
-                                  f"{classify(exc).message}; open batches are resumed by "
-                                  "the next `sweepq work --backend batch`")
+            self.jobs.set_exit(EXIT_INTERNAL, f"batch runner: {type(exc).__name__}: "
+                               f"{classify(exc).message}; open batches are resumed by "
+                               "the next `sweepq work --backend batch`")
         finally:
-            self.worker._finished.set()
-        code, message = self.worker._exit or (EXIT_OK, "")
-        return Outcome(code, message, self.worker.tally)
+            self._finished.set()
+        return self.jobs.outcome()
 
     def stop(self) -> None:
         """Stop after the current step; held jobs keep their requests and leases (they
         expire), and the next run resumes the open batches."""
-        self.worker.stopping.set()
-        self.worker._set_exit(EXIT_OK, "stopped by signal")
+        self.jobs.stop_with(EXIT_OK, "stopped by signal")
 
     def _give_back(self) -> None:
         """Release the jobs this run holds, uncharged: the API failed, not they. A job
@@ -207,14 +191,13 @@ class BatchRunner:
         self.held.clear()
 
     def install_signal_handlers(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: self.stop())
+        on_stop_signals(self.stop)
 
     def _round(self) -> bool:
         """One round; False when the run is over."""
         pause = self.queue.active_pause()
         if pause is not None:
-            return self.worker._wait_out(pause)
+            return self.jobs.wait_out(pause)
         self._claim_all()
         pending = self._run_arms()
         if pending:
@@ -232,27 +215,25 @@ class BatchRunner:
         same database wait for the writer lock no longer than one chunk)."""
         while len(self.held) < MAX_REQUESTS:
             jobs = self.queue.claim_many(self.sweep.name, self.owner,
-                                         self.worker.config.lease_seconds,
+                                         self.jobs.config.lease_seconds,
                                          min(CLAIM_CHUNK, MAX_REQUESTS - len(self.held)))
             if not jobs:
                 return
-            with self.worker._lock:
-                for job in jobs:
-                    self.held[job.job_id] = job
-                    self.worker._in_flight[job.job_id] = self.owner
+            for job in jobs:
+                self.held[job.job_id] = job
+                self.jobs.held.take(job.job_id, self.owner)
 
     def _run_arms(self) -> list[Pending]:
         """Every held job's arm against the journal: what they need next."""
         pending: list[Pending] = []
         for job_id, job in list(self.held.items()):
-            self.worker._run_job(job, self.owner)
-            client = self.worker.clients.pop(job_id, None)
+            self.jobs.run_job(job, self.owner)
+            client = self.clients.pop(job_id, None)
             if client is not None and client.pending:
                 pending += client.pending
             else:                       # a result, a failure or a release: no longer ours
                 del self.held[job_id]
-                with self.worker._lock:
-                    self.worker._in_flight.pop(job_id, None)
+                self.jobs.held.drop(job_id)
         return pending
 
     # -- one batch ----------------------------------------------------------------
@@ -274,7 +255,7 @@ class BatchRunner:
         a round's batches are processed by the API side by side, not one after another."""
         sent = [(row["batch_key"], self._send(row)) for row in rows]
         for key, batch_id in sent:
-            if batch_id is None or self.worker.stopping.is_set():
+            if batch_id is None or self.jobs.stopping.is_set():
                 continue
             batch = self._poll(key, batch_id)
             if batch is not None:   # a download cut short lands again: ingesting is by id
@@ -285,14 +266,14 @@ class BatchRunner:
         """The batch's API id: recorded, submitted now, or found after a crash; None for
         a batch that never reached the API (abandoned: its jobs' calls go out again)."""
         key, batch_id = row["batch_key"], row["batch_id"]
-        if batch_id is not None or self.worker.stopping.is_set():
+        if batch_id is not None or self.jobs.stopping.is_set():
             return batch_id
         if "_chunk" in row:
             return self._submit(row)
         batch_id = batch_api.call("list batches", lambda: self._find(row), self._sleep)
         # Not found because stopped (a signal, --max-wait) while a candidate was still
         # processing: the next run looks again. Abandoning it would send its calls twice.
-        if batch_id is None and not self.worker.stopping.is_set():
+        if batch_id is None and not self.jobs.stopping.is_set():
             self.queue.close_batch(key, "abandoned")
         return batch_id
 
@@ -310,7 +291,7 @@ class BatchRunner:
             tries += 1
             if tries > 1:
                 found = self._find(row)
-                if found is not None or self.worker.stopping.is_set():
+                if found is not None or self.jobs.stopping.is_set():
                     return found
             batch = self.client.messages.batches.create(requests=requests)
             _crashpoint("submitted")
@@ -350,7 +331,7 @@ class BatchRunner:
     def _poll(self, key: str, batch_id: str, record: bool = True) -> Any:
         """The batch once ended, polling with backoff; None when stopped or past --max-wait."""
         delay, started = 0.0, time.monotonic()
-        max_wait = self.worker.config.max_wait
+        max_wait = self.jobs.config.max_wait
         while True:
             try:
                 batch = self.client.messages.batches.retrieve(batch_id)
@@ -370,12 +351,11 @@ class BatchRunner:
                 delay = min(max(POLL_FIRST, delay * 2), POLL_MAX)
             _crashpoint("polling")
             if max_wait is not None and time.monotonic() - started + delay > max_wait:
-                self.worker._set_exit(EXIT_TEMPFAIL, f"batch {batch_id} still processing "
-                                      "after --max-wait; run `sweepq work --backend batch` "
-                                      "again to carry on")
-                self.worker.stopping.set()
+                self.jobs.stop_with(EXIT_TEMPFAIL, f"batch {batch_id} still processing "
+                                    "after --max-wait; run `sweepq work --backend batch` "
+                                    "again to carry on")
                 return None
-            if self._sleep(delay) or self.worker.stopping.is_set():
+            if self._sleep(delay) or self.jobs.stopping.is_set():
                 return None
 
     def _ingest(self, key: str, batch: Any) -> None:
@@ -403,7 +383,11 @@ class BatchRunner:
             if landed:
                 _crashpoint("ingesting")
         if succeeded:
-            self.worker.isolated.update(errored)
+            # A batch's results all arrive at once, and the next round raises its errored
+            # ones back to back with no call in between: counted as live, five would trip
+            # the breaker though the same batch proved the API works. So an errored result
+            # counts for the breaker only when its batch had no success at all.
+            self.jobs.uncounted.update(errored)
         self.queue.close_batch(key, "ingested")
         _crashpoint("ingested")
 
@@ -437,7 +421,7 @@ class BatchRunner:
                                             stop_reason=message.get("stop_reason"))
         if kind == "errored":
             failure = classify(self._as_exception(request["model"], result["error"]))
-            self.worker.failures[(request["job_id"], request["request_hash"])] = failure
+            self.failures[(request["job_id"], request["request_hash"])] = failure
             return "errored", failure.message, _call(request, latency, error_class=failure.kind,
                                                      error=failure.message)
         return kind, None, None                 # expired, canceled: sent again next round

@@ -142,7 +142,7 @@ def test_scorer_exception_is_a_result(in_process, monkeypatch):
     def broken_score(output, task):
         raise ValueError("cannot read this")
 
-    monkeypatch.setattr(worker_mod.scorers, "get", lambda name: broken_score)
+    monkeypatch.setattr("sweepq.scorers.get", lambda name: broken_score)
     outcome = run({"haiku-only": BUILTIN["haiku-only"]})
     assert outcome.exit_code == 0 and outcome.tally.done == 2
     rows = queue.read("SELECT passed, detail, sub_calls, output FROM results")
