@@ -307,25 +307,17 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     """
     from . import api
     from .progress import Progress
-    from .worker import WorkerConfig
+    from .runconfig import this_process
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
-    config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
-                          governor=governor)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
-    known = api.arms_for(sweep, arms_module)
-    if max_attempts is not None:
-        queue.set_max_attempts(sweep.name, max_attempts)
-    if backend == "batch":
-        _work_batch(ctx, queue, sweep, known, config, call_timeout, quiet)
-        return
-    worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
-    worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-                        own=config.worker_name)
-    on_tick = progress.update
-    if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
+                        own=this_process())
+    on_tick: Callable[[], None] | None = progress.update
+    if backend == "batch":
+        on_tick = progress.update if progress.enabled else None
+    elif not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
 
         pause_log = PauseLog(queue, lambda line: click.echo(line, err=True),
@@ -335,8 +327,13 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             progress.update()
             pause_log.tick()
     with progress:
-        outcome = worker.run(on_tick=on_tick)
-    _finish(ctx, queue, sweep, outcome, stranded=worker.stranded)
+        outcome = api.work(queue, sweep.name, concurrency=concurrency,
+                           lease_seconds=lease_seconds, max_wait=wait, backend=backend,
+                           claude_bin=claude_bin, call_timeout=call_timeout,
+                           arms_module=arms_module, governor=governor,
+                           max_attempts=max_attempts, on_tick=on_tick, signals=True)
+    how = f" in {fmt.count(outcome.rounds, 'batch round')}" if backend == "batch" else ""
+    _finish(ctx, queue, sweep, outcome, how)
 
 
 def _exit_now(code: int) -> None:
@@ -351,61 +348,20 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "",
-            stranded: int = 0) -> None:
-    """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
-
-    A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
-    `sweepq work && sweepq export` never exports a sweep with holes in it unawares.
-    """
-    from .worker import EXIT_INCOMPLETE
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str) -> None:
+    """`work`'s closing line (and the reason on stderr when it did not finish), then exit
+    with the outcome's code (`api.finished`: exit 3 when jobs ended in error)."""
+    from .runconfig import EXIT_INCOMPLETE
 
     code, message = outcome.exit_code, outcome.message
-    errors = queue.counts(sweep.name)["error"] if code == 0 and not message else 0
-    if errors:  # said once, on stderr: the closing line already counts the errors
-        code, message = EXIT_INCOMPLETE, (f"{fmt.count(errors, 'job')} ended in error: see "
-                                          "their errors with `sweepq status`, send them back "
-                                          "with `sweepq retry`")
     said = f"; {message}" if message and code != EXIT_INCOMPLETE else ""
     click.echo(f"sweepq work: {fmt.count(outcome.tally.done, 'job')} done here "
                f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
-    if stranded:
+    if outcome.stranded:
         _exit_now(code)
     ctx.exit(code)
-
-
-def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str, Any],
-                config: Any, call_timeout: float, quiet: bool) -> None:
-    """`work --backend batch`: rounds of message batches (batch.py) until the sweep is done."""
-    from . import api
-    from .progress import Progress
-
-    runner = api.make_batch_runner(queue, sweep, known, config, call_timeout)
-    runner.install_signal_handlers()
-    outcome = _run_with_display(runner.run, Progress(
-        queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-        own=config.worker_name))
-    _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
-
-
-def _run_with_display(run: Callable[[], Any], progress: Any) -> Any:
-    """`run()` with the live display redrawn beside it: the batch runner waits minutes in
-    one call, so it runs in a thread while this one (which gets the signals) redraws."""
-    import threading
-
-    if not progress.enabled:
-        return run()
-    outcome: list[Any] = []
-    thread = threading.Thread(target=lambda: outcome.append(run()), name="sweepq-batch",
-                              daemon=True)
-    with progress:
-        thread.start()
-        while thread.is_alive():
-            progress.update()
-            thread.join(0.5)
-    return outcome[0]
 
 
 @main.command("batches")
@@ -425,7 +381,7 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
     """
     import time
 
-    from . import batch_view
+    from . import batch_api, batch_view
 
     if action == "list":
         queue = _queue(ctx, reads_only=True)
@@ -438,25 +394,11 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
         for row in [] if as_json else listed:
             click.echo(batch_view.describe(row, time.time()))
         return
-    queue = _queue(ctx)
     if not batch_id:
         raise SweepqError("which batch? `sweepq batches cancel BATCH_ID` (ids: `sweepq batches`)")
-    keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
-    if not keys:
-        raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
-    from . import batch_api
     from .backends import AnthropicBackend
 
-    client = AnthropicBackend().client
-    try:   # retried as a live call's transient failure
-        batch = batch_api.call(f"cancel {batch_id}",
-                               lambda: client.messages.batches.cancel(batch_id), time.sleep)
-    except batch_api.BatchApiFailed as exc:
-        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
-                          "nothing was canceled; try again later") from None
-    # What the API answered, so `sweepq batches` says it now, not after the next poll.
-    queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
-                       batch.ended_at.timestamp() if batch.ended_at else None)
+    batch = batch_api.cancel(_queue(ctx), batch_id, AnthropicBackend().client)
     click.echo(f"{batch.id}: {batch.processing_status}")
 
 

@@ -19,6 +19,11 @@ EXIT_TEMPFAIL = 75          # sysexits EX_TEMPFAIL: try again later
 EXIT_INCOMPLETE = 3         # nothing left to run, but some jobs ended in `error`
 
 
+def this_process() -> str:
+    """The `HOST:PID` every worker of this process is named after (its threads add `:N`)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class WorkerConfig:
     concurrency: int = 8
@@ -26,7 +31,7 @@ class WorkerConfig:
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
     governor: bool = True               # pace calls from the rate-limit headers (governor.py)
-    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    worker_name: str = field(default_factory=this_process)
 
     def __post_init__(self) -> None:
         bounds.count("concurrency", self.concurrency, 1, bounds.MAX_CONCURRENCY)
@@ -46,6 +51,12 @@ class Tally:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a run ended: the exit code and its one line (empty when it finished), what it
+    did, how many threads a second signal left in a model call (the process must then
+    end without finalising the interpreter), and the batch runner's rounds."""
+
     exit_code: int
     message: str
     tally: Tally
+    stranded: int = 0
+    rounds: int = 0

@@ -68,6 +68,11 @@ class Batches(Journal):
             conn.execute("UPDATE batches SET state = ?, ingested_at = ? WHERE batch_key = ?",
                          (state, self.clock(), key))
 
+    def batch_key_of(self, batch_id: str) -> str | None:
+        """The key of the batch the API knows as `batch_id` (None: not this database's)."""
+        rows = self.rows("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
+        return rows[0][0] if rows else None
+
     def open_batches(self, sweep: str) -> list[dict[str, Any]]:
         """The sweep's batches prepared or submitted and not yet ingested, oldest first."""
         return self.read("SELECT * FROM batches WHERE sweep = ?"
