@@ -1,7 +1,7 @@
 """SIGKILL a real `sweepq work --backend batch` at five moments, then restart: the export
 equals a live run's and the fake was sent exactly the calls needed (nothing twice).
 
-The moment is chosen with SWEEPQ_TEST_KILL_AT (batch._crashpoint), so the kill lands
+The moment is chosen with SWEEPQ_TEST_KILL_AT (batch_link.crashpoint), so the kill lands
 exactly there: before submit, right after submit (id not yet recorded), while polling,
 half-way through results, after results before the next round.
 """
