@@ -115,6 +115,7 @@ def work(queue: Queue, sweep: str | None = None, *, concurrency: int = 8,
 
     The outcome's `exit_code` is the command's, `finished`'s rule included; it also
     says how many threads a signal left stranded and how many batch rounds ran."""
+    from .jobrun import ignore_stop_signals
     from .worker import WorkerConfig
 
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds,
@@ -128,11 +129,15 @@ def work(queue: Queue, sweep: str | None = None, *, concurrency: int = 8,
         if signals:
             runner.install_signal_handlers()
         outcome = _ticking(runner.run, on_tick)
+        if signals:
+            ignore_stop_signals()
         return finished(queue, found.name, replace(outcome, rounds=runner.rounds))
     worker = make_worker(queue, found, known, config, backend, claude_bin, call_timeout)
     if signals:
         worker.install_signal_handlers()
     outcome = worker.run(on_tick=on_tick)
+    if signals:
+        ignore_stop_signals()
     return finished(queue, found.name, replace(outcome, stranded=worker.stranded))
 
 

@@ -35,10 +35,22 @@ PROBE_MAX_SECONDS = 300.0   # doubled each time it is still unreachable, up to t
 SIGNAL_ARRIVAL_SECONDS = 1.0
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def on_stop_signals(stop: Callable[[], None]) -> None:
     """Call `stop` on SIGINT, SIGTERM and SIGHUP (the one place that lists them)."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop())
+
+
+def ignore_stop_signals() -> None:
+    """Once a run has ended, ignore the stop signals: there is nothing left to stop, and
+    the interpreter's shutdown puts back the default action of every Python handler, so a
+    second SIGTERM sent right after the first (the run ended at the first) would kill
+    the process during its exit (-15) instead of letting it exit with its code."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class JobRunner:
