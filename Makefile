@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
-# The command reference, generated from every command's --help (tests/test_docs.py checks it).
+# The command reference, generated from every command's --help (tests/unit/test_docs.py checks it).
 docs: $(STAMP)
 	$(BIN)/python docs/gen_commands.py
 

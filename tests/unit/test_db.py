@@ -1,24 +1,21 @@
-"""sweepq.db: migrations, pragmas, refusing files we must not touch, and the wheel.
+"""sweepq.db: migrations, pragmas, refusing files we must not touch (the wheel that ships
+the migrations: tests/e2e/test_wheel.py).
 
 Every test uses real SQLite files; refusals are checked byte for byte.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
-import venv
-import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, run_cli
 
 from sweepq import db
 from sweepq.errors import SweepqError
@@ -306,88 +303,3 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
         tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         assert len(tables) == len(set(tables)) and TABLES <= set(tables)
         conn.close()
-
-
-# -- the wheel --------------------------------------------------------------------------------
-
-def _build_wheel(tmp_path: Path) -> Path:
-    """Build a wheel from a copy of the source (the shared tree gets no build/ droppings)."""
-    if importlib.util.find_spec("build") is None:
-        pytest.skip("the `build` package is not installed (pip install -e '.[dev]')")
-    src = tmp_path / "src"
-    src.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "sweepq", src / "sweepq", ignore=ignore)
-    shutil.copytree(ROOT / "migrations", src / "migrations", ignore=ignore)
-    out = tmp_path / "dist"
-    argv = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(src)]
-    if _backend_installed():
-        argv.insert(4, "--no-isolation")  # offline: use this interpreter's setuptools
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        if "--no-isolation" not in argv and "build-requirements" in done.stdout + done.stderr:
-            pytest.skip("cannot install the build backend (setuptools>=68, wheel) offline")
-        raise AssertionError(f"wheel build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    wheels = list(out.glob("sweepq-*.whl"))
-    assert len(wheels) == 1
-    return wheels[0]
-
-
-def _backend_installed() -> bool:
-    """setuptools 77 reads the SPDX `license = "MIT"` and builds wheels by itself."""
-    try:
-        import setuptools
-    except ImportError:
-        return False
-    return int(setuptools.__version__.split(".")[0]) >= 77
-
-
-def test_the_wheel_ships_the_migrations_and_works_installed(tmp_path: Path) -> None:
-    wheel_path = _build_wheel(tmp_path)
-    files = set(zipfile.ZipFile(wheel_path).namelist())
-    for _, name, _ in db.migrations():
-        assert f"sweepq/migrations/{name}" in files
-    assert "sweepq/migrations/__init__.py" in files
-    assert {"sweepq/prompt_sets/default.toml", "sweepq/prompt_sets/echo-parity.toml"} <= files
-
-    # A fresh venv with only the wheel in it; the dependencies (click, datasets…) come
-    # from this interpreter's site-packages, appended after the venv's own, so the
-    # sweepq that runs is the installed one, never the source tree.
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                    "--no-deps", "--no-index", "--quiet", str(wheel_path)],
-                   check=True, capture_output=True, timeout=120)
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                           "['purelib'])"], check=True, capture_output=True, text=True)
-    deps = [p for p in sys.path if p.endswith("site-packages")]
-    Path(site.stdout.strip(), "zz_deps.pth").write_text("\n".join(deps) + "\n")
-
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
-    probe = subprocess.run(
-        [str(python), "-c",
-         "import sweepq, sweepq.db as d; print(sweepq.__file__); c = d.connect('fresh.db');"
-         " print(c.execute('PRAGMA user_version').fetchone()[0])"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=60)
-    assert probe.returncode == 0, probe.stderr
-    location, version = probe.stdout.split()
-    assert Path(location).is_relative_to(env_dir), location
-    assert int(version) == db.schema_version()
-
-    script = env_dir / "bin" / "sweepq"
-    rows = [{"task_id": "bbh/x/0", "arm": "a", "passed": True, "detail": "passed",
-             "wall_seconds": 1.5, "sub_calls": 1}]
-    (work / "old.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    for args in (["import", "old.jsonl"], ["status", "--json"], ["export", "out.jsonl"]):
-        done = subprocess.run([str(script), "--db", "cli.db", *args], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    assert (work / "out.jsonl").read_bytes() == (work / "old.jsonl").read_bytes()
-    assert user_version(work / "cli.db") == db.schema_version()
-    assert not (ROOT / "fresh.db").exists() and not (ROOT / "cli.db").exists()

@@ -7,7 +7,7 @@ The response shape (`output[].content[]` of type `output_text`, `usage.input_tok
 `incomplete_details.reason: max_output_tokens`) is OpenAI's own SDKs' (the `openai`
 package's `types/responses/response.py`, `response_usage.py`;
 rubydoc.info/github/openai/openai-ruby/OpenAI/Models/Responses/Response). The error
-envelope and codes are those of tests/test_vendor_openai.py (same sources).
+envelope and codes are those of tests/unit/test_vendor_openai.py (same sources).
 """
 
 from __future__ import annotations

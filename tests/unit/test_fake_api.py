@@ -25,7 +25,7 @@ from sweepq.bbh import make_task
 from sweepq.fake import CREDIT_MESSAGE, KNOWN_MODELS, SPEND_LIMIT_CODE, FakeAPI, FakeConfig
 from sweepq.fake.cli import fake_api_command
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-6"
 MCQ = (

@@ -1,5 +1,5 @@
 """The fake's subscription limiter (sweepq.fake.subscription): the 429s the real Claude
-CLI turns into its limit sentences (tests/test_claude_real.py), over real HTTP."""
+CLI turns into its limit sentences (tests/e2e/test_claude_real.py), over real HTTP."""
 
 from __future__ import annotations
 

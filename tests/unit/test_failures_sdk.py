@@ -23,7 +23,7 @@ from sweepq.failures import CallFailed, Failure
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
 
-FAKE_CLAUDE = Path(__file__).parent / "bin" / "claude"
+FAKE_CLAUDE = Path(__file__).parents[1] / "bin" / "claude"
 TEST_KEY = "sk-ant-test-0123456789"
 KEY_PATTERN = re.compile(r"sk-ant-(?!\*\*\*)[A-Za-z0-9_-]+")
 

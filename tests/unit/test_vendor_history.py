@@ -1,7 +1,7 @@
 """The historical files' vendor-judge arms, run by sweepq: the export must read like the old
 runner's rows for those arms (same keys, in the same order, with the same JSON types; the
 values are the fakes', so only the shape is compared), and the files themselves, those
-arms included, must import and export byte for byte (tests/test_jsonl.py round-trips
+arms included, must import and export byte for byte (tests/unit/test_jsonl.py round-trips
 every file; here, that those arms are among what it covers).
 
 Skipped when ../shared/echo-results is absent."""

@@ -170,7 +170,7 @@ def test_a_cli_run_in_text_mode_reads_plain_stdout(db_path: Path, tmp_path: Path
     run_cli("enqueue", "--sweep", "cli", "--dataset", str(upstream(tmp_path / "bbh")),
             "--subtasks", "web_of_lies", "--n-per-subtask", "2", "--arms", "haiku-only",
             "--prompts", "echo-parity", "--scorer", "echo", db=db_path, check=True)
-    claude = Path(__file__).resolve().parent / "bin" / "claude"
+    claude = Path(__file__).resolve().parents[1] / "bin" / "claude"
     run_cli("work", "--sweep", "cli", "--backend", "claude-cli", "--claude-bin", str(claude),
             "-c", "2", "--quiet", db=db_path, check=True,
             env=cli_env(FAKE_CLAUDE_NOW="1795641676"))

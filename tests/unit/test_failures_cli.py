@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from sweepq.failures.cli import classify_cli
 
-DATA = Path(__file__).parent / "data" / "claude-cli"
-STAND_IN = Path(__file__).parent / "bin" / "claude"
+DATA = Path(__file__).parents[1] / "data" / "claude-cli"
+STAND_IN = Path(__file__).parents[1] / "bin" / "claude"
 CAPTURED = datetime(2026, 11, 25, 21, 21, 16, tzinfo=UTC).timestamp()
 LON = "Europe/London"
 
