@@ -1,19 +1,22 @@
 """SIGKILL a real `sweepq work --backend batch` at five moments, then restart: the export
 equals a live run's and the fake was sent exactly the calls needed (nothing twice).
 
-The moment is chosen with SWEEPQ_TEST_KILL_AT (batch._crashpoint), so the kill lands
-exactly there: before submit, right after submit (id not yet recorded), while polling,
-half-way through results, after results before the next round.
+The moment is one of the runner's named checkpoints, where batch_killer.py (a test-only
+subclass of the runner) kills its own process, so the kill lands exactly there: before
+submit, right after submit (id not yet recorded), while polling, half-way through results,
+after results before the next round.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import ROOT, cli_env, run_cli
 
 from sweepq.bbh import load_tasks
 from sweepq.fake import FakeAPI, FakeConfig
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.slow
 SUBTASKS = "boolean_expressions,web_of_lies"
 ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"
 N = 3
+KILLER = Path(__file__).with_name("batch_killer.py")
 
 
 def _enqueue(db: Path, dataset: Path) -> None:
@@ -54,8 +58,9 @@ def test_sigkill_then_restart_equals_live(tmp_path, sample_bbh, moment):
         assert run_cli("work", "--quiet", db=live_db, fake=fake).returncode == 0
     with _fake(sample_bbh, batch_seconds=1.5) as fake:
         work = ("work", "--quiet", "--backend", "batch", "--lease-seconds", "2")
-        killed = run_cli(*work, db=batch_db, process=True, env=cli_env(
-            fake, SWEEPQ_TEST_KILL_AT=moment, SWEEPQ_TEST_INGEST_CHUNK="5"))
+        killed = subprocess.run([sys.executable, str(KILLER), moment, "5", "--db",
+                                 str(batch_db), *work], capture_output=True, text=True,
+                                timeout=120, env=cli_env(fake), cwd=ROOT, check=False)
         assert killed.returncode == -9, killed.stderr
         done = run_cli(*work, db=batch_db, fake=fake, timeout=300)
         assert done.returncode == 0, done.stderr
