@@ -59,14 +59,11 @@ def run_cli(*args: str, db: Path | None = None, fake: FakeAPI | None = None,
     output and exit code, without an interpreter start and an SDK import per call,
     which were most of the suite's CPU. Tests whose point is the process itself
     (signals, two workers, a crash, the `python -m sweepq` entry point, files left
-    open) pass `process=True`; so does an environment that sets PYTHONPATH, since an
-    import path only takes effect in a fresh interpreter.
+    open, an import path set by PYTHONPATH) pass `process=True`: how a command runs is
+    always the test's explicit choice, never guessed from the environment.
     """
     argv = ["--db", str(db), *args] if db is not None else list(args)
     env = env or cli_env(fake)
-    process = process or "PYTHONPATH" in env
-    assert process or "SWEEPQ_TEST_KILL_AT" not in env, \
-        "a run that SIGKILLs itself must be a process (process=True), not this test run"
     done = _run_process(argv, env, timeout) if process else _run_in_process(argv, env)
     if check and done.returncode != 0:
         raise AssertionError(f"sweepq {' '.join(args)} exited {done.returncode}:\n"

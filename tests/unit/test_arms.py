@@ -13,6 +13,7 @@ journal (call_index 0), not the script.
 from __future__ import annotations
 
 import itertools
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,11 +264,13 @@ def _results(db: Path) -> list[dict]:
         queue.close()
 
 
-def test_custom_arm_from_arms_module(tmp_path, sample_bbh, db_path, fake_api):
+def test_custom_arm_from_arms_module(tmp_path, sample_bbh, db_path, fake_api, monkeypatch):
     pkg = tmp_path / "custom"
     pkg.mkdir()
     (pkg / "my_sweep_arms.py").write_text(CUSTOM_MODULE)
-    env = cli_env(fake_api, PYTHONPATH=str(pkg))
+    monkeypatch.syspath_prepend(str(pkg))           # the commands run in this process
+    monkeypatch.delitem(sys.modules, "my_sweep_arms", raising=False)
+    env = cli_env(fake_api)
     common = ["--sweep", "c", "--subtasks", "web_of_lies", "--n-per-subtask", "3",
               "--dataset", str(sample_bbh)]
     run_cli("enqueue", *common, "--arms", "haiku-only,draft-then-sonnet",
@@ -285,7 +288,7 @@ def test_custom_arm_from_arms_module(tmp_path, sample_bbh, db_path, fake_api):
     assert fake_api.stats()["successes_by_model"] == {HAIKU: 6, SONNET: 3}
 
 
-def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api):
+def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api, monkeypatch):
     """A real installed-distribution layout: a dist-info with entry_points.txt on the path."""
     site = tmp_path / "site"
     dist = site / "sweepq_test_arms-0.1.dist-info"
@@ -300,7 +303,9 @@ def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api):
                                      ("sonnet", task.prompt, "Be brief.")])
             return a
     '''))
-    env = cli_env(fake_api, PYTHONPATH=str(site))
+    monkeypatch.syspath_prepend(str(site))          # the commands run in this process
+    monkeypatch.delitem(sys.modules, "sweepq_test_arms", raising=False)
+    env = cli_env(fake_api)
     run_cli("enqueue", "--sweep", "ep", "--subtasks", "boolean_expressions",
             "--n-per-subtask", "2", "--arms", "sonnet-twice", "--dataset", str(sample_bbh),
             db=db_path, env=env, check=True)

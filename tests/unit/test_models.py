@@ -6,6 +6,7 @@ The real SDK over real HTTP against `FakeAPI` on 127.0.0.1; the CLI as real proc
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -233,18 +234,22 @@ ARMS = {"three-then-crash": three_then_crash}
 '''
 
 
-def test_replay_after_the_worker_process_is_killed(tmp_path, sample_bbh, db_path, fake_api):
+def test_replay_after_the_worker_process_is_killed(tmp_path, sample_bbh, db_path, fake_api,
+                                                   monkeypatch):
     (tmp_path / "crash_arms.py").write_text(textwrap.dedent(KILLER_ARM))
+    monkeypatch.syspath_prepend(str(tmp_path))      # for the in-process enqueue
+    monkeypatch.delitem(sys.modules, "crash_arms", raising=False)
     env = cli_env(fake_api, PYTHONPATH=str(tmp_path), CRASH_MARKER=str(tmp_path / "marker"))
     enqueue(db_path, sample_bbh, "three-then-crash", "--arms-module", "crash_arms", env=env)
     args = ["work", "--quiet", "--arms-module", "crash_arms", "--lease-seconds", "1"]
-    killed = run_cli(*args, db=db_path, env=env)
+    killed = run_cli(*args, db=db_path, env=env, process=True)   # the arm SIGKILLs it
     assert killed.returncode == -9
     assert fake_api.stats()["successes"] == 2
     assert read(db_path, "SELECT state, attempts FROM jobs") == [{"state": "running",
                                                                   "attempts": 1}]
     fake_api.reset_stats()
-    run_cli(*args, db=db_path, env=env, check=True)      # waits out the dead worker's lease
+    run_cli(*args, db=db_path, env=env, check=True,      # waits out the dead worker's lease
+            process=True)
     assert fake_api.stats()["successes_by_model"] == {SONNET: 1}
     (result,) = read(db_path, "SELECT r.sub_calls, j.attempts FROM results AS r"
                               " JOIN jobs AS j USING (job_id)")

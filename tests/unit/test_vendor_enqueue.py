@@ -5,6 +5,7 @@ Through the real CLI; the database must be left exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,14 +63,12 @@ def test_an_alias_claude_defaults_cover_and_a_mapped_judge_are_accepted(db_path,
     assert "8 new jobs" in done.stdout
 
 
-def _without(tmp_path: Path, module: str) -> dict[str, str]:
-    """An environment whose Python cannot import `module`, as when its extra is not
-    installed: a `sitecustomize` sets it to None in `sys.modules`, which both `import`
-    and `importlib.util.find_spec` honour."""
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(f"import sys\nsys.modules[{module!r}] = None\n")
-    return cli_env(PYTHONPATH=str(site))
+def _without(monkeypatch: pytest.MonkeyPatch, module: str) -> dict[str, str]:
+    """This interpreter unable to import `module`, as when its extra is not installed:
+    None in `sys.modules`, which both `import` and `importlib.util.find_spec` honour (the
+    commands run in this process; the test's end puts the entry back)."""
+    monkeypatch.setitem(sys.modules, module, None)
+    return cli_env()
 
 
 @pytest.mark.parametrize("module, arm, model, extra", [
@@ -80,10 +79,10 @@ def _without(tmp_path: Path, module: str) -> dict[str, str]:
      "gemini"),
 ])
 def test_a_provider_without_its_sdk_is_refused_naming_the_extra(existing, sample_bbh,
-                                                                tmp_path, module, arm, model,
-                                                                extra):
+                                                                monkeypatch, module, arm,
+                                                                model, extra):
     before = digest(existing)
-    done = enqueue(existing, sample_bbh, arm, model, env=_without(tmp_path, module))
+    done = enqueue(existing, sample_bbh, arm, model, env=_without(monkeypatch, module))
     assert done.returncode != 0
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"pip install 'sweepq[{extra}]'" in done.stderr and arm in done.stderr
@@ -91,8 +90,8 @@ def test_a_provider_without_its_sdk_is_refused_naming_the_extra(existing, sample
 
 
 def test_the_same_sweep_without_the_vendor_arm_needs_no_vendor_sdk(db_path, sample_bbh,
-                                                                   tmp_path):
-    env = _without(tmp_path, "openai")
+                                                                   monkeypatch):
+    env = _without(monkeypatch, "openai")
     done = enqueue(db_path, sample_bbh, "haiku-only,echo-judge", "x=openai:gpt-5.4", env=env)
     assert done.returncode == 0, done.stderr
 
@@ -111,9 +110,9 @@ def test_models_called_reads_variants_options_and_declarations():
     assert arms.models_called(custom) == ("opus",)
 
 
-def test_models_refuses_an_alias_whose_provider_sdk_is_missing(existing, tmp_path):
+def test_models_refuses_an_alias_whose_provider_sdk_is_missing(existing, monkeypatch):
     before = digest(existing)
-    env = _without(tmp_path, "google.genai")
+    env = _without(monkeypatch, "google.genai")
     done = run_cli("models", "--sweep", "other", "haiku=gemini:gemini-2.5-flash",
                    db=existing, env=env)
     assert done.returncode != 0 and "pip install 'sweepq[gemini]'" in done.stderr
