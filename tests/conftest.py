@@ -15,16 +15,23 @@ import pytest
 from sweepq.fake import FakeAPI, FakeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 SHARED = ROOT.parent / "shared"
-BBH_DIR = SHARED / "bbh"
-ECHO_RESULTS = SHARED / "echo-results"
+# Copies in tests/data, so the tests that need real files run on every clone: the first
+# examples of each BBH subtask (tests/data/bbh/README.md) and the old runner's results.
+BBH_DIR = DATA / "bbh"
+ECHO_RESULTS = DATA / "echo-results"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-needs_shared_bbh = pytest.mark.skipif(not BBH_DIR.is_dir(), reason="../shared/bbh not present")
-needs_echo_results = pytest.mark.skipif(not ECHO_RESULTS.is_dir(),
-                                        reason="../shared/echo-results not present")
+
+def shared(name: str) -> Path:
+    """`../shared/NAME`, which CI always has: a test that reads it fails, never skips,
+    when it is missing, so a check on the full data cannot vanish unnoticed."""
+    path = SHARED / name
+    assert path.exists(), f"{path} is missing: clone the project beside its ../shared"
+    return path
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BBH_DIR, ECHO_RESULTS, ROOT, SHARED, cli_env
+from conftest import ROOT, SHARED, cli_env, shared
 
 from sweepq.prompts import default_set
 
@@ -69,11 +69,10 @@ def test_the_readme_has_the_examples_this_test_runs() -> None:
 
 
 @pytest.mark.slow    # ~35 commands, each a process (a minute on two busy cores)
-@pytest.mark.skipif(not BBH_DIR.is_dir() or not ECHO_RESULTS.is_dir(),
-                    reason="../shared/bbh and ../shared/echo-results not present")
 def test_the_readme_examples_run_top_to_bottom(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
+    shared("bbh"), shared("echo-results")                     # fails, never skips, without
     (tmp_path / "shared").symlink_to(SHARED)                  # ../shared/bbh from work/
     [arms_py] = [b for b in _blocks("python") if b.startswith("# mylab/arms.py")]
     (work / "mylab").mkdir()

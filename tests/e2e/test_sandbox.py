@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ECHO_RESULTS, needs_echo_results
+from conftest import ECHO_RESULTS
 
 from sweepq import sandbox, sandbox_child
 from sweepq.sandbox import Limits, SandboxError, run_check, run_program
@@ -75,7 +75,6 @@ def test_an_infinite_loop_is_killed_at_the_timeout():
     assert (out.passed, out.detail) == (False, "timeout (>0.5s)")
 
 
-@needs_echo_results
 def test_the_default_timeout_reads_as_in_the_teams_files():
     details = {json.loads(line)["detail"] for line in
                (ECHO_RESULTS / "20260517T021334Z_n50.jsonl").read_text().splitlines()}

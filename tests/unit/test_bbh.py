@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import BBH_DIR, shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from sweepq import bbh
 from sweepq.bbh import FREE_FORM, SUBTASKS, Task, extract_answer, load_tasks, make_task, score
 from sweepq.errors import SweepqError
 
-SHARED_BBH = Path(__file__).resolve().parents[1].parent / "shared" / "bbh"
 CHOICE_RE = re.compile(r"^\(([A-Z])\) (.*)$", re.M)
 
 
@@ -54,8 +54,7 @@ def test_subtask_constants():
     }
     assert FREE_FORM <= set(SUBTASKS)
     assert bbh.HF_DATASET == "Joschka/big_bench_hard"
-    if SHARED_BBH.is_dir():
-        assert set(SUBTASKS) == {p.stem for p in SHARED_BBH.glob("*.json")}
+    assert set(SUBTASKS) == {p.stem for p in BBH_DIR.glob("*.json")}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -380,24 +379,36 @@ def test_load_errors_are_one_line_sweepq_errors(tmp_path, kwargs, pattern):
 
 @pytest.fixture(scope="module")
 def all_tasks() -> list[Task]:
-    if not SHARED_BBH.is_dir():
-        pytest.skip("../shared/bbh not present")
-    return load_tasks(SUBTASKS, 10_000, dataset=str(SHARED_BBH))
+    """The first examples of every subtask as upstream wrote them (tests/data/bbh)."""
+    return load_tasks(SUBTASKS, 10_000, dataset=str(BBH_DIR))
 
 
-def test_all_subtasks_load_and_gold_scores(all_tasks):
-    assert {t.subtask for t in all_tasks} == set(SUBTASKS)
-    assert len(all_tasks) == 6511
-    for t in all_tasks:
+def assert_gold_scores(tasks: list[Task], truncated: str) -> None:
+    """Every task parses into its options and its gold answer scores; `truncated` is
+    upstream snarks/88, whose options stop after one: it loads as it is."""
+    assert {t.subtask for t in tasks} == set(SUBTASKS)
+    for t in tasks:
         if t.subtask in FREE_FORM:
             assert t.choices == ()
         else:
             labels = [lab for lab, _ in t.choices]
             assert t.answer in labels
-            # upstream snarks/88 is truncated to a single option; it loads as it is
-            assert len(labels) >= 2 or t.task_id == "bbh/snarks/88"
+            assert len(labels) >= 2 or t.task_id == truncated
             assert CHOICE_RE.findall(t.prompt) == list(t.choices)
         assert score(f"Reasoning...\nAnswer: {t.answer}", t) == (True, "passed"), t.task_id
+
+
+def test_all_subtasks_load_and_gold_scores(all_tasks):
+    assert len(all_tasks) == 4 * len(SUBTASKS) + 1
+    assert_gold_scores(all_tasks, truncated="bbh/snarks/4")
+    assert [t.task_id for t in all_tasks if len(t.choices) == 1] == ["bbh/snarks/4"]
+
+
+@pytest.mark.slow   # 6,511 tasks; the fast suite checks every subtask's first examples
+def test_the_full_data_set_loads_and_gold_scores():
+    tasks = load_tasks(SUBTASKS, 10_000, dataset=str(shared("bbh")))
+    assert len(tasks) == 6511
+    assert_gold_scores(tasks, truncated="bbh/snarks/88")
 
 
 def test_real_wrong_label_gives_expected(all_tasks):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BBH_DIR, ROOT, cli_env, needs_shared_bbh, run_cli
+from conftest import BBH_DIR, ROOT, cli_env, run_cli
 from test_cli_input import assert_refused
 
 from sweepq import bbh
@@ -46,7 +46,6 @@ def test_enqueue_with_the_hub_unreachable_says_so_in_one_line(tmp_path: Path) ->
                    "http://127.0.0.1:9", "--dataset PATH")
 
 
-@needs_shared_bbh
 def test_subtasks_all_enqueues_every_subtask_in_canonical_order(tmp_path: Path) -> None:
     done = enqueue(tmp_path / "a.db", BBH_DIR, subtasks="all", n="1")
     assert done.returncode == 0, done.stderr

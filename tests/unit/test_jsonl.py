@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import ECHO_RESULTS, needs_echo_results, run_cli
+from conftest import ECHO_RESULTS, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ from sweepq.atomicfile import atomic_output
 from sweepq.errors import SweepqError
 from sweepq.queue import Call, Queue, Result, Sweep
 
-SHARED_FILES = sorted(ECHO_RESULTS.glob("*.jsonl")) if ECHO_RESULTS.is_dir() else []
+SHARED_FILES = sorted(ECHO_RESULTS.glob("*.jsonl"))
 
 
 @pytest.fixture
@@ -141,15 +141,13 @@ def test_import_names_the_sweep(q: Queue, with_meta: Path) -> None:
 
 # -- the shared files: the acceptance test ---------------------------------------------------------
 
-@needs_echo_results
-@pytest.mark.parametrize("source", SHARED_FILES or [None],
-                         ids=[p.name for p in SHARED_FILES] or ["absent"])
+@pytest.mark.parametrize("source", SHARED_FILES, ids=[p.name for p in SHARED_FILES])
 def test_shared_file_roundtrips_byte_for_byte(q: Queue, source: Path, tmp_path: Path) -> None:
     assert roundtrip(q, source, tmp_path) == source.read_bytes()
 
 
-@needs_echo_results
 def test_shared_files_roundtrip_through_the_cli(tmp_path: Path) -> None:
+    assert len(SHARED_FILES) == 4, "tests/data/echo-results holds the old runner's 4 files"
     database = tmp_path / "shared.db"
     for source in SHARED_FILES:
         run_cli("import", str(source), db=database, check=True)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import ECHO_RESULTS, needs_echo_results, run_cli
+from conftest import ECHO_RESULTS, run_cli
 
 from sweepq import chart, jsonl, report, serve, views
 from sweepq.page import default_filename
@@ -73,7 +73,7 @@ def read_rows(path: Path) -> list[dict]:
     return [r for r in rows if not r.get("_meta")]
 
 
-ECHO_FILES = sorted(ECHO_RESULTS.glob("*.jsonl")) if ECHO_RESULTS.is_dir() else []
+ECHO_FILES = sorted(ECHO_RESULTS.glob("*.jsonl"))
 
 
 @pytest.fixture
@@ -87,7 +87,6 @@ def echo_db(db_path: Path) -> Queue:
 
 # -- summary on the team's real files ---------------------------------------------------------
 
-@needs_echo_results
 @pytest.mark.parametrize("path", ECHO_FILES, ids=lambda p: p.stem)
 def test_summary_of_echo_results_matches_hand_computation(echo_db: Queue, path: Path) -> None:
     rows = read_rows(path)
@@ -142,7 +141,6 @@ def test_summary_of_echo_results_matches_hand_computation(echo_db: Queue, path: 
             assert a["vs_baseline"] is None
 
 
-@needs_echo_results
 def test_known_figures_of_the_n50_file(echo_db: Queue) -> None:
     """A few numbers read off the file once, to catch a definition drifting on both sides."""
     data = report.summary(echo_db, echo_db.resolve_sweep("20260517T021334Z_n50"),
@@ -157,7 +155,6 @@ def test_known_figures_of_the_n50_file(echo_db: Queue) -> None:
     assert vs["p_value"] == pytest.approx(2 * (1 + 8 + 28) / 256)
 
 
-@needs_echo_results
 def test_status_of_echo_results_matches_hand_computation(echo_db: Queue) -> None:
     for path in ECHO_FILES:
         rows = read_rows(path)
@@ -175,7 +172,6 @@ def test_status_of_echo_results_matches_hand_computation(echo_db: Queue) -> None
             assert arm["unparseable"] == sum(r["detail"] == "unparseable" for r in mine)
 
 
-@needs_echo_results
 def test_summary_cli_json_and_text(db_path: Path) -> None:
     path = ECHO_RESULTS / "20260603T022037Z_bbh_n10.jsonl"
     run_cli("import", str(path), db=db_path, check=True)

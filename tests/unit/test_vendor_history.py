@@ -4,7 +4,7 @@ values are the fakes', so only the shape is compared), and the files themselves,
 arms included, must import and export byte for byte (tests/unit/test_jsonl.py round-trips
 every file; here, that those arms are among what it covers).
 
-Skipped when ../shared/echo-results is absent."""
+The files are copies in tests/data/echo-results."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ECHO_RESULTS, cli_env, needs_echo_results, run_cli
+from conftest import ECHO_RESULTS, cli_env, run_cli
 
 from sweepq import arms
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.gemini import FakeGemini
 from sweepq.fake.openai import FakeOpenAI
-
-pytestmark = needs_echo_results
 
 # The alias each built-in judge variant uses, mapped to a model on the loopback fakes.
 TARGETS = {"openai": "openai:gpt-5.4", "gpt-5.4": "openai:gpt-5.4",
@@ -30,7 +28,7 @@ TARGETS = {"openai": "openai:gpt-5.4", "gpt-5.4": "openai:gpt-5.4",
 
 
 def history() -> list[tuple[Path, list[dict]]]:
-    files = sorted(ECHO_RESULTS.glob("*.jsonl")) if ECHO_RESULTS.is_dir() else []
+    files = sorted(ECHO_RESULTS.glob("*.jsonl"))
     return [(f, [json.loads(line) for line in f.read_text().splitlines()]) for f in files]
 
 
