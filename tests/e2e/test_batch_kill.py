@@ -9,14 +9,13 @@ after results before the next round.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, canonical, cli_env, run_cli
 
 from sweepq.bbh import load_tasks
 from sweepq.fake import FakeAPI, FakeConfig
@@ -34,12 +33,6 @@ def _enqueue(db: Path, dataset: Path) -> None:
     run_cli("enqueue", "--sweep", "k", "--subtasks", SUBTASKS, "--n-per-subtask", str(N),
             "--arms", ARMS, "--dataset", str(dataset), "--max-attempts", "10", db=db,
             check=True)
-
-
-def _canonical(db: Path) -> list[tuple]:
-    out = run_cli("export", "--order", "canonical", "-", db=db, check=True).stdout
-    rows = [json.loads(line) for line in out.splitlines()[1:]]
-    return [(r["task_id"], r["arm"], r["passed"], r["detail"], r["sub_calls"]) for r in rows]
 
 
 def _fake(dataset: Path, **kw) -> FakeAPI:
@@ -65,7 +58,7 @@ def test_sigkill_then_restart_equals_live(tmp_path, sample_bbh, moment):
         done = run_cli(*work, db=batch_db, fake=fake, timeout=300)
         assert done.returncode == 0, done.stderr
         submitted = fake.stats()["batch_requests"]
-    assert _canonical(batch_db) == _canonical(live_db)
+    assert canonical(batch_db) == canonical(live_db)
     with sqlite3.connect(batch_db) as conn:
         needed = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
         states = dict(conn.execute("SELECT state, count(*) FROM batches GROUP BY state"))

@@ -9,18 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, run_cli
 
 from sweepq.pauselog import PauseLog
 from sweepq.queue import Queue
 
 STAND_IN = ROOT / "tests" / "bin" / "claude"
-
-
-def enqueue(db: Path, bbh: Path, n: int = 2) -> None:
-    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions,web_of_lies",
-            "--n-per-subtask", str(n), "--arms", "haiku-only", "--dataset", str(bbh), db=db,
-            check=True)
 
 
 def work(db: Path, *args: str, **env: str):
@@ -34,7 +28,7 @@ def one(db: Path, sql: str) -> tuple:
 
 
 def test_a_session_limit_seconds_away_is_waited_out(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 4)
+    enqueue(db_path, sample_bbh, n=4)
     start = time.time()
     end = start + 3
     done = work(db_path, "--concurrency", "2", "--max-wait", "1m",
@@ -84,7 +78,7 @@ def test_the_weekly_limit_pauses_until_its_exact_second(db_path, sample_bbh):
 
 
 def test_models_command_changes_the_map_and_refuses_once_used(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 1)
+    enqueue(db_path, sample_bbh, n=1)
     done = run_cli("models", "--sweep", "s", "haiku=claude-haiku-4-5-20251001", db=db_path)
     assert done.returncode == 0 and "haiku=claude-haiku-4-5-20251001" in done.stdout
     assert one(db_path, "SELECT alias, old_model, new_model, forced FROM model_changes") == (
@@ -101,7 +95,7 @@ def test_models_command_changes_the_map_and_refuses_once_used(db_path, sample_bb
 
 
 def test_pause_log_says_start_waiting_and_end(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 1)
+    enqueue(db_path, sample_bbh, n=1)
     queue = Queue.open(str(db_path))
     now = [1000.0]
     lines: list[str] = []

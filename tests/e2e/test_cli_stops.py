@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
 from sweepq.backends import ClaudeCliBackend
 from sweepq.claude_run import run_claude
@@ -27,12 +26,6 @@ from sweepq.queue import Queue, Sweep
 
 STAND_IN = ROOT / "tests" / "bin" / "claude"
 V328 = {"FAKE_CLAUDE_VERSION": "2.1.328", "TZ": "Europe/London"}
-
-
-def enqueue(db: Path, bbh: Path, n: int = 2) -> None:
-    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions,web_of_lies",
-            "--n-per-subtask", str(n), "--arms", "haiku-only", "--dataset", str(bbh), db=db,
-            check=True)
 
 
 def start_work(start_group, db: Path, *args: str, **env: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
@@ -45,11 +38,6 @@ def start_work(start_group, db: Path, *args: str, **env: str) -> subprocess.Pope
 def work(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_cli("work", "--backend", "claude-cli", "--claude-bin", str(STAND_IN),
                    "--quiet", *args, db=db, env=cli_env(**V328, **env))
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def wait_for(db: Path, sql: str, want: object, seconds: float = 60) -> None:

@@ -6,7 +6,6 @@ HTTP to the fake API on 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, canonical, cli_env, run_cli
 
 from sweepq.fake import FakeAPI, FakeConfig
 
@@ -100,12 +99,6 @@ def test_sigkill_during_commits_leaves_a_consistent_database(db_path, sample_bbh
     assert report == {"integrity": "ok", "result_without_done_job": 0,
                       "done_job_without_result": 0, "states": {"done": 400},
                       "results": (400, 400)}
-
-
-def canonical(db: Path) -> list[tuple]:
-    out = run_cli("export", "--order", "canonical", "-", db=db, check=True).stdout
-    rows = [json.loads(line) for line in out.splitlines()[1:]]
-    return [(r["task_id"], r["arm"], r["passed"], r["detail"], r["sub_calls"]) for r in rows]
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
 from sweepq import cli, report
 from sweepq.backends import Reply
@@ -33,20 +33,6 @@ from sweepq.usage import Usage
 from sweepq.worker import Worker, WorkerConfig
 
 SUBTASKS = "boolean_expressions,web_of_lies"
-
-
-def enqueue(db: Path, bbh: Path, n: int = 1, arms: str = "haiku-only") -> None:
-    run_cli("enqueue", "--sweep", "s", "--subtasks", SUBTASKS, "--n-per-subtask", str(n),
-            "--arms", arms, "--dataset", str(bbh), db=db, check=True)
-
-
-def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        with conn:
-            return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def dump(db: Path) -> str:
@@ -74,7 +60,7 @@ def finished_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("finished")
     db = root / "sweepq.db"
-    enqueue(db, write_sample(root / "bbh", n=50), 2)
+    enqueue(db, write_sample(root / "bbh", n=50), n=2)
     with FakeAPI() as fake:
         run_cli("work", "--quiet", db=db, fake=fake, check=True)
     assert rows(db, "SELECT count(*) FROM results") == [(4,)]
@@ -264,7 +250,7 @@ def test_a_full_database_disk_is_one_line(db_path, sample_bbh, monkeypatch):
     """SQLITE_FULL for real: the database may not grow past its current pages."""
     from sweepq import db
 
-    enqueue(db_path, sample_bbh, 1)
+    enqueue(db_path, sample_bbh, n=1)
     pragmas = db._pragmas
 
     def capped(conn, synchronous):
@@ -369,7 +355,7 @@ def test_env_secret_values_of_any_shape_are_masked(monkeypatch):
 def test_an_echoed_env_secret_never_reaches_database_output_or_files(db_path, sample_bbh,
                                                                     tmp_path):
     secret = "corp-gateway-TOKEN-5f2e9a71"
-    enqueue(db_path, sample_bbh, 1)
+    enqueue(db_path, sample_bbh, n=1)
     echo = {"status": 400, "body": {"type": "error", "error": {
         "type": "invalid_request_error", "message": f"bad request from {secret}"}}}
     with FakeAPI() as fake:
@@ -400,7 +386,7 @@ def message(text: str, stop_reason: str) -> dict:
 
 
 def test_refusals_empty_and_cut_off_replies_get_their_own_detail(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 2)                                  # 4 jobs, in order
+    enqueue(db_path, sample_bbh, n=2)                                  # 4 jobs, in order
     with FakeAPI() as fake:
         fake.script([message("I can't help with that.", "refusal"), message("", "end_turn"),
                      message("Let me think step by step about the first", "max_tokens")])
@@ -420,7 +406,7 @@ def test_refusals_empty_and_cut_off_replies_get_their_own_detail(db_path, sample
 # -- 9. signals and disk faults ---------------------------------------------------------------
 
 def test_sighup_stops_like_sigterm(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 10)
+    enqueue(db_path, sample_bbh, n=10)
     with FakeAPI() as fake:
         fake.config.latency_ms = 200
         proc = subprocess.Popen([sys.executable, "-m", "sweepq", "--db", str(db_path), "work",

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, read, run_cli
 
 from sweepq import models as models_mod
 from sweepq import queue as queue_mod
@@ -42,22 +42,9 @@ CALLS = {"haiku-only": {1}, "sonnet-only": {1}, "echo-lexical": {2, 3}, "echo-ju
          "echo-oracle": {2, 3}}
 
 
-def read(db: Path, sql: str, params: tuple = ()) -> list[dict]:
-    queue = Queue.open(str(db))
-    try:
-        return queue.read(sql, params)
-    finally:
-        queue.close()
-
-
 def states(db: Path) -> dict[str, int]:
     return {r["state"]: r["n"] for r in read(db, "SELECT state, count(*) AS n FROM jobs"
                                                  " GROUP BY state")}
-
-
-def enqueue(db: Path, dataset: Path, n: int, arms: str = ARMS, *extra: str) -> None:
-    run_cli("enqueue", "--sweep", "w", "--subtasks", SUBTASKS, "--n-per-subtask", str(n),
-            "--arms", arms, "--dataset", str(dataset), *extra, db=db, check=True)
 
 
 def keyed_fake(dataset: Path, n: int, **kw) -> FakeAPI:
@@ -82,7 +69,7 @@ def wait_for_done(db: Path, at_least: int, timeout: float = 30) -> None:
 
 
 def test_result_rows(sample_bbh, db_path):
-    enqueue(db_path, sample_bbh, 4)
+    enqueue(db_path, sample_bbh, n=4, arms=ARMS, sweep="w")
     with keyed_fake(sample_bbh, 4) as fake:
         done = run_cli("work", "--concurrency", "4", db=db_path, fake=fake, check=True)
         successes = fake.stats()["successes"]
@@ -246,7 +233,7 @@ def test_transient_failures_are_retried_then_counted(in_process, monkeypatch):
 
 
 def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
-    enqueue(db_path, sample_bbh, 50)                     # 100 tasks x 5 arms
+    enqueue(db_path, sample_bbh, n=50, arms=ARMS, sweep="w")  # 100 tasks x 5 arms
     with keyed_fake(sample_bbh, 50, latency_ms=5) as fake:
         procs = [popen_work(db_path, fake, "--quiet", "--concurrency", "8",
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -264,7 +251,7 @@ def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
 
 
 def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
-    enqueue(db_path, sample_bbh, 6)                      # 60 jobs
+    enqueue(db_path, sample_bbh, n=6, arms=ARMS, sweep="w")  # 60 jobs
     with keyed_fake(sample_bbh, 6, latency_ms=200) as fake:
         proc = popen_work(db_path, fake, "--quiet", "--concurrency", "4",
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -290,11 +277,11 @@ def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
 
 
 def test_second_signal_releases_in_flight_jobs_at_once(sample_bbh, db_path):
-    enqueue(db_path, sample_bbh, 2, "haiku-only")          # 4 jobs, calls of 20 s
+    enqueue(db_path, sample_bbh, n=2, arms="haiku-only", sweep="w")  # 4 jobs, calls of 20 s
     with keyed_fake(sample_bbh, 2, latency_ms=20_000) as fake:
         proc = popen_work(db_path, fake, "--quiet", "--concurrency", "2",
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60   # a guard, not a timing claim
         while fake.stats()["requests"] < 2:
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -339,7 +326,7 @@ def _work_on_a_tty(db: Path, fake: FakeAPI, *args: str) -> tuple[int, str, str]:
 
 def test_progress_bar_only_on_a_terminal(sample_bbh, db_path, fake_api):
     """(Without a terminal there is no bar either: see test_result_rows.)"""
-    enqueue(db_path, sample_bbh, 2, "haiku-only")
+    enqueue(db_path, sample_bbh, n=2, arms="haiku-only", sweep="w")
     rc, out, tty = _work_on_a_tty(db_path, fake_api)
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty)
     assert rc == 0 and "█" in plain and "w " in plain

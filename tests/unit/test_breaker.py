@@ -8,8 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from test_crash import canonical
+from conftest import canonical, enqueue, run_cli
 
 from sweepq import db
 from sweepq.failures import Failure, signature
@@ -111,12 +110,6 @@ def test_a_failure_arriving_after_the_trip_is_not_charged(db_path):
 
 # -- end to end --------------------------------------------------------------------------------
 
-def enqueue(db: Path, bbh: Path, *extra: str) -> None:
-    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions,web_of_lies",
-            "--n-per-subtask", "4", "--arms", "haiku-only", "--dataset", str(bbh), *extra,
-            db=db, check=True)
-
-
 # With three attempts a job may come back inside the streak: the longer run (~12 s, real
 # backoffs) goes with the other minutes-long end-to-end runs in `make test-slow`.
 @pytest.mark.parametrize("max_attempts", ["1", pytest.param("3", marks=pytest.mark.slow)])
@@ -127,7 +120,7 @@ def test_a_server_failing_everything_stops_work_then_resume_completes(tmp_path, 
     claimed first, by position): still only 5 different jobs are ever tried."""
     calm, broken = tmp_path / "calm.db", tmp_path / "broken.db"
     for path in (calm, broken):
-        enqueue(path, sample_bbh, "--max-attempts", max_attempts)
+        enqueue(path, sample_bbh, "--max-attempts", max_attempts, n=4)
     with FakeAPI() as fake:
         run_cli("work", "--quiet", db=calm, fake=fake, check=True)
     with FakeAPI() as fake:

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import assert_refused, cli_env, run_cli
 
 from sweepq import db
 from sweepq.queue import Queue, Result, Sweep
@@ -25,16 +25,6 @@ KNOWN_ARMS = ["echo-judge", "echo-lexical", "echo-oracle", "haiku-only", "sonnet
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file in the folder (the database, and any -wal/-shm left) with its bytes."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def assert_refused(done, *needles: str) -> str:
-    assert done.returncode != 0, done.stdout
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.startswith("sweepq: error: "), done.stderr
-    assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
-    for needle in needles:
-        assert needle in done.stderr, done.stderr
-    return done.stderr
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, Clock, cli_env, run_cli
 
 from sweepq import arms as arms_mod
 from sweepq.fake import FakeAPI, FakeConfig
@@ -24,16 +24,8 @@ from sweepq.sample import write_sample
 from sweepq.worker import Worker, WorkerConfig
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_buckets_refill_continuously_and_refuse_with_a_rounded_up_retry_after() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = Limiter(FakeConfig(rpm=60, itpm=600, bucket_start="empty"), clock=clock)
     assert limiter.take(10) is not None                 # empty: refused
     clock.now += 1.0                                     # one request, 10 tokens refilled
@@ -48,7 +40,7 @@ def test_buckets_refill_continuously_and_refuse_with_a_rounded_up_retry_after() 
 
 
 def test_a_small_bucket_holds_seconds_not_a_minute() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = Limiter(FakeConfig(rpm=60, bucket_seconds=1, bucket_start="full"), clock=clock)
     assert limiter.take(1) is None
     assert limiter.take(1) is not None                  # 60 RPM enforced as 1 a second

@@ -10,14 +10,13 @@ policy itself is unit-tested in test_worker.py.
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
 from sweepq import arms as arms_mod
 from sweepq import models as models_mod
@@ -30,24 +29,12 @@ STAND_IN_CLAUDE = ROOT / "tests" / "bin" / "claude"
 PLANTED_KEY = "sk-ant-api03-PLANTEDsecretKEY0123456789abcdef"
 
 
-def enqueue(db: Path, bbh: Path, n: int, arms: str = "haiku-only", sweep: str = "s",
-            *extra: str) -> None:
-    run_cli("enqueue", "--sweep", sweep, "--subtasks", "boolean_expressions,web_of_lies",
-            "--n-per-subtask", str(n), "--arms", arms, "--dataset", str(bbh), *extra, db=db,
-            check=True)
-
-
-def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def states(db: Path) -> dict[str, int]:
     return dict(rows(db, "SELECT state, count(*) FROM jobs GROUP BY state"))
 
 
 def test_rate_limit_pauses_every_worker_then_resumes_without_counting(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 10)
+    enqueue(db_path, sample_bbh, n=10)
     with FakeAPI(FakeConfig(latency_ms=20)) as fake:
         fake.script([{"status": 429, "headers": {"retry-after": "2"},
                       "body": {"type": "error", "error": {"type": "rate_limit_error",
@@ -106,7 +93,7 @@ def test_a_claim_between_a_429_and_its_pause_row_is_stamped_before_the_pause(db_
 
 def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh):
     """A subscription runs out mid-sweep: workers stop within one call, wait, carry on."""
-    enqueue(db_path, sample_bbh, 20)
+    enqueue(db_path, sample_bbh, n=20)
     window_start = time.time() + 1.5
     window_end = window_start + 3
     env = cli_env(FAKE_CLAUDE_WINDOW=f"{window_start},{window_end}")
@@ -133,7 +120,7 @@ def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh
 
 
 def test_credit_exhausted_exits_75_and_resume_carries_on(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 3)
+    enqueue(db_path, sample_bbh, n=3)
     with FakeAPI(FakeConfig(credit_exhausted=True)) as fake:
         done = run_cli("work", "--quiet", db=db_path, fake=fake)
     assert done.returncode == 75
@@ -151,7 +138,7 @@ def test_credit_exhausted_exits_75_and_resume_carries_on(db_path, sample_bbh):
 
 
 def test_max_wait_exits_75_instead_of_waiting(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 2)
+    enqueue(db_path, sample_bbh, n=2)
     run_cli("pause", "--for", "1h", "--reason", "quota", db=db_path, check=True)
     with FakeAPI() as fake:
         started = time.monotonic()
@@ -180,7 +167,7 @@ def _error_every_job_in_process(db: Path, monkeypatch) -> InProcessBackend:
 
 def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, sample_bbh,
                                                                    monkeypatch):
-    enqueue(db_path, sample_bbh, 1, "haiku-only", "s", "--max-attempts", "2")
+    enqueue(db_path, sample_bbh, "--max-attempts", "2", n=1)
     backend = _error_every_job_in_process(db_path, monkeypatch)
     # Each attempt retried inside itself (tenacity) before counting.
     assert backend.stats()["faults"]["500"] == 2 * 2 * models_mod.TRANSIENT_TRIES
@@ -206,7 +193,7 @@ def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, samp
 
 
 def test_bad_api_key_stops_every_worker_loudly(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 20)
+    enqueue(db_path, sample_bbh, n=20)
     with FakeAPI(FakeConfig(valid_api_keys={"sk-ant-the-right-key"}, latency_ms=50)) as fake:
         env = cli_env(fake, ANTHROPIC_API_KEY=PLANTED_KEY)
         argv = [sys.executable, "-m", "sweepq", "--db", str(db_path), "work", "--quiet",
@@ -226,7 +213,7 @@ def test_bad_api_key_stops_every_worker_loudly(db_path, sample_bbh):
 
 
 def test_api_key_never_reaches_database_exports_or_output(db_path, sample_bbh, tmp_path):
-    enqueue(db_path, sample_bbh, 15, "haiku-only,echo-judge")
+    enqueue(db_path, sample_bbh, n=15, arms="haiku-only,echo-judge")
     config = FakeConfig(faults={529: 0.1, 500: 0.05, 429: 0.05}, retry_after=0.2, seed=3)
     with FakeAPI(config) as fake:
         env = cli_env(fake, ANTHROPIC_API_KEY=PLANTED_KEY)
@@ -251,7 +238,7 @@ def test_a_job_whose_worker_dies_every_time_ends_in_error(db_path, sample_bbh):
     """Reclaimed after expired leases beyond max_attempts: error, not retried forever."""
     from sweepq.queue import Queue
 
-    enqueue(db_path, sample_bbh, 1, "haiku-only", "s", "--max-attempts", "1")
+    enqueue(db_path, sample_bbh, "--max-attempts", "1", n=1)
     queue = Queue.open(str(db_path))
     dead = queue.claim("s", "dead-worker", lease_seconds=0.01)
     queue.close()

@@ -9,18 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BBH_DIR, ROOT, cli_env, run_cli
-from test_cli_input import assert_refused
+from conftest import BBH_DIR, ROOT, assert_refused, cli_env, run_cli, try_enqueue
 
 from sweepq import bbh
 from sweepq.fmt import pct
-
-
-def enqueue(db: Path, data: Path, *extra: str, arms: str = "haiku-only",
-            subtasks: str = "web_of_lies", n: str = "3", sweep: str = "s"):
-    return run_cli("enqueue", "--sweep", sweep, "--subtasks", subtasks, "--n-per-subtask", n,
-                   "--arms", arms, "--dataset", str(data), *extra, db=db)
-
 
 # -- data access ---------------------------------------------------------------------------
 
@@ -47,7 +39,7 @@ def test_enqueue_with_the_hub_unreachable_says_so_in_one_line(tmp_path: Path) ->
 
 
 def test_subtasks_all_enqueues_every_subtask_in_canonical_order(tmp_path: Path) -> None:
-    done = enqueue(tmp_path / "a.db", BBH_DIR, subtasks="all", n="1")
+    done = try_enqueue(tmp_path / "a.db", BBH_DIR, subtasks="all", n="1")
     assert done.returncode == 0, done.stderr
     listed = json.loads(run_cli("sweeps", "--json", db=tmp_path / "a.db", check=True).stdout)
     assert listed[0]["subtasks"] == list(bbh.SUBTASKS)
@@ -55,14 +47,14 @@ def test_subtasks_all_enqueues_every_subtask_in_canonical_order(tmp_path: Path) 
 
 
 def test_an_unknown_subtask_lists_the_known_names(tmp_path: Path, sample_bbh: Path) -> None:
-    line = assert_refused(enqueue(tmp_path / "a.db", sample_bbh, subtasks="navigat"),
+    line = assert_refused(try_enqueue(tmp_path / "a.db", sample_bbh, subtasks="navigat"),
                           "navigat", "navigate", "web_of_lies", "boolean_expressions", "`all`")
     assert "sweepq.bbh" not in line and "SUBTASKS" not in line
 
 
 def test_n_beyond_the_data_says_which_subtasks_ran_short(tmp_path: Path,
                                                         sample_bbh: Path) -> None:
-    done = enqueue(tmp_path / "a.db", sample_bbh, n="100000")
+    done = try_enqueue(tmp_path / "a.db", sample_bbh, n="100000")
     assert done.returncode == 0, done.stderr
     assert "50 new jobs" in done.stdout
     assert "fewer tasks than --n-per-subtask 100000" in done.stderr
@@ -74,7 +66,7 @@ def test_n_beyond_the_data_says_which_subtasks_ran_short(tmp_path: Path,
 def test_models_refuses_an_alias_no_arm_calls_unless_forced(tmp_path: Path,
                                                            sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh)
+    try_enqueue(db, sample_bbh)
     before = run_cli("models", "--json", db=db, check=True).stdout
     assert_refused(run_cli("models", "sonet=claude-sonnet-4-6", db=db), "sonet", "haiku",
                    "--force")
@@ -89,8 +81,8 @@ def test_models_refuses_an_alias_no_arm_calls_unless_forced(tmp_path: Path,
 
 def test_sweeps_lists_every_sweep_as_text_and_json(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, sweep="pilot")
-    enqueue(db, sample_bbh, sweep="main", arms="haiku-only,sonnet-only", n="2")
+    try_enqueue(db, sample_bbh, sweep="pilot")
+    try_enqueue(db, sample_bbh, sweep="main", arms="haiku-only,sonnet-only", n="2")
     text = run_cli("sweeps", db=db, check=True).stdout.splitlines()
     assert [line.split()[0] for line in text] == ["pilot", "main"]
     assert "0/3 done" in text[0] and "1 arm x 1 subtask (n 3)" in text[0]
@@ -101,7 +93,7 @@ def test_sweeps_lists_every_sweep_as_text_and_json(tmp_path: Path, sample_bbh: P
 
 def test_json_from_batches_check_and_requests(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, arms="echo-judge")
+    try_enqueue(db, sample_bbh, arms="echo-judge")
     assert "no message batches" in run_cli("batches", db=db, check=True).stdout
     assert json.loads(run_cli("batches", "--json", db=db, check=True).stdout) == []
     checked = json.loads(run_cli("check", "--json", db=db, check=True).stdout)
@@ -119,7 +111,7 @@ def test_json_from_batches_check_and_requests(tmp_path: Path, sample_bbh: Path) 
 
 def test_query_csv_of_no_rows_prints_its_header(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh)
+    try_enqueue(db, sample_bbh)
     done = run_cli("query", "SELECT task_id, arm FROM jobs WHERE 0", "--csv", db=db,
                    check=True)
     assert done.stdout == "task_id,arm\n"
@@ -127,7 +119,7 @@ def test_query_csv_of_no_rows_prints_its_header(tmp_path: Path, sample_bbh: Path
 
 def test_query_into_a_closed_pipe_is_quiet(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh)
+    try_enqueue(db, sample_bbh)
     many = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)"
             " SELECT i FROM n")
     done = subprocess.run(
@@ -180,7 +172,7 @@ def test_percentages_round_the_same_in_status_and_summary() -> None:
 
 def test_status_and_summary_explain_units(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh)
+    try_enqueue(db, sample_bbh)
     for command in ("status", "summary"):
         out = run_cli(command, db=db, check=True).stdout
         assert "units: the old runner's cost proxy" in out
@@ -200,6 +192,6 @@ def test_source_root_is_not_on_the_path_for_the_arms_test() -> None:
 
 
 def test_a_refused_max_attempts_creates_no_database(tmp_path: Path, sample_bbh: Path) -> None:
-    assert_refused(enqueue(tmp_path / "a.db", sample_bbh, "--max-attempts", "0"),
+    assert_refused(try_enqueue(tmp_path / "a.db", sample_bbh, "--max-attempts", "0"),
                    "--max-attempts must be between 1 and 1000")
     assert not (tmp_path / "a.db").exists()

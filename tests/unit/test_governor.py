@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import Clock
 
 from sweepq import governor as gov
 from sweepq.governor import Cost, Governor, snapshot
@@ -36,19 +37,6 @@ RECORDED = {
 }
 
 
-class Clock:
-    """Time that moves only when someone sleeps."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-
-
 def headers(rpm: float = 60, remaining: float = 0, itpm: float | None = None,
             itpm_remaining: float | None = None, otpm: float | None = None,
             otpm_remaining: float | None = None, retry_after: int | None = None) -> dict:
@@ -63,11 +51,6 @@ def headers(rpm: float = 60, remaining: float = 0, itpm: float | None = None,
     if retry_after is not None:
         out["retry-after"] = str(retry_after)
     return out
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def governor(path: Path, clock: Clock, owner: str = "w1") -> Governor:

@@ -9,9 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from test_cli_input import assert_refused
-from test_first_use import enqueue
+from conftest import assert_refused, run_cli, try_enqueue
 
 from sweepq.errors import SweepqError
 from sweepq.queue import Queue, Sweep
@@ -30,13 +28,13 @@ def test_one_more_arm_adds_its_jobs_and_pairs_with_the_old_arms(tmp_path: Path,
                                                                sample_bbh: Path,
                                                                fake_api) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, arms="haiku-only", n="4")
+    try_enqueue(db, sample_bbh, arms="haiku-only", n="4")
     run_cli("work", "-q", db=db, fake=fake_api, check=True)
     done_before = {(t, a) for t, a, _, s in jobs(db) if s == "done"}
-    grown = enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="4")
+    grown = try_enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="4")
     assert grown.returncode == 0, grown.stderr
     assert "sweep s (grown): 4 new jobs (8 in all, 4 tasks x 2 arms)" in grown.stdout
-    again = enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="4")
+    again = try_enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="4")
     assert "0 new jobs" in again.stdout                  # idempotent
     rows = jobs(db)
     assert [(t, a) for t, a, _, _ in rows] == [
@@ -56,9 +54,9 @@ def test_one_more_arm_adds_its_jobs_and_pairs_with_the_old_arms(tmp_path: Path,
 def test_more_subtasks_and_a_larger_n_keep_the_old_jobs_order(tmp_path: Path,
                                                              sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, arms="haiku-only,echo-judge", n="2")
+    try_enqueue(db, sample_bbh, arms="haiku-only,echo-judge", n="2")
     old = [(t, a) for t, a, _, _ in jobs(db)]
-    grown = enqueue(db, sample_bbh, arms="haiku-only,echo-judge", n="3",
+    grown = try_enqueue(db, sample_bbh, arms="haiku-only,echo-judge", n="3",
                     subtasks="web_of_lies,boolean_expressions")
     assert "8 new jobs (12 in all, 6 tasks x 2 arms)" in grown.stdout, grown.stdout
     rows = [(t, a) for t, a, _, _ in jobs(db)]
@@ -69,7 +67,7 @@ def test_more_subtasks_and_a_larger_n_keep_the_old_jobs_order(tmp_path: Path,
     assert listed["subtasks"] == ["web_of_lies", "boolean_expressions"]
     assert listed["n_per_subtask"] == 3
     # Given in another order, or fewer, the stored sweep is what grows: nothing new.
-    same = enqueue(db, sample_bbh, arms="echo-judge", n="1",
+    same = try_enqueue(db, sample_bbh, arms="echo-judge", n="1",
                    subtasks="boolean_expressions")
     assert "0 new jobs (12 in all" in same.stdout
 
@@ -82,20 +80,20 @@ def test_other_changes_are_refused_naming_the_setting(tmp_path: Path, sample_bbh
                                                       extra: tuple[str, ...],
                                                       says: str) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, arms="haiku-only", n="2")
+    try_enqueue(db, sample_bbh, arms="haiku-only", n="2")
     before = db.read_bytes()
-    assert_refused(enqueue(db, sample_bbh, *extra, arms="haiku-only,sonnet-only", n="3"),
+    assert_refused(try_enqueue(db, sample_bbh, *extra, arms="haiku-only,sonnet-only", n="3"),
                    "already exists with other settings", says, "choose another --sweep name")
     assert db.read_bytes() == before
 
 
 def test_another_data_set_is_refused(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
-    enqueue(db, sample_bbh, arms="haiku-only", n="2")
+    try_enqueue(db, sample_bbh, arms="haiku-only", n="2")
     other = tmp_path / "other"
     other.mkdir()
     (other / "web_of_lies.json").write_text((sample_bbh / "web_of_lies.json").read_text())
-    assert_refused(enqueue(db, other, arms="haiku-only", n="2"), "dataset is")
+    assert_refused(try_enqueue(db, other, arms="haiku-only", n="2"), "dataset is")
 
 
 def test_the_library_refuses_a_grown_sweep_out_of_order(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import cli_env, read, run_cli
 
 from sweepq.arms import PERSONA_A, PERSONA_B
 from sweepq.backends import AnthropicBackend
@@ -39,14 +39,6 @@ def reply(text: str, model: str = HAIKU, **usage: int) -> dict:
         "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": {"input_tokens": 40, "output_tokens": 8, **usage}}}
-
-
-def read(db: Path, sql: str, params: tuple = ()) -> list[dict]:
-    queue = Queue.open(str(db))
-    try:
-        return queue.read(sql, params)
-    finally:
-        queue.close()
 
 
 def enqueue(db: Path, dataset: Path, arms: str, *extra: str, n: int = 1,

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import ECHO_RESULTS, run_cli
+from conftest import ECHO_RESULTS, Clock, run_cli
 
 from sweepq import chart, jsonl, report, serve, views
 from sweepq.page import default_filename
@@ -185,14 +185,6 @@ def test_summary_cli_json_and_text(db_path: Path) -> None:
 
 
 # -- status while a sweep runs ------------------------------------------------------------------
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def make_sweep(db_path: Path, clock: Clock, tasks: int = 10,
                arms: tuple[str, ...] = ("haiku-only", "echo-judge")) -> Queue:

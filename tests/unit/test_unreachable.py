@@ -9,7 +9,6 @@ the fake API on 127.0.0.1 taken down and brought back on the same port.
 from __future__ import annotations
 
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
@@ -27,17 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def enqueue(db: Path, bbh: Path, n: int) -> None:
-    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions,web_of_lies",
-            "--n-per-subtask", str(n), "--arms", "haiku-only", "--dataset", str(bbh),
-            db=db, check=True)
 
 
 def sdk_failure(base_url: str, timeout: float = 5.0) -> anthropic.APIConnectionError:
@@ -67,7 +55,7 @@ def test_a_request_sent_then_timed_out_stays_transient():
 
 
 def test_unreachable_from_the_start_stops_at_once_and_costs_nothing(db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 4)
+    enqueue(db_path, sample_bbh, n=4)
     env = cli_env(ANTHROPIC_BASE_URL=f"http://127.0.0.1:{free_port()}",
                   ANTHROPIC_API_KEY="sk-ant-x")
     done = run_cli("work", "--quiet", "--concurrency", "2", db=db_path, env=env)
@@ -80,7 +68,7 @@ def test_unreachable_from_the_start_stops_at_once_and_costs_nothing(db_path, sam
 
 def test_the_api_going_away_mid_sweep_pauses_then_the_sweep_finishes_by_itself(
         db_path, sample_bbh):
-    enqueue(db_path, sample_bbh, 30)
+    enqueue(db_path, sample_bbh, n=30)
     port = free_port()
     fake = FakeAPI(FakeConfig(latency_ms=20), port=port).start()
     worker = subprocess.Popen(

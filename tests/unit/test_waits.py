@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from test_first_use import enqueue
+from conftest import run_cli, try_enqueue
 
 from sweepq import report, waits
 from sweepq.progress import Progress
@@ -19,7 +18,7 @@ from sweepq.queue import Queue
 @pytest.fixture
 def sweep_db(tmp_path: Path, sample_bbh: Path) -> Path:
     db = tmp_path / "a.db"
-    done = enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="3")
+    done = try_enqueue(db, sample_bbh, arms="haiku-only,sonnet-only", n="3")
     assert done.returncode == 0, done.stderr
     return db
 
