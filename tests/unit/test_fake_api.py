@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -301,13 +302,18 @@ def test_connection_resets():
 
 def test_rate_limit_fault_headers():
     with FakeAPI(FakeConfig(faults={429: 1.0}, retry_after=2.5)) as fake:
+        sent = time.time()
         with pytest.raises(anthropic.RateLimitError) as ei:
             ask(client(fake))
+        answered = time.time()
         h = ei.value.response.headers
         assert h["retry-after"] == "2.5"
         assert h["anthropic-ratelimit-requests-remaining"] == "0"
         reset = datetime.strptime(h["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ")
-        assert abs(reset.replace(tzinfo=UTC).timestamp() - time.time() - 2.5) < 2
+        # now + retry-after rounded up to whole seconds, "now" being between the request's
+        # two ends however long it took
+        at = reset.replace(tzinfo=UTC).timestamp()
+        assert sent + 2.5 <= at <= math.ceil(answered + 2.5)
         assert ei.value.error_code is None
 
 

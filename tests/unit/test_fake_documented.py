@@ -80,10 +80,12 @@ def test_user_spend_limits_are_the_documented_400s(kind, wording):
                         e.api_message), e.api_message
 
 
-def test_spend_limit_alone_lasts_until_the_first_of_next_month():
+def test_spend_limit_alone_lasts_until_the_first_of_next_month(monkeypatch):
+    now = datetime(2026, 12, 15, 12, 0, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(time, "time", lambda: now)          # the fake's clock, fixed
     after, seconds = _spend_window("workspace", None, 0.0)
-    reset = documented.next_month_utc(time.time())
-    assert after == 0 and abs(time.time() + seconds - reset.timestamp()) < 5
+    assert (after, seconds) == (0, 16.5 * 86_400)           # to 2027-01-01 00:00 UTC
+    reset = documented.next_month_utc(now)
     assert reset.day == 1 and (reset.hour, reset.minute) == (0, 0)
     assert _spend_window("tier", 3, 7.0) == (3, 7.0)
     assert documented.next_month_utc(datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp()) \
