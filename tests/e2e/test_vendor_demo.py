@@ -9,12 +9,17 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import cli_env
 
 from sweepq import demo
 from sweepq.queue import Queue
 
 
+# Three processes and two SDK imports each (14 s, the fast suite's second longest): every
+# vendor answering through its own SDK is in the fast suite (unit/test_vendor_sweep.py);
+# the demo's own wiring is checked here, in `make test-slow`.
+@pytest.mark.slow
 def test_the_vendor_demo_runs_every_arm_through_its_fake_and_prints_the_summary(tmp_path):
     closed = "http://127.0.0.1:9"   # nothing listens: the demo must point at its own fakes
     env = cli_env(OPENAI_API_KEY="sk-must-not-be-used", OPENAI_BASE_URL=f"{closed}/v1",

@@ -232,6 +232,10 @@ def test_transient_failures_are_retried_then_counted(in_process, monkeypatch):
 # -- processes ----------------------------------------------------------------------------
 
 
+# 500 jobs through two processes (10 s): exactly once across processes is in the fast
+# suite at the queue (unit/test_queue.py::test_four_processes_complete_every_job_exactly_once)
+# and with workers SIGTERMed and restarted (below); the full run here, in `make test-slow`.
+@pytest.mark.slow
 def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
     enqueue(db_path, sample_bbh, n=50, arms=ARMS, sweep="w")  # 100 tasks x 5 arms
     with keyed_fake(sample_bbh, 50, latency_ms=5) as fake:

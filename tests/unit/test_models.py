@@ -226,6 +226,10 @@ ARMS = {"three-then-crash": three_then_crash}
 '''
 
 
+# Two processes and a lease waited out (10 s): the journal's replay is in the fast suite
+# (unit/test_queue.py::test_the_call_journal_replays_successful_calls), and so is a worker
+# SIGKILLed mid-sweep (e2e/test_crash.py); the two together here, in `make test-slow`.
+@pytest.mark.slow
 def test_replay_after_the_worker_process_is_killed(tmp_path, sample_bbh, db_path, fake_api,
                                                    monkeypatch):
     (tmp_path / "crash_arms.py").write_text(textwrap.dedent(KILLER_ARM))
