@@ -27,13 +27,14 @@ def one(db: Path, sql: str) -> tuple:
         return conn.execute(sql).fetchone()
 
 
-def test_a_session_limit_seconds_away_is_waited_out(db_path, sample_bbh):
+def test_a_session_limit_seconds_away_is_waited_out(db_path, sample_bbh, tmp_path):
     enqueue(db_path, sample_bbh, n=4)
-    start = time.time()
-    end = start + 3
+    window = tmp_path / "window"           # 3 s from the first call, however late it comes
     done = work(db_path, "--concurrency", "2", "--max-wait", "1m",
-                FAKE_CLAUDE_SCENARIO="session-10m", FAKE_CLAUDE_WINDOW=f"{start},{end}")
+                FAKE_CLAUDE_SCENARIO="session-10m", FAKE_CLAUDE_WINDOW="+3",
+                FAKE_CLAUDE_WINDOW_FILE=str(window))
     assert done.returncode == 0, done.stderr
+    end = float(window.read_text().split(",")[1])
     assert one(db_path, "SELECT count(*) FROM jobs WHERE state = 'done'") == (8,)
     assert one(db_path, "SELECT count(*) FROM jobs WHERE state = 'error'") == (0,)
     reason, resume_at, message = one(db_path, "SELECT reason, resume_at, message FROM pauses")

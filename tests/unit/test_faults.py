@@ -113,10 +113,13 @@ def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh
                          " FROM jobs") == [(1, 0)]
     assert rows(db_path, "SELECT count(*) FROM results WHERE detail != 'passed'"
                          " AND detail NOT LIKE 'expected%'") == [(0,)]
-    # Work resumed by itself within 2 s of the reset time.
-    [(first_after,)] = rows(db_path, "SELECT min(started_at) FROM jobs WHERE started_at >= ?",
-                            (resume_at,))
-    assert first_after - resume_at < 2.0
+    # Work resumed by itself at the reset time, and nothing was claimed while paused (how
+    # soon after the reset is a timing goal, for bench/, not here).
+    [(created_at,)] = rows(db_path, "SELECT min(created_at) FROM pauses")
+    [(during, after)] = rows(db_path, "SELECT count(*) FILTER (WHERE started_at > ? AND"
+                                      " started_at < ?), count(*) FILTER (WHERE started_at"
+                                      " >= ?) FROM jobs", (created_at, resume_at, resume_at))
+    assert during == 0 and after > 0
 
 
 def test_credit_exhausted_exits_75_and_resume_carries_on(db_path, sample_bbh):
