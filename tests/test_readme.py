@@ -149,6 +149,19 @@ def test_the_readme_examples_run_top_to_bottom(tmp_path: Path) -> None:
     assert sum(c.startswith("sweepq ") for c in ran) >= 40, ran
     assert (work / "pilot.html").is_file() and (work / "errors.csv").is_file()
     assert (work / "mylab").is_dir() and (work / "my-prompts.toml").is_file()
+    _the_readme_counts_its_jobs_right(work / "sweepq.db")
+
+
+def _the_readme_counts_its_jobs_right(db: Path) -> None:
+    """The front page says how many jobs its session writes, and that all of them run."""
+    import sqlite3
+
+    said = re.search(r"`enqueue` writes the (\d+) jobs", (ROOT / "README.md").read_text())
+    assert said, "README.md no longer says how many jobs its session writes"
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM jobs WHERE sweep = 'bbh-n20'"
+                                   " GROUP BY state"))
+    assert states == {"done": int(said.group(1))}
 
 
 def _python(code: str, cwd: Path, env: dict[str, str]) -> None:
