@@ -8,6 +8,7 @@ docs pages reaches a file and, when it names one, a heading of that file.
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,8 @@ CLAIMS = [
     ("docs/guide.md", f"({redact.MIN_SECRET_CHARS} characters or more"),
     ("docs/guide.md", f"one at most every {_minutes(pauselog.WAITING_LOG_INTERVAL)} while"),
     ("docs/guide.md", f"pace over the last {_minutes(report.PACE_WINDOW_SECONDS)}"),
+    ("docs/guide.md", "Workers notice a resume within a second"
+                      if worker.PAUSE_POLL_SECONDS <= 1 else "PAUSE_POLL_SECONDS changed"),
     ("docs/guide.md", f"closes a connection idle for {serve.IDLE_SECONDS:g} s"),
     ("docs/guide.md", f"serves at most {serve.MAX_CONNECTIONS} connections at once"),
     ("docs/vendors.md", f"raises any budget below {openai_backend.REASONING_MIN_TOKENS:,} "
@@ -107,6 +110,73 @@ def test_the_default_max_attempts_is_the_one_the_failure_page_names() -> None:
     default = re.search(r"--max-attempts INTEGER.*?\[default: (\d+)\]", help_text, re.S)
     assert default and f"`--max-attempts` (default {default.group(1)})" in _page(
         "docs/failures.md")
+
+
+def test_the_commands_said_to_print_json_take_json() -> None:
+    from sweepq.cli import main
+
+    said = re.search(r"Every command that prints data takes `--json` \((.*?);", _page(
+        "docs/guide.md"))
+    assert said
+    names = re.findall(r"`(\w+)`", said.group(1))
+    assert len(names) >= 7
+    for name in [*names, "query"]:
+        assert "--json" in CliRunner().invoke(main, [name, "--help"]).output, name
+
+
+CODE_PAGES = ["README.md", "docs/ARCHITECTURE.md", "docs/guide.md", "docs/failures.md",
+              "docs/batches.md", "docs/vendors.md", "docs/prompt-sets.md", "docs/schema.md"]
+
+
+def _resolves(dotted: str) -> bool | None:
+    """Whether `module.name...` names something in sweepq: the longest prefix that is a
+    module's file, then each further name defined (or imported) in that file's source. Read,
+    not imported: importing the SDKs would make this test slow. None when the first part is
+    no sweepq module (a TOML key, a table, another library)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = ROOT / "sweepq" / Path(*parts[:cut])
+        source = next((p for p in (base.with_suffix(".py"), base / "__init__.py")
+                       if p.is_file()), None)
+        if source is None:
+            continue
+        text = source.read_text()
+        return all(re.search(rf"(?:\b(?:def|class|import)\s+|^\s*|, ){name}\b", text, re.M)
+                   for name in parts[cut:])
+    return None
+
+
+def _columns() -> dict[str, set[str]]:
+    with tempfile.TemporaryDirectory() as folder:
+        conn = db.connect(Path(folder) / "fresh.db")
+        tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master"
+                                             " WHERE type IN ('table', 'view')")]
+        columns = {t: {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
+                   for t in tables}
+        conn.close()
+    return columns
+
+
+@pytest.mark.parametrize("page", CODE_PAGES)
+def test_the_code_a_page_names_exists(page: str) -> None:
+    """Each `module.name` of sweepq, `file.py` and `table.column` a page names is there."""
+    text = (ROOT / page).read_text()
+    columns = _columns()
+    files = {p.name for p in [*(ROOT / "sweepq").rglob("*.py"), *(ROOT / "tests").glob("*.py")]}
+    missing = []
+    for ref in set(re.findall(r"`((?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)(?:\(\))?`", text)):
+        head, _, rest = ref.partition(".")
+        if rest in ("db", "jsonl", "toml", "html", "csv", "md", "json"):
+            continue                                    # a file of the user's
+        if rest == "py":
+            found = ref in files
+        elif head in columns and "." not in rest:
+            found = rest in columns[head]
+        else:
+            found = _resolves(ref) is not False
+        if not found:
+            missing.append(ref)
+    assert sorted(missing) == []
 
 
 def _links() -> list[tuple[Path, str, str]]:
