@@ -24,6 +24,7 @@ from sweepq import (
     pauselog,
     prompts,
     queue,
+    records,
     redact,
     report,
     serve,
@@ -45,6 +46,11 @@ def _page(name: str) -> str:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g} minutes"
+
+
+def _longest(name: re.Pattern[str]) -> int:
+    """The longest name a pattern of one first character and `{0,N}` more accepts."""
+    return 1 + int(re.search(r"\{0,(\d+)\}", name.pattern).group(1))
 
 
 CLAIMS = [
@@ -82,6 +88,8 @@ CLAIMS = [
     ("docs/vendors.md", f"raises any budget below {openai_backend.REASONING_MIN_TOKENS:,} "
                         f"tokens"),
     ("docs/vendors.md", f"sweepq never sends less than {openai_backend.MIN_OUTPUT_TOKENS}"),
+    ("docs/guide.md", f"A sweep name is 1 to {_longest(records.SWEEP_NAME)} letters"),
+    ("docs/prompt-sets.md", f"NAME 1 to {_longest(prompts.SET_NAME)} lower-case letters"),
     ("docs/prompt-sets.md", f"a `max_tokens` outside 1-{prompts.MAX_TOKENS_LIMIT}"),
     ("docs/prompt-sets.md", f"the API backends send {prompts.UNSET_MAX_TOKENS}"),
 ]
