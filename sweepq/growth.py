@@ -31,7 +31,7 @@ def merged(existing: Sweep, given: Sweep) -> Sweep:
     """`existing` grown by what `given` adds, or a refusal naming the first setting that
     differs otherwise."""
     name = existing.name
-    for setting in ("benchmark", "start", "dataset", "scorer"):
+    for setting in ("benchmark", "start", "dataset", "scorer", "options"):
         old, new = getattr(existing, setting), getattr(given, setting)
         if old != new:
             raise _refuse(name, f"{setting} is {old!r}, given {new!r}")

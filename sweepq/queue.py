@@ -269,10 +269,11 @@ class Queue:
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
-            " dataset, has_meta, scorer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dataset, has_meta, scorer, benchmark_options, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
-             int(sweep.has_meta), sweep.scorer, self.clock()))
+             int(sweep.has_meta), sweep.scorer, json.dumps(sweep.options), self.clock()))
         self._insert_prompt_sets(conn, sweep)
         return True
 
