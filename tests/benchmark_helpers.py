@@ -21,8 +21,10 @@ def payloads(db: Path, sweep: str) -> list[dict[str, Any]]:
 
 
 def answer_key(db: Path, sweep: str, **override: str) -> dict[str, str]:
-    """The task prompt -> gold the fake answers by; `override`: task_id -> another gold."""
-    return {p["prompt"]: override.get(p["task_id"], p["answer"]) for p in payloads(db, sweep)}
+    """The task prompt -> gold the fake answers by; `override`: task_id -> another gold.
+    Imported jobs (a stored task of `{}`) have none."""
+    return {p["prompt"]: override.get(p["task_id"], p["answer"]) for p in payloads(db, sweep)
+            if "prompt" in p}
 
 
 def exported(path: Path) -> list[dict[str, Any]]:

