@@ -193,3 +193,24 @@ def test_a_humaneval_sweep_continues_the_teams_file(tmp_path):
     assert {r["task_id"] for r in new} == {"HumanEval/70"}
     assert all(list(r) == list(json.loads(original[0])) for r in new)
     assert {r["detail"] for r in new} == {"passed"}   # canonical solutions, really run
+
+
+@pytest.mark.parametrize(("accuracy", "passed", "detail"), [(1.0, True, "passed"),
+                                                            (0.0, False, "AssertionError")])
+def test_the_fake_answers_a_code_prompt_with_code_that_passes_or_fails(tmp_path, accuracy,
+                                                                      passed, detail):
+    from sweepq import benchmarks
+    from sweepq.benchmarks.standard import run_code
+    from sweepq.fake.answers import Answerer
+    from sweepq.prompts import default_set
+
+    data = write_humaneval(tmp_path / "he.jsonl")
+    task = benchmarks.get("humaneval").load(benchmarks.Selection(("humaneval",), 1, 0,
+                                                                 str(data)))[0]
+    prompt = benchmarks.render(task, default_set())
+    answers = Answerer(FakeConfig(answer_key={prompt: task.answer},
+                                  accuracy={"*": accuracy}))
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": prompt}]}
+    reply = answers.text(body)
+    assert reply == answers.text(body) and "```python" in reply   # deterministic, fenced
+    assert run_code(reply, task) == (passed, detail)
