@@ -1,5 +1,5 @@
 -- sweepq schema: a sweep's benchmark options (issue 21, benchmarks as plug-ins).
--- (The lead renumbers this file at merge if another 0011 lands first.)
+-- (Numbered after main's 0011_import_lines; the lead renumbers it at merge if needed.)
 --
 -- sweeps.benchmark_options: what `enqueue` was told besides the selection, as a JSON
 -- object: MMLU-Pro's `split`, HumanEval's sandbox `timeout`, a question bank's `field`
