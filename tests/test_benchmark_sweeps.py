@@ -214,3 +214,31 @@ def test_the_fake_answers_a_code_prompt_with_code_that_passes_or_fails(tmp_path,
     reply = answers.text(body)
     assert reply == answers.text(body) and "```python" in reply   # deterministic, fenced
     assert run_code(reply, task) == (passed, detail)
+
+
+def test_a_humaneval_rescore_runs_the_code_and_a_sandbox_failure_stores_nothing(
+        tmp_path, monkeypatch):
+    from sweepq import sandbox
+    from sweepq.queue import Queue
+
+    data = write_humaneval(tmp_path / "he.jsonl")
+    db = tmp_path / "r.db"
+    run_cli("enqueue", "--sweep", "r", "--benchmark", "humaneval", "--dataset", str(data),
+            "--n-per-subtask", "2", "--arms", "haiku-only", db=db, check=True)
+    with FakeAPI(FakeConfig(answer_key=answer_key(db, "r", **{"HumanEval/1": "    pass\n"}))
+                 ) as fake:
+        run_cli("work", "--sweep", "r", "-q", db=db, fake=fake, check=True)
+    done = run_cli("rescore", "--sweep", "r", "--scorer", "echo", db=db, check=True)
+    assert "0 of 2 verdicts changed" in done.stdout      # the code ran again, same verdicts
+
+    def broken(*_a, **_k):
+        raise sandbox.SandboxError("no launcher")
+
+    monkeypatch.setattr(sandbox, "run_check", broken)
+    failed = run_cli("rescore", "--sweep", "r", "--scorer", "sweepq", db=db)
+    assert failed.returncode == 1 and "the sandbox could not run the code" in failed.stderr
+    queue = Queue.open_read_only(db)
+    try:
+        assert [r["scorer"] for r in queue.read("SELECT scorer FROM scorings")] == ["echo"]
+    finally:
+        queue.close()
