@@ -155,3 +155,18 @@ def test_the_selection_all_and_the_stored_options(tmp_path: Path):
     assert benchmarks.get("mmlu-pro").groups(["all"], {}) == [
         mmlu_pro.category_slug(c) for c in mmlu_pro.CATEGORIES]
     assert benchmarks.get("bbh").groups(["all"], {})[0] == "boolean_expressions"
+
+
+def test_the_python_api_enqueues_any_benchmark_with_its_options(tiny_installed, tmp_path):
+    import sweepq
+
+    db = sweepq.open(tmp_path / "p.db")
+    done = db.enqueue("p", benchmark="tiny", subtasks="small", n_per_subtask=1,
+                      options={"scale": 5}, arms="haiku-only")
+    assert done.sweep.benchmark == "tiny" and done.sweep.options == {"scale": 5}
+    again = sweepq.open(tmp_path / "p.db").sweeps()
+    assert again[0]["benchmark"] == "tiny"
+    assert payloads(tmp_path / "p.db", "p")[0]["answer"] == "5"
+    with pytest.raises(SweepqError, match="options is {'scale': 5}, given {'scale': 6}"):
+        db.enqueue("p", benchmark="tiny", subtasks="small", n_per_subtask=1,
+                   options={"scale": 6}, arms="haiku-only")
