@@ -46,9 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
-# The command reference, generated from every command's --help (tests/test_docs.py checks it).
+# The command reference, generated from every command's --help, and the generated sections
+# of docs/ (the default prompt set, the schema); tests/test_docs.py checks them.
 docs: $(STAMP)
 	$(BIN)/python docs/gen_commands.py
+	$(BIN)/python docs/gen_sections.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench

@@ -907,7 +907,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
 def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt: str) -> None:
     """Run SQL against the database, read-only, and print the rows.
 
-    The tables and views are described in README.md (jobs, results, calls,
+    The tables and views are described in docs/schema.md (jobs, results, calls,
     pauses, arm_summary, jobs_readable). Nothing a query does can change a sweep.
 
     \b

@@ -2,7 +2,7 @@
 
 A sweep's numbers are only comparable with another's if the models saw the same words,
 so the words are part of the experiment: a prompt set is a TOML file (schema in
-README.md, `sweepq prompts init FILE` writes the default one), stored whole in the sweep
+docs/prompt-sets.md, `sweepq prompts init FILE` writes the default one), stored whole in the sweep
 at enqueue (`prompt_sets` table) and read back from there by every job, never from the
 file again. The built-in default set is a shipped file, `prompt_sets/default.toml`,
 byte for byte what sweepq sent before prompt sets existed.

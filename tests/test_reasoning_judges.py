@@ -4,7 +4,7 @@ Reasoning tokens count against the output budget: the fake reports them where Op
 documents them and can spend the whole budget on them; the judge's default budget of
 16 is raised for a reasoning model; an empty reply is its own failure, never a NO.
 An unreachable vendor's message names that vendor's variable; a vendor that ran out
-for the day ends `work` with 75 when nothing else is left, as the README says.
+for the day ends `work` with 75 when nothing else is left, as docs/vendors.md says.
 """
 
 from __future__ import annotations
