@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from . import caching
 from .claude_run import run_claude
 from .errors import SweepqError
 from .failures import CallFailed, Failure
@@ -61,6 +62,9 @@ class Backend(Protocol):
 class AnthropicBackend:
     """The real SDK. One client per process: its HTTP connection pool is shared by threads."""
 
+    # The prompt caching lifetime of a long system text (`caching.system_param`), or off.
+    cache_ttl = "5m"
+
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64):
         import anthropic
         import httpx2 as httpx
@@ -75,19 +79,16 @@ class AnthropicBackend:
             http_client=anthropic.DefaultHttpxClient(limits=limits))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        kwargs = {"system": system} if system else {}
+        kwargs = {"system": caching.system_param(model, system, self.cache_ttl)} \
+            if system else {}
         # The raw response: its rate-limit headers pace the governor, successes included.
         raw = self.client.messages.with_raw_response.create(
             model=model, max_tokens=max_tokens,
             messages=[{"role": "user", "content": prompt}], **kwargs)
         message = raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
-        usage = message.usage
-        return Reply(text=text, usage=Usage(
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_input_tokens or 0,
-            cache_write_tokens=usage.cache_creation_input_tokens or 0),
-            stop_reason=message.stop_reason, headers=raw.headers)
+        return Reply(text=text, usage=caching.usage_of(message.usage, model),
+                     stop_reason=message.stop_reason, headers=raw.headers)
 
 
 class ClaudeCliBackend:
@@ -141,10 +142,8 @@ def cli_reply(stdout: str) -> Reply:
     result = parse_output(stdout).result
     if result is None:
         return Reply(text=stdout.strip())
-    usage = result.get("usage") or {}
     text = result.get("result")
-    return Reply(text=text if isinstance(text, str) else "", usage=Usage(
-        input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
-        cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-        cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
-        cost_usd=result.get("total_cost_usd")))
+    # The CLI's own bill (`total_cost_usd`) wins: it prices its 1-hour cache writes itself.
+    usage = replace(caching.usage_of(result.get("usage") or {}),
+                    cost_usd=result.get("total_cost_usd"))
+    return Reply(text=text if isinstance(text, str) else "", usage=usage)

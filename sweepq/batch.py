@@ -40,13 +40,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import caching
 from .arms import Arm
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
 from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
-from .usage import Usage
 from .worker import (
     EXIT_DATABASE,
     EXIT_INTERNAL,
@@ -83,11 +83,11 @@ class Pending:
     def custom_id(self, key: str) -> str:
         return f"{key}-{self.job.job_id}-{self.index}-{self.digest[:_HASH_CHARS]}"
 
-    def params(self) -> dict[str, Any]:
+    def params(self, cache_ttl: str = "5m") -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
                                   "messages": [{"role": "user", "content": self.prompt}]}
         if self.system:
-            params["system"] = self.system
+            params["system"] = caching.system_param(self.model, self.system, cache_ttl)
         return params
 
 
@@ -197,8 +197,12 @@ class BatchRunner:
         pending = self._run_arms()
         if pending:
             self.rounds += 1
+            # A subtask's requests side by side, so the first writes the cached prefix
+            # (caching.py) and the rest of its group read it.
+            pending = caching.grouped(pending, lambda p: (p.model, p.system))
             self._finish([self._prepare(chunk) for chunk in
-                          _split(pending, self.max_requests, self.max_bytes)])
+                          _split(pending, self.max_requests, self.max_bytes,
+                                 self.worker.config.cache)])
             return True
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
@@ -274,7 +278,8 @@ class BatchRunner:
         return batch_id
 
     def _submit(self, key: str, chunk: list[tuple[Pending, int]]) -> str:
-        requests = [{"custom_id": p.custom_id(key), "params": p.params()} for p, _ in chunk]
+        ttl = self.worker.config.cache
+        requests = [{"custom_id": p.custom_id(key), "params": p.params(ttl)} for p, _ in chunk]
         batch = self.client.messages.batches.create(requests=requests)
         _crashpoint("submitted")
         self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
@@ -386,11 +391,7 @@ class BatchRunner:
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            used = message["usage"]
-            usage = Usage(input_tokens=used["input_tokens"],
-                          output_tokens=used["output_tokens"],
-                          cache_read_tokens=used.get("cache_read_input_tokens") or 0,
-                          cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
+            usage = caching.usage_of(message["usage"], request["model"])
             cost = price(request["model"], usage)
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
@@ -431,7 +432,8 @@ def _call(request: dict[str, Any], latency: float | None, **fields: Any) -> Call
 
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
-           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, int]]]:
+           max_bytes: int = MAX_BYTES, cache_ttl: str = "5m"
+           ) -> Iterator[list[tuple[Pending, int]]]:
     """The round's requests in batches of at most `max_requests` and `max_bytes` (the
     request list as JSON: each body, the separators and the envelope), with each
     request's size (only the size is kept: a round's bodies would be 60 MB more)."""
@@ -439,7 +441,7 @@ def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
     size = 0
     for p in pending:
         body = len(json.dumps({"custom_id": p.custom_id("sq0000000000"),
-                               "params": p.params()}, ensure_ascii=False).encode())
+                               "params": p.params(cache_ttl)}, ensure_ascii=False).encode())
         if chunk and (len(chunk) >= max_requests or size + body + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0

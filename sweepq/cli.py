@@ -289,10 +289,15 @@ def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
 @click.option("--governor/--no-governor", default=True, show_default=True,
               help="Pace calls from the API's rate-limit headers, shared by every process; "
                    "--no-governor sends as fast as --concurrency allows and pauses on 429s.")
+@click.option("--cache", type=click.Choice(["5m", "1h", "off"]), default="5m",
+              show_default=True,
+              help="Prompt caching of a system text long enough to be cached (a few-shot "
+                   "prefix): its lifetime, or off (docs/cost.md).")
 @click.pass_context
 def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: float,
          max_attempts: int | None, max_wait: str | None, backend: str, claude_bin: str,
-         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool) -> None:
+         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool,
+         cache: str) -> None:
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
@@ -311,7 +316,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
-                          governor=governor)
+                          governor=governor, cache=cache)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = api.arms_for(sweep, arms_module)

@@ -40,6 +40,8 @@ summary keys
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
+           cache null | {read_tokens, write_tokens, hit_rate}: prompt caching of its
+               results (hit_rate: the share of their input tokens read from the cache),
            unpriced_models [model ids its answered calls had no price for: its cost_usd
                is then null (price unknown) or a floor, never a complete figure],
            not_answered {refusal, empty reply, cut off at max_tokens},
@@ -59,7 +61,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import batch_view, governor, rescore, stats, waits
+from . import batch_view, cache_view, governor, rescore, stats, waits
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -302,12 +304,14 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
             " ORDER BY r.completion_seq", (sweep.name,))
         unpriced = queue.rows(_UNPRICED, (sweep.name,))
         batch_price = _batch_price(queue, sweep)
+        cache = cache_view.by_arm(queue, sweep)
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
     for entry in body["arms"]:
         entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
+        entry["cache"] = cache.get(entry["arm"])
     return {"sweep": sweep.name, "benchmark": sweep.benchmark,
             "scorer": scoring or sweep.scorer, "results": len(rows), **body,
             "batch_price": batch_price}

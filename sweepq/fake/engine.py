@@ -30,6 +30,7 @@ from typing import Any
 from . import documented
 from .answers import Answerer, count_tokens, input_tokens
 from .batches import FakeBatches
+from .cache import PromptCache
 from .config import FakeConfig
 from .faults import Faults
 from .limiter import Limiter
@@ -50,6 +51,7 @@ class FakeEngine:
         self._successes_total = 0           # never reset: drives the spend-limit window
         self._in_flight = 0
         self.batches = FakeBatches(self)
+        self.cache = PromptCache()          # prompt caching, billed as documented (cache.py)
         self._reset_stats()
 
     # -- counters and script ---------------------------------------------------
@@ -238,6 +240,7 @@ class FakeEngine:
     def message(self, body: dict) -> dict:
         """The Message a valid request body gets (a batch request's `succeeded` result too)."""
         text = self.answers.text(body)
+        bill = self.cache.bill(body, input_tokens(body))
         out, stop = count_tokens(text), "end_turn"
         if out > body["max_tokens"]:
             text, out, stop = text[: body["max_tokens"] * 4], body["max_tokens"], "max_tokens"
@@ -245,7 +248,8 @@ class FakeEngine:
             "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
             "model": body["model"], "content": [{"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
-            "usage": documented.usage(input_tokens(body), out),
+            "usage": documented.usage(bill.input_tokens, out, bill.write_5m, bill.write_1h,
+                                      bill.read),
         }
 
     def _success(self, body: dict) -> Reply:
