@@ -39,6 +39,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("governor", "bench_governor.py", ["--jobs", "300", "--rpm", "120", "--itpm", "16000"]),
     ("batch", "bench_batch.py", []),
     ("vendors", "bench_vendors.py", []),
+    ("cost", "bench_cost.py", []),
 ]
 
 

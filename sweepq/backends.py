@@ -8,6 +8,7 @@ in-process one in `fake/inprocess.py`; `models.JobClient` is what arms call, on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,7 @@ class AnthropicBackend:
 
     # The prompt caching lifetime of a long system text (`caching.system_param`), or off.
     cache_ttl = "5m"
+    warmup = caching.Warmup()   # per class: one per process, the sending threads share it
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64):
         import anthropic
@@ -79,12 +81,16 @@ class AnthropicBackend:
             http_client=anthropic.DefaultHttpxClient(limits=limits))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        kwargs = {"system": caching.system_param(model, system, self.cache_ttl)} \
-            if system else {}
-        # The raw response: its rate-limit headers pace the governor, successes included.
-        raw = self.client.messages.with_raw_response.create(
-            model=model, max_tokens=max_tokens,
-            messages=[{"role": "user", "content": prompt}], **kwargs)
+        param = caching.system_param(model, system, self.cache_ttl) if system else None
+        kwargs = {"system": param} if param else {}
+        # A cached prefix: its first call answered before the others go (caching.Warmup).
+        gate = self.warmup.turn((model, system)) if isinstance(param, list) \
+            else contextlib.nullcontext()
+        with gate:
+            # The raw response: its rate-limit headers pace the governor, successes too.
+            raw = self.client.messages.with_raw_response.create(
+                model=model, max_tokens=max_tokens,
+                messages=[{"role": "user", "content": prompt}], **kwargs)
         message = raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
         return Reply(text=text, usage=caching.usage_of(message.usage, model),

@@ -16,7 +16,9 @@ tokens for Claude Opus 4.6, Opus 4.5 and Haiku 4.5, 2,048 for Haiku 3.5 and Haik
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -139,3 +141,37 @@ def grouped(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
     for item in items:
         first.setdefault(key(item), len(first))
     return sorted(items, key=lambda item: first[key(item)])
+
+
+class Warmup:
+    """Holds a prefix's other calls in this process until its first call is answered.
+
+    Why: a write is billed when the response begins, so calls sent together before it
+    each write the prefix again (1.25x) instead of reading it (0.1x): at 8 threads on a
+    subtask's first tasks that is most of what caching saves. Waiting costs one call's
+    latency once per prefix and process; the wait is bounded (`timeout`), and a failed
+    first call releases the others as a success does.
+    """
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._answered: dict[Hashable, threading.Event] = {}
+
+    @contextlib.contextmanager
+    def turn(self, key: Hashable) -> Iterator[None]:
+        """Send inside this: the first caller of `key` at once, the others after it."""
+        with self._lock:
+            event = self._answered.get(key)
+            first = event is None
+            if first:
+                event = self._answered[key] = threading.Event()
+        assert event is not None
+        if not first:
+            event.wait(self.timeout)
+            yield
+            return
+        try:
+            yield
+        finally:
+            event.set()

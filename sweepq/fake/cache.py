@@ -72,10 +72,13 @@ class PromptCache:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._expiry: dict[tuple[str, str], float] = {}
+        # (model, prefix digest) -> (readable from, expires at)
+        self._expiry: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def bill(self, body: dict, total_tokens: int) -> Bill:
-        """Split `total_tokens` of a valid request into plain, written and read tokens."""
+    def bill(self, body: dict, total_tokens: int, delay: float = 0.0) -> Bill:
+        """Split `total_tokens` of a valid request into plain, written and read tokens.
+
+        Looked up now; what it writes is readable after `delay` (the response's start)."""
         model = str(body.get("model"))
         points = self._breakpoints(body, caching.min_tokens(model))
         if not points:
@@ -84,18 +87,20 @@ class PromptCache:
         with self._lock:
             hit = -1
             for i, (key, _tokens, _ttl) in enumerate(points):
-                if self._expiry.get((model, key), -1.0) > now:
+                ready, expiry = self._expiry.get((model, key), (0.0, -1.0))
+                if ready <= now < expiry:
                     hit = i
             read = points[hit][1] if hit >= 0 else 0
             if hit >= 0:   # a read refreshes the entry for its lifetime
                 key, _, ttl = points[hit]
-                self._expiry[(model, key)] = now + caching.TTL_SECONDS[ttl]
+                self._expiry[(model, key)] = (now, now + caching.TTL_SECONDS[ttl])
             writes = {"5m": 0, "1h": 0}
             done = read
             for key, tokens, ttl in points[hit + 1:]:
                 writes[ttl] += tokens - done
                 done = tokens
-                self._expiry[(model, key)] = now + caching.TTL_SECONDS[ttl]
+                ready = now + delay
+                self._expiry[(model, key)] = (ready, ready + caching.TTL_SECONDS[ttl])
         plain = max(total_tokens - read - writes["5m"] - writes["1h"], 0)
         return Bill(plain, writes["5m"], writes["1h"], read)
 
