@@ -71,3 +71,14 @@ def test_estimate_is_within_5_percent_of_what_the_fake_bills(tmp_path, sample_bb
     usd = estimate["total_usd"]       # caching pays here, and the estimate says so
     assert usd["live_cached"] < 0.7 * usd["live"] and usd["batch"] == pytest.approx(
         usd["live"] / 2)
+
+
+def test_counting_by_the_api_without_a_key_is_one_line_naming_the_fix(tmp_path, sample_bbh):
+    db = tmp_path / "k.db"
+    run_cli("enqueue", "--sweep", "s", "--subtasks", "boolean_expressions", "--n-per-subtask",
+            "1", "--arms", "haiku-only", "--dataset", str(sample_bbh), db=db, check=True)
+    done = run_cli("estimate", "--count", "api", db=db)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "ANTHROPIC_API_KEY" in done.stderr and "--count chars" in done.stderr
+    by_chars = run_cli("estimate", "--count", "chars", db=db, check=True).stdout
+    assert "haiku-only" in by_chars and "characters" in by_chars
