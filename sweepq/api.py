@@ -60,7 +60,9 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str], n_per_su
     from . import bbh, bounds, growth, scorers
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
+    from .records import check_sweep_name
 
+    check_sweep_name(name)
     bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
     scorers.get(scorer)  # an unknown name is refused before anything else
     arm_list = [a.strip() for a in arms if a.strip()]

@@ -265,20 +265,31 @@ def models_called(arm: Arm) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys([*declared, *(str(c) for c in chosen if isinstance(c, str))]))
 
 
-def aliases_called(names: Sequence[str], module: str | None = None) -> set[str] | None:
-    """Every model alias the arms `names` call, or None when some arm's cannot be known (a
-    custom arm not loadable here, or one that declares no `models`)."""
+def _aliases_per_arm(names: Sequence[str], module: str | None = None
+                     ) -> dict[str, set[str]] | None:
+    """Each arm's model aliases, or None when some arm's cannot be known (a custom arm not
+    loadable here, or one that declares no `models`)."""
     try:
         arms = validate(names, module)
     except SweepqError:
         return None
-    called: set[str] = set()
-    for arm in arms.values():
-        aliases = models_called(arm)
-        if aliases is None:
-            return None
-        called.update(aliases)
-    return called
+    called = {name: models_called(arm) for name, arm in arms.items()}
+    if any(aliases is None for aliases in called.values()):
+        return None
+    return {name: set(aliases or ()) for name, aliases in called.items()}
+
+
+def aliases_called(names: Sequence[str], module: str | None = None) -> set[str] | None:
+    """Every model alias the arms `names` call, or None when that cannot be known."""
+    per_arm = _aliases_per_arm(names, module)
+    return None if per_arm is None else set().union(*per_arm.values())
+
+
+def calling(names: Sequence[str], alias: str) -> list[str] | None:
+    """The arms among `names` that call model `alias`; None when that cannot be known:
+    then any may, and `sweepq models` guards every arm."""
+    per_arm = _aliases_per_arm(names)
+    return None if per_arm is None else [n for n, aliases in per_arm.items() if alias in aliases]
 
 
 def check_models(arms: Mapping[str, Arm], models: Mapping[str, str]) -> None:

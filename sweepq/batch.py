@@ -29,6 +29,7 @@ in order to see that a kill at any of them loses nothing and pays nothing twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -40,8 +41,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import caching
+from . import batch_api, caching
 from .arms import Arm
+from .batch_api import BatchApiFailed
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
@@ -49,6 +51,7 @@ from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
 from .worker import (
     EXIT_DATABASE,
+    EXIT_FATAL,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_TEMPFAIL,
@@ -169,7 +172,15 @@ class BatchRunner:
         except sqlite3.Error as exc:
             self.worker._set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; "
                                   "run `sweepq check`, then `sweepq work --backend batch`")
-        except Exception as exc:    # the API refused a batch call, or a bug: say which
+        except BatchApiFailed as exc:   # as a live call's failure: fatal 2, else 75
+            self._give_back()
+            self.worker._set_exit(
+                EXIT_FATAL if exc.failure.kind == "fatal" else EXIT_TEMPFAIL,
+                f"the Message Batches API failed ({exc.failure.kind}) to {exc}; open batches "
+                "are resumed by the next `sweepq work --backend batch`")
+        except batch_api.Stopped:
+            pass
+        except Exception as exc:    # a bug: say which
             self.worker._set_exit(EXIT_INTERNAL, f"batch runner: {type(exc).__name__}: "
                                   f"{classify(exc).message}; open batches are resumed by "
                                   "the next `sweepq work --backend batch`")
@@ -183,6 +194,16 @@ class BatchRunner:
         expire), and the next run resumes the open batches."""
         self.worker.stopping.set()
         self.worker._set_exit(EXIT_OK, "stopped by signal")
+
+    def _give_back(self) -> None:
+        """Release the jobs this run holds, uncharged: the API failed, not they. A job
+        with a request in a batch not ingested stays claimable by the batch runner only."""
+        for job_id in list(self.held):
+            try:
+                self.queue.release(job_id, self.owner)
+            except sqlite3.Error:   # its lease runs out instead
+                pass
+        self.held.clear()
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -259,8 +280,9 @@ class BatchRunner:
             if batch_id is None or self.worker.stopping.is_set():
                 continue
             batch = self._poll(key, batch_id)
-            if batch is not None:
-                self._ingest(key, batch)
+            if batch is not None:   # a download cut short lands again: ingesting is by id
+                batch_api.call("download the results of " + batch_id,
+                               functools.partial(self._ingest, key, batch), self._sleep)
 
     def _send(self, row: dict[str, Any]) -> str | None:
         """The batch's API id: recorded, submitted now, or found after a crash; None for
@@ -269,22 +291,38 @@ class BatchRunner:
         if batch_id is not None or self.worker.stopping.is_set():
             return batch_id
         if "_chunk" in row:
-            return self._submit(key, row["_chunk"])
-        batch_id = self._find(row)
+            return self._submit(row)
+        batch_id = batch_api.call("list batches", lambda: self._find(row), self._sleep)
         # Not found because stopped (a signal, --max-wait) while a candidate was still
         # processing: the next run looks again. Abandoning it would send its calls twice.
         if batch_id is None and not self.worker.stopping.is_set():
             self.queue.close_batch(key, "abandoned")
         return batch_id
 
-    def _submit(self, key: str, chunk: list[tuple[Pending, int]]) -> str:
+    def _submit(self, row: dict[str, Any]) -> str | None:
+        """Create the batch, trying again as a live call would; a failed create may have
+        made the batch all the same (a connection dropped after sending, a 5xx), so
+        before each new try it is looked for by its key: never submitted twice."""
+        key = row["batch_key"]
         ttl = self.worker.config.cache
-        requests = [{"custom_id": p.custom_id(key), "params": p.params(ttl)} for p, _ in chunk]
-        batch = self.client.messages.batches.create(requests=requests)
-        _crashpoint("submitted")
-        self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
-        _crashpoint("recorded")
-        return batch.id
+        requests = [{"custom_id": p.custom_id(key), "params": p.params(ttl)}
+                    for p, _ in row["_chunk"]]
+        tries = 0
+
+        def create() -> str | None:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                found = self._find(row)
+                if found is not None or self.worker.stopping.is_set():
+                    return found
+            batch = self.client.messages.batches.create(requests=requests)
+            _crashpoint("submitted")
+            self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
+            _crashpoint("recorded")
+            return batch.id
+
+        return batch_api.call("create a batch", create, self._sleep)
 
     def _find(self, row: dict[str, Any]) -> str | None:
         """The batch prepared as `row` if it reached the API before its id was recorded.
@@ -320,10 +358,10 @@ class BatchRunner:
         while True:
             try:
                 batch = self.client.messages.batches.retrieve(batch_id)
-            except Exception as exc:            # transient or rate-limited: wait, poll again
+            except batch_api.api_errors() as exc:   # transient or rate-limited: poll again
                 failure = classify(exc)
-                if failure.kind == "fatal":
-                    raise
+                if failure.kind not in batch_api.RETRIED:
+                    raise BatchApiFailed(f"poll {batch_id}", failure) from exc
                 wait = (failure.resume_at - time.time()) if failure.resume_at else delay
                 delay = min(max(wait, POLL_FIRST, delay * 2), POLL_MAX)
             else:

@@ -328,7 +328,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-                        own_prefix=f"{config.worker_name}:")
+                        own=config.worker_name)
     on_tick = progress.update
     if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
@@ -341,10 +341,23 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
-    _finish(ctx, queue, sweep, outcome)
+    _finish(ctx, queue, sweep, outcome, stranded=worker.stranded)
 
 
-def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
+def _exit_now(code: int) -> None:
+    """End the process at once, output flushed, without finalising the interpreter: threads
+    a signal abandoned in a model call must not run while modules and the SQLite
+    connection are torn down under them (a SIGSEGV on exit). Their jobs were released,
+    every commit is durable, and the OS closes the file."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "",
+            stranded: int = 0) -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
 
     A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
@@ -363,6 +376,8 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
                f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
+    if stranded:
+        _exit_now(code)
     ctx.exit(code)
 
 
@@ -376,7 +391,7 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     runner.install_signal_handlers()
     outcome = _run_with_display(runner.run, Progress(
         queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-        own_prefix=f"{config.worker_name}:"))
+        own=config.worker_name))
     _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
 
 
@@ -434,9 +449,16 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
     if not keys:
         raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
+    from . import batch_api
     from .backends import AnthropicBackend
 
-    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    client = AnthropicBackend().client
+    try:   # retried as a live call's transient failure
+        batch = batch_api.call(f"cancel {batch_id}",
+                               lambda: client.messages.batches.cancel(batch_id), time.sleep)
+    except batch_api.BatchApiFailed as exc:
+        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
+                          "nothing was canceled; try again later") from None
     # What the API answered, so `sweepq batches` says it now, not after the next poll.
     queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
                        batch.ended_at.timestamp() if batch.ended_at else None)
@@ -465,9 +487,10 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
                pairs: tuple[str, ...]) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
-    A change is refused once results from the old model exist (an arm would mix
-    two models), and an alias no arm of the sweep calls is refused (a typo would be
-    added, not fixed), unless --force.
+    A change is refused once results from the old model exist, or while a job of an
+    arm that calls the alias runs or is done (an arm would mix two models), and an alias
+    no arm of the sweep calls is refused (a typo would be added, not fixed), unless
+    --force; running workers take the new map from their next job on.
 
     \b
     sweepq models --sweep bbh-n99
@@ -485,7 +508,8 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
             _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
-        models = queue.set_models(sweep.name, changes, force=force)
+        models = queue.set_models(sweep.name, changes, force=force,
+                                  arms_calling=lambda alias: arms_mod.calling(sweep.arms, alias))
     if as_json:
         click.echo(json.dumps(models, indent=2))
         return
@@ -665,7 +689,8 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweep = queue.resolve_sweep(name)
     if watch is None:
         data = report.status(queue, sweep)
-        click.echo(json.dumps(data, indent=2) if as_json else views.render_status(data))
+        click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+                   else views.render_status(data))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
@@ -716,17 +741,30 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
 
 @main.command("import")
 @click.option("--sweep", "name", default=None, help="Sweep name (default: the file's stem).")
+@click.option("--lenient", is_flag=True,
+              help="Import a file sweepq cannot keep exactly (a second row for a task and "
+              "arm, another benchmark than _meta's, ...) and list each change.")
 @click.argument("path")
 @click.pass_context
-def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
+def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -> None:
     """Read a historical results file into a sweep (its line order is the completion order).
+
+    Exact or refused: `export` gives the file back byte for byte; a line it could
+    not is an error naming the line, and nothing is imported (unless --lenient).
 
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
-    parsed = jsonl.read_file(path)  # a bad file is refused before the database is created
-    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name)
+    from pathlib import Path
+
+    from .records import check_sweep_name
+
+    check_sweep_name(name or Path(path).stem)   # refused before the database is created
+    parsed = jsonl.read_file(path, lenient=lenient)
+    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name, lenient=lenient)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
+    for change in imported.changes:
+        click.echo(f"changed: {change}")
 
 
 @main.command()
@@ -811,7 +849,8 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
         click.echo(json.dumps(data, indent=2) if as_json else by_subtask.render(data))
         return
     data = report.summary(queue, sweep, baseline, scorer)
-    click.echo(json.dumps(data, indent=2) if as_json else views.render_summary(data))
+    click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+               else views.render_summary(data))
 
 
 @main.command()

@@ -8,10 +8,12 @@ found them.)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import bounds
+from .errors import SweepqError
 from .prompts import DEFAULT_NAME, PromptSet, default_set
 from .usage import Usage
 
@@ -68,6 +70,9 @@ class Job:
     attempts: int
     max_attempts: int
     lease_owner: str
+    # What makes the row unrunnable, read at the edge (a payload that is not a JSON
+    # object, counts out of range): the worker quarantines it instead of running it.
+    defect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,20 @@ class Call:
     error_class: str | None = None
     error: str | None = None
     stop_reason: str | None = None      # why the model stopped: end_turn, max_tokens, refusal
+
+
+# Sweep names: one line of these characters, so a name is safe in a one-line message, a
+# file name (`import`'s default is the file's stem) and a shell word.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@,:-]{0,127}")
+
+
+def check_sweep_name(name: str) -> str:
+    """The name, or a one-line refusal naming the characters a sweep name may hold."""
+    if not isinstance(name, str) or SWEEP_NAME.fullmatch(name) is None:
+        shown = name if isinstance(name, str) else type(name).__name__
+        raise SweepqError(f"sweep name {shown!r} is not one: use 1 to 128 letters, digits "
+                          "and . _ + = @ , : - (starting with a letter or digit)", "sweep")
+    return name
 
 
 def sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = None) -> Sweep:

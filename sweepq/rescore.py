@@ -19,6 +19,7 @@ from . import scorers, stats
 from .bbh import Task
 from .errors import SweepqError
 from .queue import Queue, Sweep
+from .storetext import load
 
 # Details that say why there was nothing to read (worker.no_answer); kept over a new
 # "unparseable", since the scorer cannot know the model refused or was cut off.
@@ -58,7 +59,7 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
             if output is None:
                 report.no_reply += 1
                 continue
-            passed, detail = scorers.run(scorer, output, Task.from_payload(json.loads(task)))
+            passed, detail = scorers.run(scorer, load(output), Task.from_payload(json.loads(task)))
             if not passed and was_detail in NO_ANSWER:
                 detail = was_detail
             verdicts.append((job_id, passed, detail))

@@ -22,14 +22,14 @@ STATUS_KEYS = {"sweep", "benchmark", "now", "phase", "states", "total", "passed"
                "unparseable", "stale_leases", "started_at", "finished_at", "elapsed_seconds",
                "pace_per_minute", "pace_window_seconds", "eta_seconds", "eta_at", "arms",
                "pause", "check", "governor", "batches", "scoped_pauses",
-               "leases", "recent_errors"}
+               "leases", "recent_errors", "invalid_state"}
 ARM_KEYS = {"arm", "total", "pending", "running", "done", "error", "passed", "pass_rate",
             "ci_low", "ci_high", "escalated", "escalation_rate", "cost_units", "cost_usd",
             "cost_usd_rows", "unparseable"}
 SUMMARY_ARM_KEYS = {"arm", "n", "passed", "pass_rate", "ci_low", "ci_high", "escalated",
                     "escalation_rate", "cost_units", "cost_units_per_task", "cost_usd",
                     "cost_usd_rows", "unparseable", "unpriced_models", "not_answered",
-                    "oracle_alignment", "vs_baseline", "cache"}
+                    "oracle_alignment", "vs_baseline", "mixed_models", "cache"}
 
 
 # -- the team's definitions, written out again independently of sweepq.stats ---------------
