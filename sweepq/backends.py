@@ -33,6 +33,7 @@ class Reply:
     usage: Usage = Usage()            # cost_usd set only by backends that report it (the CLI)
     stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
     headers: Any = field(default=None, compare=False, repr=False)  # the response's, for pacing
+    cache_write_1h_tokens: int = 0    # of usage's cache writes, those for 1 hour (2x price)
 
 
 class Backend(Protocol):
@@ -93,8 +94,9 @@ class AnthropicBackend:
                 messages=[{"role": "user", "content": prompt}], **kwargs)
         message = raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
-        return Reply(text=text, usage=caching.usage_of(message.usage, model),
-                     stop_reason=message.stop_reason, headers=raw.headers)
+        return Reply(text=text, usage=caching.usage_of(message.usage),
+                     stop_reason=message.stop_reason, headers=raw.headers,
+                     cache_write_1h_tokens=caching.hour_writes(message.usage))
 
 
 class ClaudeCliBackend:

@@ -429,8 +429,8 @@ class BatchRunner:
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            usage = caching.usage_of(message["usage"], request["model"])
-            cost = price(request["model"], usage)
+            usage = caching.usage_of(message["usage"])
+            cost = price(request["model"], usage, caching.hour_writes(message["usage"]))
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
             return "succeeded", None, _call(request, latency, response_text=text, usage=usage,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from .usage import Usage
@@ -86,46 +85,22 @@ def system_param(model: str, system: str, ttl: str) -> str | list[dict[str, Any]
 
 # --------------------------------------------------------------------------- billing
 
-def usage_of(reported: Mapping[str, Any] | Any, model: str | None = None) -> Usage:
-    """A reply's usage (a dict, or the SDK's object), priced when 1-hour writes are in it.
-
-    `cache_creation_input_tokens` lumps both lifetimes together; a 1-hour write costs 2x
-    the input price rather than 1.25x, so when `cache_creation.ephemeral_1h_input_tokens`
-    says some were, the cost is computed here (`cost_usd` set) instead of by the flat
-    table in `models.price`."""
-    def get(obj: Any, key: str) -> Any:
-        return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
-
-    usage = Usage(input_tokens=get(reported, "input_tokens") or 0,
-                  output_tokens=get(reported, "output_tokens") or 0,
-                  cache_read_tokens=get(reported, "cache_read_input_tokens") or 0,
-                  cache_write_tokens=get(reported, "cache_creation_input_tokens") or 0)
-    hour = get(get(reported, "cache_creation") or {}, "ephemeral_1h_input_tokens") or 0
-    if hour and model is not None:
-        usage = replace(usage, cost_usd=cost_with_hour_writes(model, usage, hour))
-    return usage
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
 
 
-def cost_with_hour_writes(model: str, usage: Usage, hour_tokens: int) -> float | None:
-    """USD of a call whose cache writes include `hour_tokens` of the 1-hour lifetime."""
-    from .models import price  # models imports this module's users; priced lazily
-
-    five = replace(usage, cache_write_tokens=max(usage.cache_write_tokens - hour_tokens, 0),
-                   cost_usd=None)
-    base = price(model, five)
-    rate = input_rate(model)
-    if base is None or rate is None:
-        return None
-    return base + hour_tokens * rate * WRITE_FACTOR["1h"] / 1_000_000
+def usage_of(reported: Mapping[str, Any] | Any) -> Usage:
+    """A reply's usage (a dict, or the SDK's object): tokens, cache tokens included."""
+    return Usage(input_tokens=_get(reported, "input_tokens") or 0,
+                 output_tokens=_get(reported, "output_tokens") or 0,
+                 cache_read_tokens=_get(reported, "cache_read_input_tokens") or 0,
+                 cache_write_tokens=_get(reported, "cache_creation_input_tokens") or 0)
 
 
-def input_rate(model: str) -> float | None:
-    """USD per million input tokens of `model`; None when it has no price."""
-    from .models import PRICES
-
-    rates = PRICES.get(model) or next(
-        (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
-    return None if rates is None else rates[0]
+def hour_writes(reported: Mapping[str, Any] | Any) -> int:
+    """Of a reply's cache writes, those for 1 hour: `cache_creation_input_tokens` lumps
+    both lifetimes, and a 1-hour write costs 2x the input price rather than 1.25x."""
+    return _get(_get(reported, "cache_creation") or {}, "ephemeral_1h_input_tokens") or 0
 
 
 def hit_rate(usage: Usage) -> float | None:

@@ -125,7 +125,7 @@ def _add_call(entry: ArmEstimate, r: Request, models: dict[str, str], count: Cou
     tokens = counted[key]
     out = min(output_tokens, r.max_tokens or UNSET_MAX_TOKENS)
     plain = Usage(input_tokens=tokens, output_tokens=out)
-    cached = plain
+    cached, hour = plain, 0
     if r.system and caching.worth_caching(model, r.system, ttl):
         # The prefix alone, counted the same way (a one-character turn: a request needs one).
         if (model, r.system, ".") not in counted:
@@ -136,21 +136,15 @@ def _add_call(entry: ArmEstimate, r: Request, models: dict[str, str], count: Cou
         cached = Usage(input_tokens=tokens - prefix, output_tokens=out,
                        cache_write_tokens=prefix if first else 0,
                        cache_read_tokens=0 if first else prefix)
+        hour = prefix if first and ttl == "1h" else 0
         entry.cached_tokens += prefix
     entry.calls += 1
     entry.input_tokens += tokens
-    live, live_cached = price(model, plain), _priced(model, cached, ttl)
+    live, live_cached = price(model, plain), price(model, cached, hour)
     for plan, cost in (("live", live), ("live_cached", live_cached)):
         entry.add(plan, cost)
         batch = None if cost is None else cost * BATCH_FACTOR
         entry.add(plan.replace("live", "batch"), batch)
-
-
-def _priced(model: str, usage: Usage, ttl: str) -> float | None:
-    """A call's price with its cache writes at the lifetime's rate."""
-    if ttl == "1h" and usage.cache_write_tokens:
-        return caching.cost_with_hour_writes(model, usage, usage.cache_write_tokens)
-    return price(model, usage)
 
 
 def as_json(estimates: Sequence[ArmEstimate], method: str, output_tokens: int,

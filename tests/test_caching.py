@@ -84,13 +84,16 @@ def test_an_entry_expires_five_minutes_after_its_last_read(fake):
 
 def test_a_one_hour_write_lives_an_hour_and_is_priced_at_twice_the_input(fake):
     fake.cache_ttl = "1h"
-    written = _send(fake)
+    reply = fake.send("claude-sonnet-4-6", LONG, "question 1", 64)
+    written = reply.usage
     fake.cache.clock.now += 3000
     read = _send(fake)
     assert read.cache_read_tokens == 1500
+    assert reply.cache_write_1h_tokens == written.cache_write_tokens == 1500
     rate_in, rate_out = 3.00, 15.00                     # claude-sonnet-4-6, USD per MTok
     plain = written.input_tokens * rate_in + written.output_tokens * rate_out
-    assert written.cost_usd == pytest.approx((plain + 1500 * rate_in * 2.0) / 1e6)
+    assert price("claude-sonnet-4-6", written, reply.cache_write_1h_tokens) == pytest.approx(
+        (plain + 1500 * rate_in * 2.0) / 1e6)
 
 
 def test_cache_tokens_are_priced_at_the_documented_multipliers():
@@ -151,3 +154,21 @@ def test_concurrent_first_calls_of_a_prefix_write_it_once():
         thread.join()
     assert sorted(u.cache_write_tokens for u in usages) == [0] * 7 + [1502]
     assert sum(u.cache_read_tokens > 0 for u in usages) == 7
+
+
+def test_the_claude_cli_reports_cache_tokens_and_its_own_bill():
+    """The CLI's `result` line carries the Messages API's usage, 5m/1h split included
+    (../shared/claude-cli captures); sweepq keeps the tokens and the CLI's own cost."""
+    import json
+
+    from sweepq.backends import cli_reply
+
+    result = {"type": "result", "subtype": "success", "is_error": False, "result": "Hi",
+              "total_cost_usd": 0.0123,
+              "usage": {"input_tokens": 12, "output_tokens": 9,
+                        "cache_creation_input_tokens": 5000, "cache_read_input_tokens": 7000,
+                        "cache_creation": {"ephemeral_1h_input_tokens": 5000,
+                                           "ephemeral_5m_input_tokens": 0}}}
+    reply = cli_reply(json.dumps(result) + "\n")
+    assert reply.usage == Usage(12, 9, 7000, 5000, 0.0123)
+    assert price("claude-sonnet-4-6", reply.usage) == 0.0123
