@@ -56,6 +56,10 @@ def _run(tmp_path: Path, sample_bbh: Path, name: str, *work: str) -> tuple[dict,
         billed, reads = conn.execute("SELECT sum(cost_usd), sum(cache_read_tokens)"
                                      " FROM results").fetchone()
     assert (reads > 0) == ("off" not in work)           # the cache used unless turned off
+    summary = json.loads(run_cli("summary", "--json", db=db, check=True).stdout)
+    rates = [a["cache"]["hit_rate"] for a in summary["arms"]]
+    assert all(r > 0.5 for r in rates) if reads else rates == [0.0, 0.0]
+    assert ("prompt cache:" in run_cli("summary", db=db, check=True).stdout) == (reads > 0)
     return estimate, billed
 
 
