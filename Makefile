@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo demo-vendors bench bench-cost lint docs clean
+.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ demo: $(STAMP)
 demo-vendors: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --vendors
 
+# A HumanEval sweep offline: the fake's code really run against the tests in the sandbox.
+demo-humaneval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --benchmark humaneval
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
@@ -56,4 +60,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl demo-vendors.db* \
-	demo-vendors-results.jsonl
+	demo-vendors-results.jsonl demo-humaneval.db* demo-humaneval-results.jsonl

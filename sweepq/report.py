@@ -109,6 +109,8 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     window = None if started_at is None else min(PACE_WINDOW_SECONDS, max(now - started_at, 1.0))
     pace = None if window is None else round(recent * 60 / window, 2)
     eta = _eta(left, pace, pause, now)
+    if eta is not None and held.waits:   # jobs leased by a stalled or killed worker wait too
+        eta = max(eta, max(w.taken_back_at(now) for w in held.waits) - now)
     interval = stats.wilson_interval(overall.passed, overall.n)
     if total and left == 0 and not invalid:
         phase = "complete"

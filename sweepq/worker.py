@@ -42,6 +42,7 @@ from .governor import Governor
 from .leases import LeaseLost
 from .models import JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
+from .sandbox import SandboxError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -340,7 +341,12 @@ class Worker:
                             f"arm {job.arm} returned {type(output).__name__}, not text")
             return
         wall = time.monotonic() - started
-        passed, detail = scorers.run(self.scorer, output, task)  # the sweep's own scorer
+        try:   # no transaction is open: a sandboxed run of the code takes seconds
+            passed, detail = scorers.run(self.scorer, output, task)  # the sweep's own scorer
+        except SandboxError as exc:   # the machine failed, not the answer: an attempt
+            self.tally.failed_attempts += 1
+            self.queue.fail(job.job_id, owner, f"the sandbox could not run the code: {exc}")
+            return
         if not passed:
             detail = no_answer(output, client.stop_reason_of(output)) or detail
         result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=client.calls,

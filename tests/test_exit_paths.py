@@ -87,9 +87,12 @@ def _run(db: Path, env: dict[str, str], how: str) -> int:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=ROOT)
     if how == "signal":
-        deadline = time.monotonic() + 60
+        # Its handlers are in place once it holds a job; on a loaded machine the start alone
+        # can take many seconds, and a signal before then is a test error, not a death.
+        deadline = time.monotonic() + 600
         while not _running(db) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)        # its handlers are in place once it holds a job
+            time.sleep(0.05)
+        assert proc.poll() is not None or _running(db), "the worker never claimed a job"
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)             # apart, or the kernel merges the two into one
         proc.send_signal(signal.SIGTERM)   # a second signal: release now, abandon calls
