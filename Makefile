@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench lint docs clean
+.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ demo-humaneval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
+
+# Few-shot cost alone (issue 22): BBH 3-shot CoT live/batch x cached/not, as JSON rows
+# (`make bench` puts them in BENCHMARKS.md). Needs ../shared/bbh.
+bench-cost: $(STAMP)
+	$(BIN)/python bench/bench_cost.py
 
 # The command reference, generated from every command's --help, and the generated sections
 # of docs/ (the default prompt set, the schema); tests/test_docs.py checks them.

@@ -159,6 +159,7 @@ def make_worker(queue: Queue, sweep: Sweep, known: dict[str, Any], config: Any,
     claude = (ClaudeCliBackend(claude_bin, call_timeout, cli_style(sweep))
               if backend == "claude-cli"
               else AnthropicBackend(call_timeout, max_connections=config.concurrency * 2))
+    claude.cache_ttl = config.cache   # prompt caching: the API's breakpoint (caching.py)
     model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
     model_backend.prepare(sweep.models.values())
     return Worker(queue, sweep, known, model_backend, config)

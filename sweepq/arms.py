@@ -89,19 +89,20 @@ Arm = Callable[[Task, ArmClient], str]
 def haiku_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One cheap call."""
     ps = prompts or default_set()
-    return client.call("haiku", task.prompt, system=ps.persona_a, max_tokens=ps.answer_max_tokens)
+    return client.call("haiku", task.prompt, system=ps.system(ps.persona_a, task.subtask),
+                       max_tokens=ps.answer_max_tokens)
 
 
 def sonnet_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One strong call."""
     ps = prompts or default_set()
-    return client.call("sonnet", task.prompt, system=ps.persona_a,
+    return client.call("sonnet", task.prompt, system=ps.system(ps.persona_a, task.subtask),
                        max_tokens=ps.answer_max_tokens)
 
 
 def _two_cheap(task: Task, client: ArmClient, ps: PromptSet) -> tuple[str, str]:
-    a, b = client.call_many([("haiku", task.prompt, ps.persona_a),
-                             ("haiku", task.prompt, ps.persona_b)],
+    a, b = client.call_many([("haiku", task.prompt, ps.system(ps.persona_a, task.subtask)),
+                             ("haiku", task.prompt, ps.system(ps.persona_b, task.subtask))],
                             max_tokens=ps.answer_max_tokens)
     return a, b
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import batch_api
+from . import batch_api, caching
 from .arms import Arm
 from .batch_api import BatchApiFailed
 from .explain import explain
@@ -49,7 +49,6 @@ from .failures import CallFailed, Failure
 from .failures.api import classify
 from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
-from .usage import Usage
 from .worker import (
     EXIT_DATABASE,
     EXIT_FATAL,
@@ -87,11 +86,11 @@ class Pending:
     def custom_id(self, key: str) -> str:
         return f"{key}-{self.job.job_id}-{self.index}-{self.digest[:_HASH_CHARS]}"
 
-    def params(self) -> dict[str, Any]:
+    def params(self, cache_ttl: str = "5m") -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
                                   "messages": [{"role": "user", "content": self.prompt}]}
         if self.system:
-            params["system"] = self.system
+            params["system"] = caching.system_param(self.model, self.system, cache_ttl)
         return params
 
 
@@ -219,8 +218,12 @@ class BatchRunner:
         pending = self._run_arms()
         if pending:
             self.rounds += 1
+            # A subtask's requests side by side, so the first writes the cached prefix
+            # (caching.py) and the rest of its group read it.
+            pending = caching.grouped(pending, lambda p: (p.model, p.system))
             self._finish([self._prepare(chunk) for chunk in
-                          _split(pending, self.max_requests, self.max_bytes)])
+                          _split(pending, self.max_requests, self.max_bytes,
+                                 self.worker.config.cache)])
             return True
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
@@ -301,7 +304,8 @@ class BatchRunner:
         made the batch all the same (a connection dropped after sending, a 5xx), so
         before each new try it is looked for by its key: never submitted twice."""
         key = row["batch_key"]
-        requests = [{"custom_id": p.custom_id(key), "params": p.params()}
+        ttl = self.worker.config.cache
+        requests = [{"custom_id": p.custom_id(key), "params": p.params(ttl)}
                     for p, _ in row["_chunk"]]
         tries = 0
 
@@ -425,12 +429,8 @@ class BatchRunner:
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            used = message["usage"]
-            usage = Usage(input_tokens=used["input_tokens"],
-                          output_tokens=used["output_tokens"],
-                          cache_read_tokens=used.get("cache_read_input_tokens") or 0,
-                          cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
-            cost = price(request["model"], usage)
+            usage = caching.usage_of(message["usage"])
+            cost = price(request["model"], usage, caching.hour_writes(message["usage"]))
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
             return "succeeded", None, _call(request, latency, response_text=text, usage=usage,
@@ -470,7 +470,8 @@ def _call(request: dict[str, Any], latency: float | None, **fields: Any) -> Call
 
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
-           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, int]]]:
+           max_bytes: int = MAX_BYTES, cache_ttl: str = "5m"
+           ) -> Iterator[list[tuple[Pending, int]]]:
     """The round's requests in batches of at most `max_requests` and `max_bytes` (the
     request list as JSON: each body, the separators and the envelope), with each
     request's size (only the size is kept: a round's bodies would be 60 MB more)."""
@@ -478,7 +479,7 @@ def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
     size = 0
     for p in pending:
         body = len(json.dumps({"custom_id": p.custom_id("sq0000000000"),
-                               "params": p.params()}, ensure_ascii=False).encode())
+                               "params": p.params(cache_ttl)}, ensure_ascii=False).encode())
         if chunk and (len(chunk) >= max_requests or size + body + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0

@@ -530,10 +530,16 @@ def _read(cand: str, task: Task, lower: bool = True) -> str | None:
     return got
 
 
+# The few-shot CoT protocol's closing sentence ("… So the answer is X."): a declaration
+# word_sorting believes too, as the exemplars end every answer with it.
+_COT_CLOSE = re.compile(r"(?:^|[.\s])So the $", re.I)
+
+
 def _phrased(text: str, task: Task) -> list[tuple[int, str]]:
     found = []
     for m in _DECL_RE.finditer(text):
-        if task.subtask == "word_sorting" and m.group("colon") is None:
+        if task.subtask == "word_sorting" and m.group("colon") is None \
+                and not _COT_CLOSE.search(text, 0, m.start()):
             continue
         line_end = text.find("\n", m.end())
         cand = text[m.end() : None if line_end < 0 else line_end]

@@ -318,10 +318,15 @@ def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
 @click.option("--governor/--no-governor", default=True, show_default=True,
               help="Pace calls from the API's rate-limit headers, shared by every process; "
                    "--no-governor sends as fast as --concurrency allows and pauses on 429s.")
+@click.option("--cache", type=click.Choice(["5m", "1h", "off"]), default="5m",
+              show_default=True,
+              help="Prompt caching of a system text long enough to be cached (a few-shot "
+                   "prefix): its lifetime, or off (docs/cost.md).")
 @click.pass_context
 def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: float,
          max_attempts: int | None, max_wait: str | None, backend: str, claude_bin: str,
-         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool) -> None:
+         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool,
+         cache: str) -> None:
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
@@ -340,7 +345,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
-                          governor=governor)
+                          governor=governor, cache=cache)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = api.arms_for(sweep, arms_module)
@@ -644,6 +649,39 @@ def requests_cmd(ctx: click.Context, name: str | None, task_ids: tuple[str, ...]
         raise SweepqError("pass one `task` and one `arm` (or --json for many)")
     calls = preview.requests_for(queue, sweep, task_ids[0], arm_names[0], arms_module)
     click.echo(preview.render(calls, sweep.models))
+
+
+@main.command("estimate")
+@sweep_option
+@click.option("--output-tokens", type=click.IntRange(0, 128_000),
+              default=256, show_default=True,
+              help="Output tokens assumed per call (a CoT reply runs to a few hundred).")
+@click.option("--count", "method", type=click.Choice(["auto", "api", "chars"]),
+              default="auto", show_default=True,
+              help="Input tokens by Anthropic's count_tokens endpoint (api; auto: when "
+                   "ANTHROPIC_API_KEY is set) or four characters a token (chars).")
+@click.option("--cache", type=click.Choice(["5m", "1h"]), default="5m", show_default=True,
+              help="The prompt caching lifetime `work --cache` will use.")
+@click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
+@click.pass_context
+def estimate_cmd(ctx: click.Context, name: str | None, output_tokens: int, method: str,
+                 cache: str, arms_module: str | None, as_json: bool) -> None:
+    """Expected cost of the sweep's unfinished jobs, per arm: live or by batch, with
+    prompt caching or without. Nothing is sent but token counts (docs/cost.md).
+
+    \b
+    sweepq estimate --sweep bbh-cot
+    sweepq estimate --count chars --output-tokens 300 --json
+    """
+    from . import estimate
+
+    queue = _queue(ctx, reads_only=True)
+    sweep = queue.resolve_sweep(name)
+    counted_by, counter = estimate.counter_for(method)
+    found = estimate.estimate(queue, sweep, counter, output_tokens, cache, arms_module)
+    data = estimate.as_json(found, counted_by, output_tokens, cache)
+    click.echo(json.dumps(data, indent=2) if as_json else estimate.render(data))
 
 
 def _sweep_line(queue: Queue, sweep: Sweep) -> str:

@@ -31,10 +31,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import bounds, scorers, stats
+from . import bounds, caching, scorers, stats
 from .arms import Arm
 from .backends import Backend
 from .bbh import Task
+from .errors import SweepqError
 from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .governor import Governor
@@ -66,6 +67,7 @@ class WorkerConfig:
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
     governor: bool = True               # pace calls from the rate-limit headers (governor.py)
+    cache: str = "5m"                   # prompt caching lifetime, or "off" (caching.py)
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
@@ -73,6 +75,10 @@ class WorkerConfig:
         bounds.duration("lease_seconds", self.lease_seconds, 1.0, 86400.0)
         if self.max_wait is not None:
             bounds.duration("max_wait", self.max_wait)
+        try:
+            caching.check_ttl(self.cache)
+        except ValueError as exc:
+            raise SweepqError(str(exc), "cache") from None
 
 
 @dataclass

@@ -29,7 +29,7 @@ ARM_KEYS = {"arm", "total", "pending", "running", "done", "error", "passed", "pa
 SUMMARY_ARM_KEYS = {"arm", "n", "passed", "pass_rate", "ci_low", "ci_high", "escalated",
                     "escalation_rate", "cost_units", "cost_units_per_task", "cost_usd",
                     "cost_usd_rows", "unparseable", "unpriced_models", "not_answered",
-                    "oracle_alignment", "vs_baseline", "mixed_models"}
+                    "oracle_alignment", "vs_baseline", "mixed_models", "cache"}
 
 
 # -- the team's definitions, written out again independently of sweepq.stats ---------------

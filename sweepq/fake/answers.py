@@ -91,8 +91,11 @@ class Answerer:
 
     def text(self, body: dict) -> str:
         """The deterministic answer text for a valid request body."""
+        system = body.get("system")
+        if isinstance(system, list):   # blocks (a cache breakpoint): the same answer as text
+            system = text_of(system)
         h = hashlib.sha256(canonical(
-            [self.config.seed, body["model"], body.get("system"), body["messages"]])).digest()
+            [self.config.seed, body["model"], system, body["messages"]])).digest()
         user = next((text_of(m["content"]) for m in reversed(body["messages"])
                      if m.get("role") == "user"), "")
         judged = self._judged(user)
