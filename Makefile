@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo demo-vendors bench lint docs clean
+.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
@@ -43,17 +43,28 @@ demo: $(STAMP)
 demo-vendors: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --vendors
 
+# A HumanEval sweep offline: the fake's code really run against the tests in the sandbox.
+demo-humaneval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --benchmark humaneval
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
-# The command reference, generated from every command's --help (tests/unit/test_docs.py checks it).
+# Few-shot cost alone (issue 22): BBH 3-shot CoT live/batch x cached/not, as JSON rows
+# (`make bench` puts them in BENCHMARKS.md). Needs ../shared/bbh.
+bench-cost: $(STAMP)
+	$(BIN)/python bench/bench_cost.py
+
+# The command reference, generated from every command's --help, and the generated sections
+# of docs/ (the default prompt set, the schema); tests/unit/test_docs.py checks them.
 docs: $(STAMP)
 	$(BIN)/python docs/gen_commands.py
+	$(BIN)/python docs/gen_sections.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench
 
 clean:
 	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl demo-vendors.db* \
-	demo-vendors-results.jsonl
+	demo-vendors-results.jsonl demo-humaneval.db* demo-humaneval-results.jsonl

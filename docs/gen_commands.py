@@ -18,8 +18,8 @@ WIDTH = 88
 INTRO = """# Command reference
 
 Every `sweepq` command's `--help`, generated from the code by `make docs`
-(a test fails when this file is stale). The README shows the everyday path;
-this page is the whole surface.
+(a test fails when this file is stale). The guide (guide.md) shows the everyday
+path; this page is the whole surface.
 """
 
 

@@ -29,6 +29,7 @@ in order to see that a kill at any of them loses nothing and pays nothing twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import signal
@@ -39,15 +40,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import batch_api, caching
 from .arms import Arm
+from .batch_api import BatchApiFailed
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
 from .models import JobClient, price
 from .queue import Call, Job, Queue, Sweep
-from .usage import Usage
 from .worker import (
     EXIT_DATABASE,
+    EXIT_FATAL,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_TEMPFAIL,
@@ -82,11 +85,11 @@ class Pending:
     def custom_id(self, key: str) -> str:
         return f"{key}-{self.job.job_id}-{self.index}-{self.digest[:_HASH_CHARS]}"
 
-    def params(self) -> dict[str, Any]:
+    def params(self, cache_ttl: str = "5m") -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
                                   "messages": [{"role": "user", "content": self.prompt}]}
         if self.system:
-            params["system"] = self.system
+            params["system"] = caching.system_param(self.model, self.system, cache_ttl)
         return params
 
 
@@ -176,7 +179,15 @@ class BatchRunner:
         except sqlite3.Error as exc:
             self.worker._set_exit(EXIT_DATABASE, f"the database failed: {explain(exc)}; "
                                   "run `sweepq check`, then `sweepq work --backend batch`")
-        except Exception as exc:    # the API refused a batch call, or a bug: say which
+        except BatchApiFailed as exc:   # as a live call's failure: fatal 2, else 75
+            self._give_back()
+            self.worker._set_exit(
+                EXIT_FATAL if exc.failure.kind == "fatal" else EXIT_TEMPFAIL,
+                f"the Message Batches API failed ({exc.failure.kind}) to {exc}; open batches "
+                "are resumed by the next `sweepq work --backend batch`")
+        except batch_api.Stopped:
+            pass
+        except Exception as exc:    # a bug: say which
             self.worker._set_exit(EXIT_INTERNAL, f"batch runner: {type(exc).__name__}: "
                                   f"{classify(exc).message}; open batches are resumed by "
                                   "the next `sweepq work --backend batch`")
@@ -191,6 +202,16 @@ class BatchRunner:
         self.worker.stopping.set()
         self.worker._set_exit(EXIT_OK, "stopped by signal")
 
+    def _give_back(self) -> None:
+        """Release the jobs this run holds, uncharged: the API failed, not they. A job
+        with a request in a batch not ingested stays claimable by the batch runner only."""
+        for job_id in list(self.held):
+            try:
+                self.queue.release(job_id, self.owner)
+            except sqlite3.Error:   # its lease runs out instead
+                pass
+        self.held.clear()
+
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: self.stop())
@@ -204,8 +225,12 @@ class BatchRunner:
         pending = self._run_arms()
         if pending:
             self.rounds += 1
+            # A subtask's requests side by side, so the first writes the cached prefix
+            # (caching.py) and the rest of its group read it.
+            pending = caching.grouped(pending, lambda p: (p.model, p.system))
             self._finish([self._prepare(chunk) for chunk in
-                          _split(pending, self.max_requests, self.max_bytes)])
+                          _split(pending, self.max_requests, self.max_bytes,
+                                 self.worker.config.cache)])
             return True
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
@@ -262,8 +287,9 @@ class BatchRunner:
             if batch_id is None or self.worker.stopping.is_set():
                 continue
             batch = self._poll(key, batch_id)
-            if batch is not None:
-                self._ingest(key, batch)
+            if batch is not None:   # a download cut short lands again: ingesting is by id
+                batch_api.call("download the results of " + batch_id,
+                               functools.partial(self._ingest, key, batch), self._sleep)
 
     def _send(self, row: dict[str, Any]) -> str | None:
         """The batch's API id: recorded, submitted now, or found after a crash; None for
@@ -272,21 +298,38 @@ class BatchRunner:
         if batch_id is not None or self.worker.stopping.is_set():
             return batch_id
         if "_chunk" in row:
-            return self._submit(key, row["_chunk"])
-        batch_id = self._find(row)
+            return self._submit(row)
+        batch_id = batch_api.call("list batches", lambda: self._find(row), self._sleep)
         # Not found because stopped (a signal, --max-wait) while a candidate was still
         # processing: the next run looks again. Abandoning it would send its calls twice.
         if batch_id is None and not self.worker.stopping.is_set():
             self.queue.close_batch(key, "abandoned")
         return batch_id
 
-    def _submit(self, key: str, chunk: list[tuple[Pending, int]]) -> str:
-        requests = [{"custom_id": p.custom_id(key), "params": p.params()} for p, _ in chunk]
-        batch = self.client.messages.batches.create(requests=requests)
-        self.checkpoint("submitted")
-        self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
-        self.checkpoint("recorded")
-        return batch.id
+    def _submit(self, row: dict[str, Any]) -> str | None:
+        """Create the batch, trying again as a live call would; a failed create may have
+        made the batch all the same (a connection dropped after sending, a 5xx), so
+        before each new try it is looked for by its key: never submitted twice."""
+        key = row["batch_key"]
+        ttl = self.worker.config.cache
+        requests = [{"custom_id": p.custom_id(key), "params": p.params(ttl)}
+                    for p, _ in row["_chunk"]]
+        tries = 0
+
+        def create() -> str | None:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                found = self._find(row)
+                if found is not None or self.worker.stopping.is_set():
+                    return found
+            batch = self.client.messages.batches.create(requests=requests)
+            self.checkpoint("submitted")
+            self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
+            self.checkpoint("recorded")
+            return batch.id
+
+        return batch_api.call("create a batch", create, self._sleep)
 
     def _find(self, row: dict[str, Any]) -> str | None:
         """The batch prepared as `row` if it reached the API before its id was recorded.
@@ -322,10 +365,10 @@ class BatchRunner:
         while True:
             try:
                 batch = self.client.messages.batches.retrieve(batch_id)
-            except Exception as exc:            # transient or rate-limited: wait, poll again
+            except batch_api.api_errors() as exc:   # transient or rate-limited: poll again
                 failure = classify(exc)
-                if failure.kind == "fatal":
-                    raise
+                if failure.kind not in batch_api.RETRIED:
+                    raise BatchApiFailed(f"poll {batch_id}", failure) from exc
                 wait = (failure.resume_at - time.time()) if failure.resume_at else delay
                 delay = min(max(wait, POLL_FIRST, delay * 2), POLL_MAX)
             else:
@@ -392,12 +435,8 @@ class BatchRunner:
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            used = message["usage"]
-            usage = Usage(input_tokens=used["input_tokens"],
-                          output_tokens=used["output_tokens"],
-                          cache_read_tokens=used.get("cache_read_input_tokens") or 0,
-                          cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
-            cost = price(request["model"], usage)
+            usage = caching.usage_of(message["usage"])
+            cost = price(request["model"], usage, caching.hour_writes(message["usage"]))
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
             return "succeeded", None, _call(request, latency, response_text=text, usage=usage,
@@ -437,7 +476,8 @@ def _call(request: dict[str, Any], latency: float | None, **fields: Any) -> Call
 
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
-           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, int]]]:
+           max_bytes: int = MAX_BYTES, cache_ttl: str = "5m"
+           ) -> Iterator[list[tuple[Pending, int]]]:
     """The round's requests in batches of at most `max_requests` and `max_bytes` (the
     request list as JSON: each body, the separators and the envelope), with each
     request's size (only the size is kept: a round's bodies would be 60 MB more)."""
@@ -445,7 +485,7 @@ def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
     size = 0
     for p in pending:
         body = len(json.dumps({"custom_id": p.custom_id("sq0000000000"),
-                               "params": p.params()}, ensure_ascii=False).encode())
+                               "params": p.params(cache_ttl)}, ensure_ascii=False).encode())
         if chunk and (len(chunk) >= max_requests or size + body + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0

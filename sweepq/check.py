@@ -17,6 +17,7 @@ with impossible times) is reported with what to do, never changed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from . import bounds
@@ -39,7 +40,7 @@ def check(queue: Queue) -> list[Violation]:
     found = _sqlite_checks(queue)
     if any(v.kind == "integrity" for v in found):
         return found
-    for one in (_results, _leases, _attempts, _pauses, _aggregates):
+    for one in (_constraints, _payloads, _results, _leases, _attempts, _pauses, _aggregates):
         found += one(queue)
     return found
 
@@ -52,6 +53,56 @@ def _sqlite_checks(queue: Queue) -> list[Violation]:
         found.append(Violation("foreign_key", f"{table} row {rowid} refers to a missing "
                                               f"{parent} row"))
     return found
+
+
+def _constraints(queue: Queue) -> list[Violation]:
+    """Every CHECK constraint of every table, tested row by row here: SQLite's
+    integrity_check skips them on a read-only connection, and a hand edit with
+    `PRAGMA ignore_check_constraints` (or an older tool) can store anything."""
+    found = []
+    for table, sql in queue.rows("SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+                                 " AND name NOT LIKE 'sqlite_%' AND sql IS NOT NULL"):
+        for expr in check_expressions(sql):
+            rowid = "rowid" if "WITHOUT ROWID" not in sql.upper() else "NULL"
+            rows = queue.rows(f'SELECT {rowid} FROM "{table}" WHERE NOT ({expr}) LIMIT 6')
+            if rows:
+                ids = ", ".join(str(r[0]) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
+                found.append(Violation("constraint", f"{table} rows {ids} break CHECK "
+                                       f"({' '.join(expr.split())}): fix them by hand in "
+                                       "sqlite3 (a worker never runs such a job)"))
+    return found
+
+
+def check_expressions(sql: str) -> list[str]:
+    """The expressions of the CHECK constraints in a CREATE TABLE statement (comments
+    dropped, parentheses and quotes balanced)."""
+    text = re.sub(r"--[^\n]*", "", sql)
+    found = []
+    for match in re.finditer(r"\bCHECK\s*\(", text, re.IGNORECASE):
+        depth, quote, start = 1, None, match.end()
+        for i in range(start, len(text)):
+            ch = text[i]
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    found.append(text[start:i])
+                    break
+    return found
+
+
+def _payloads(queue: Queue) -> list[Violation]:
+    """Payloads a worker cannot run: JSON, but not an object (the CHECK only asks for JSON)."""
+    rows = queue.read("SELECT job_id, sweep, task_id, arm FROM jobs WHERE json_valid(task)"
+                      " AND json_type(task) != 'object' LIMIT 20")
+    return [Violation("payload", f"{_job(r)}: its payload is not a JSON object (a worker "
+                      "quarantines it): fix it by hand in sqlite3, then `sweepq retry`")
+            for r in rows]
 
 
 def _job(row: dict) -> str:

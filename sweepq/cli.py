@@ -201,14 +201,25 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
 
 @main.command()
 @click.option("--sweep", "name", required=True, help="Name of the sweep (new or existing).")
-@click.option("--subtasks", required=True,
-              help="Comma-separated BBH subtasks, in order, or `all`.")
-@click.option("--n-per-subtask", type=int, required=True, help="Tasks per subtask.")
+@click.option("--benchmark", default="bbh", show_default=True,
+              help="bbh, mmlu-pro, humaneval, a question bank by --field (jsonl, csv, hf), "
+              "or one registered under entry point group sweepq.benchmarks.")
+@click.option("--subtasks", default=None,
+              help="Comma-separated subtasks (MMLU-Pro: categories), in order, or `all`.")
+@click.option("--n-per-subtask", type=int, default=None,
+              help="Tasks per subtask (required for bbh; otherwise default all).")
 @click.option("--start", type=int, default=0, show_default=True,
               help="Index of the first task of each subtask.")
 @click.option("--arms", "arm_names", required=True, help="Comma-separated arms, in order.")
 @click.option("--dataset", default=None,
-              help="A folder of upstream BBH JSON files; default: the Hugging Face copy.")
+              help="A local copy (bbh: a folder of upstream JSON files) or, for hf, a hub "
+              "name; default: the Hugging Face copy.")
+@click.option("--split", default=None, help="mmlu-pro, hf: the split (test, validation, ...).")
+@click.option("--field", "field_pairs", multiple=True, metavar="KEY=COLUMN",
+              help="jsonl, csv, hf: the column of question, answer, choices (a list column "
+              "or COL,COL,...), id, subtask (repeatable).")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Another option of the benchmark (humaneval: timeout=SECONDS).")
 @click.option("--model", "model_pairs", multiple=True, metavar="ALIAS=ID",
               help="Map a model alias to an id for this sweep (repeatable).")
 @click.option("--max-attempts", type=int, default=3, show_default=True,
@@ -221,10 +232,11 @@ def main(ctx: click.Context, db_path: str, synchronous: str, debug: bool) -> Non
               help="The scorer the sweep's verdicts come from: sweepq, echo (the old "
               "runner's rules), or one registered under entry point group sweepq.scorers.")
 @click.pass_context
-def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, start: int,
-            arm_names: str, dataset: str | None, model_pairs: tuple[str, ...],
-            max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...],
-            scorer: str) -> None:
+def enqueue(ctx: click.Context, name: str, benchmark: str, subtasks: str | None,
+            n_per_subtask: int | None, start: int, arm_names: str, dataset: str | None,
+            split: str | None, field_pairs: tuple[str, ...], option_pairs: tuple[str, ...],
+            model_pairs: tuple[str, ...], max_attempts: int, arms_module: str | None,
+            prompt_specs: tuple[str, ...], scorer: str) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
     Every model alias an arm calls (a judge's too) must be in the model map, and the
@@ -237,14 +249,20 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         --n-per-subtask 33 --arms haiku-only,sonnet-only,echo-judge,echo-oracle
     sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
         --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
+    sweepq enqueue --sweep he --benchmark humaneval --arms haiku-only,echo-ast
+    sweepq enqueue --sweep bank --benchmark jsonl --dataset bank.jsonl \\
+        --field question=q --field choices=options --field answer=gold --arms haiku-only
     """
     from . import api
 
+    options: dict[str, object] = {"split": split, **_pairs(option_pairs, "option")}
+    if field_pairs:
+        options["field"] = _pairs(field_pairs, "field")
     done = api.enqueue(lambda create: _queue_if(ctx, create), name, subtasks=_split(subtasks),
                        n_per_subtask=n_per_subtask, arms=_split(arm_names), start=start,
                        dataset=dataset, models=model_pairs, max_attempts=max_attempts,
                        arms_module=arms_module, prompts=prompt_specs,
-                       scorer=scorer)
+                       scorer=scorer, benchmark=benchmark, options=options)
     grown = " (grown)" if done.grown else ""
     click.echo(f"sweep {name}{grown}: {fmt.count(done.new, 'new job')} ({done.total:,} in "
                f"all, {fmt.count(done.tasks, 'task')} x {fmt.count(len(done.sweep.arms), 'arm')})")
@@ -252,6 +270,17 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {done.sweep.n_per_subtask} "
                    f"from --start {start}: "
                    + ", ".join(f"{s} has {n}" for s, n in done.short.items()), err=True)
+
+
+def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    """KEY=VALUE flags as a dict; one without `=` is a one-line error naming the flag."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SweepqError(f"{pair!r} is not KEY=VALUE", option)
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
@@ -289,10 +318,15 @@ def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
 @click.option("--governor/--no-governor", default=True, show_default=True,
               help="Pace calls from the API's rate-limit headers, shared by every process; "
                    "--no-governor sends as fast as --concurrency allows and pauses on 429s.")
+@click.option("--cache", type=click.Choice(["5m", "1h", "off"]), default="5m",
+              show_default=True,
+              help="Prompt caching of a system text long enough to be cached (a few-shot "
+                   "prefix): its lifetime, or off (docs/cost.md).")
 @click.pass_context
 def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: float,
          max_attempts: int | None, max_wait: str | None, backend: str, claude_bin: str,
-         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool) -> None:
+         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool,
+         cache: str) -> None:
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
@@ -311,7 +345,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds, max_wait=wait,
-                          governor=governor)
+                          governor=governor, cache=cache)
     queue = _queue(ctx)
     sweep = queue.resolve_sweep(name)
     known = api.arms_for(sweep, arms_module)
@@ -323,7 +357,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     worker = api.make_worker(queue, sweep, known, config, backend, claude_bin, call_timeout)
     worker.install_signal_handlers()
     progress = Progress(queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-                        own_prefix=f"{config.worker_name}:")
+                        own=config.worker_name)
     on_tick = progress.update
     if not sys.stderr.isatty():  # nobody watching: pauses are logged, one line each
         from .pauselog import PauseLog
@@ -336,10 +370,23 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
             pause_log.tick()
     with progress:
         outcome = worker.run(on_tick=on_tick)
-    _finish(ctx, queue, sweep, outcome)
+    _finish(ctx, queue, sweep, outcome, stranded=worker.stranded)
 
 
-def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "") -> None:
+def _exit_now(code: int) -> None:
+    """End the process at once, output flushed, without finalising the interpreter: threads
+    a signal abandoned in a model call must not run while modules and the SQLite
+    connection are torn down under them (a SIGSEGV on exit). Their jobs were released,
+    every commit is durable, and the OS closes the file."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str = "",
+            stranded: int = 0) -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit.
 
     A sweep that ran out of work with jobs in `error` is not finished: exit 3, so that
@@ -358,6 +405,8 @@ def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: s
                f"({outcome.tally.passed} passed){how}{_sweep_line(queue, sweep)}{said}")
     if code:
         click.echo(f"sweepq: {message}", err=True)
+    if stranded:
+        _exit_now(code)
     ctx.exit(code)
 
 
@@ -371,7 +420,7 @@ def _work_batch(ctx: click.Context, queue: Queue, sweep: Sweep, known: dict[str,
     runner.install_signal_handlers()
     outcome = _run_with_display(runner.run, Progress(
         queue, sweep, enabled=not quiet and sys.stderr.isatty(),
-        own_prefix=f"{config.worker_name}:"))
+        own=config.worker_name))
     _finish(ctx, queue, sweep, outcome, f" in {fmt.count(runner.rounds, 'batch round')}")
 
 
@@ -429,9 +478,16 @@ def batches_command(ctx: click.Context, action: str, batch_id: str | None,
     keys = queue.read("SELECT batch_key FROM batches WHERE batch_id = ?", (batch_id,))
     if not keys:
         raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
+    from . import batch_api
     from .backends import AnthropicBackend
 
-    batch = AnthropicBackend().client.messages.batches.cancel(batch_id)
+    client = AnthropicBackend().client
+    try:   # retried as a live call's transient failure
+        batch = batch_api.call(f"cancel {batch_id}",
+                               lambda: client.messages.batches.cancel(batch_id), time.sleep)
+    except batch_api.BatchApiFailed as exc:
+        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
+                          "nothing was canceled; try again later") from None
     # What the API answered, so `sweepq batches` says it now, not after the next poll.
     queue.batch_polled(keys[0]["batch_key"], batch.request_counts.model_dump(),
                        batch.ended_at.timestamp() if batch.ended_at else None)
@@ -460,9 +516,10 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
                pairs: tuple[str, ...]) -> None:
     """Show a sweep's model map, or change aliases in it (recorded in the database).
 
-    A change is refused once results from the old model exist (an arm would mix
-    two models), and an alias no arm of the sweep calls is refused (a typo would be
-    added, not fixed), unless --force.
+    A change is refused once results from the old model exist, or while a job of an
+    arm that calls the alias runs or is done (an arm would mix two models), and an alias
+    no arm of the sweep calls is refused (a typo would be added, not fixed), unless
+    --force; running workers take the new map from their next job on.
 
     \b
     sweepq models --sweep bbh-n99
@@ -480,7 +537,8 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
             _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
-        models = queue.set_models(sweep.name, changes, force=force)
+        models = queue.set_models(sweep.name, changes, force=force,
+                                  arms_calling=lambda alias: arms_mod.calling(sweep.arms, alias))
     if as_json:
         click.echo(json.dumps(models, indent=2))
         return
@@ -593,6 +651,39 @@ def requests_cmd(ctx: click.Context, name: str | None, task_ids: tuple[str, ...]
     click.echo(preview.render(calls, sweep.models))
 
 
+@main.command("estimate")
+@sweep_option
+@click.option("--output-tokens", type=click.IntRange(0, 128_000),
+              default=256, show_default=True,
+              help="Output tokens assumed per call (a CoT reply runs to a few hundred).")
+@click.option("--count", "method", type=click.Choice(["auto", "api", "chars"]),
+              default="auto", show_default=True,
+              help="Input tokens by Anthropic's count_tokens endpoint (api; auto: when "
+                   "ANTHROPIC_API_KEY is set) or four characters a token (chars).")
+@click.option("--cache", type=click.Choice(["5m", "1h"]), default="5m", show_default=True,
+              help="The prompt caching lifetime `work --cache` will use.")
+@click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
+@click.pass_context
+def estimate_cmd(ctx: click.Context, name: str | None, output_tokens: int, method: str,
+                 cache: str, arms_module: str | None, as_json: bool) -> None:
+    """Expected cost of the sweep's unfinished jobs, per arm: live or by batch, with
+    prompt caching or without. Nothing is sent but token counts (docs/cost.md).
+
+    \b
+    sweepq estimate --sweep bbh-cot
+    sweepq estimate --count chars --output-tokens 300 --json
+    """
+    from . import estimate
+
+    queue = _queue(ctx, reads_only=True)
+    sweep = queue.resolve_sweep(name)
+    counted_by, counter = estimate.counter_for(method)
+    found = estimate.estimate(queue, sweep, counter, output_tokens, cache, arms_module)
+    data = estimate.as_json(found, counted_by, output_tokens, cache)
+    click.echo(json.dumps(data, indent=2) if as_json else estimate.render(data))
+
+
 def _sweep_line(queue: Queue, sweep: Sweep) -> str:
     """Where the sweep stands, for work's closing line; nothing when the database can't say."""
     try:
@@ -627,7 +718,8 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweep = queue.resolve_sweep(name)
     if watch is None:
         data = report.status(queue, sweep)
-        click.echo(json.dumps(data, indent=2) if as_json else views.render_status(data))
+        click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+                   else views.render_status(data))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
@@ -678,17 +770,30 @@ def export_cmd(ctx: click.Context, name: str | None, order: str, include_errors:
 
 @main.command("import")
 @click.option("--sweep", "name", default=None, help="Sweep name (default: the file's stem).")
+@click.option("--lenient", is_flag=True,
+              help="Import a file sweepq cannot keep exactly (a second row for a task and "
+              "arm, another benchmark than _meta's, ...) and list each change.")
 @click.argument("path")
 @click.pass_context
-def import_cmd(ctx: click.Context, name: str | None, path: str) -> None:
+def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -> None:
     """Read a historical results file into a sweep (its line order is the completion order).
+
+    Exact or refused: `export` gives the file back byte for byte; a line it could
+    not is an error naming the line, and nothing is imported (unless --lenient).
 
     \b
     sweepq import ../shared/echo-results/20260604T011133Z_bbh_n15.jsonl
     """
-    parsed = jsonl.read_file(path)  # a bad file is refused before the database is created
-    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name)
+    from pathlib import Path
+
+    from .records import check_sweep_name
+
+    check_sweep_name(name or Path(path).stem)   # refused before the database is created
+    parsed = jsonl.read_file(path, lenient=lenient)
+    imported = jsonl.import_file(_queue(ctx, create=True), parsed, name, lenient=lenient)
     click.echo(f"sweep {imported.sweep}: {imported.new} new results of {imported.rows} rows")
+    for change in imported.changes:
+        click.echo(f"changed: {change}")
 
 
 @main.command()
@@ -773,7 +878,8 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
         click.echo(json.dumps(data, indent=2) if as_json else by_subtask.render(data))
         return
     data = report.summary(queue, sweep, baseline, scorer)
-    click.echo(json.dumps(data, indent=2) if as_json else views.render_summary(data))
+    click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
+               else views.render_summary(data))
 
 
 @main.command()
@@ -839,7 +945,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
 def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt: str) -> None:
     """Run SQL against the database, read-only, and print the rows.
 
-    The tables and views are described in README.md (jobs, results, calls,
+    The tables and views are described in docs/schema.md (jobs, results, calls,
     pauses, arm_summary, jobs_readable). Nothing a query does can change a sweep.
 
     \b

@@ -31,6 +31,7 @@ from .errors import SweepqError
 from .failures import CallFailed
 from .failures.api import classify
 from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
+from .leases import LeaseLost
 from .prompts import UNSET_MAX_TOKENS
 from .queue import Call, Job, Queue
 from .ratelimits import read as read_ratelimits
@@ -65,11 +66,15 @@ PRICES: dict[str, tuple[float, float, float, float]] = {
     "claude-3-5-haiku": (0.80, 4.00, 1.00, 0.08),
 }
 
+HOUR_WRITE_FACTOR = 2.0
 TRANSIENT_TRIES = 3
 
 
-def price(model: str, usage: Usage) -> float | None:
-    """USD for a call from its real token counts; None for a model with no price."""
+def price(model: str, usage: Usage, hour_writes: int = 0) -> float | None:
+    """USD for a call from its real token counts; None for a model with no price.
+
+    `hour_writes`: of its cache writes, those for 1 hour (priced 2x the input, not 1.25x;
+    the reply says how many, the `Usage` columns do not)."""
     if usage.cost_usd is not None:
         return usage.cost_usd
     if usage == Usage():   # no count reported at all (the CLI in text mode): unknown, not $0
@@ -79,9 +84,12 @@ def price(model: str, usage: Usage) -> float | None:
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
     if rates is None:
         return None
-    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_write_tokens,
+    hour = min(hour_writes, usage.cache_write_tokens)
+    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_write_tokens - hour,
               usage.cache_read_tokens)
-    return sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1_000_000
+    # A 1-hour cache write: 2x the input price (Anthropic's prompt caching page).
+    return (sum(n * rate for n, rate in zip(tokens, rates, strict=True))
+            + hour * rates[0] * HOUR_WRITE_FACTOR) / 1_000_000
 
 
 def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -141,11 +149,17 @@ class JobClient:
 
     def __init__(self, queue: Queue, job: Job, backend: Backend, models: dict[str, str],
                  sleep: Callable[[float], None] | None = None,
-                 governor: Governor | None = None, stopping: threading.Event | None = None):
+                 governor: Governor | None = None, stopping: threading.Event | None = None,
+                 lease: Callable[[], None] | None = None):
         self.queue, self.job, self.backend, self.models = queue, job, backend, models
         self.governor = governor
         # Set when the worker stops: no call starts after it, and a backoff ends at once.
         self.stopping = stopping or threading.Event()
+        # The worker's check that its lease is live (raises LeaseLost): with one, every
+        # call and journal write is made only while this worker still holds the job.
+        self._lease = lease
+        self._seen = 0                  # the last call_id read from the journal
+        self._own: set[int] = set()     # call_ids this attempt journaled itself
         self.calls = 0
         self.usage = NOTHING
         self.models_used: list[str] = []
@@ -154,8 +168,7 @@ class JobClient:
         self._next_index = 0
         self._replay: dict[str, deque[Call]] = defaultdict(deque)
         self._stops: dict[int, tuple[str, str | None]] = {}   # call index -> (text, stop_reason)
-        for call in queue.journal(job.job_id):
-            self._replay[call.request_hash].append(call)
+        self._merge(queue.journal_since(job.job_id, 0))
 
     def call(self, model: str, prompt: str, *, system: str | None = None,
              max_tokens: int | None = 1024) -> str:
@@ -202,9 +215,48 @@ class JobClient:
             max_tokens = UNSET_MAX_TOKENS
         digest = request_hash(model, system, prompt, max_tokens)
         replayed = self._replayed(index, model, digest)
+        if replayed is None and self._lease is not None:
+            # About to pay: the job must still be ours, and a call another holder journaled
+            # meanwhile (it took the job while this worker stalled) is replayed, not bought.
+            self._check_lease()
+            replayed = self._replayed(index, model, digest)
         if replayed is not None:
             return replayed
         return self._send(index, model, digest, system, prompt, max_tokens)
+
+    def _check_lease(self) -> None:
+        """Raise LeaseLost unless this worker still holds the job; take in what the journal
+        gained meanwhile from any other holder."""
+        if self._lease is None:
+            return
+        self._lease()
+        with self._lock:
+            new, held = self.queue.journal_if_held(self.job.job_id, self.job.lease_owner,
+                                                   self._seen)
+            if not held:
+                raise LeaseLost(f"job {self.job.job_id} is no longer held by "
+                                f"{self.job.lease_owner}")
+            self._merge(new)
+
+    def _merge(self, calls: list[tuple[int, Call]]) -> None:
+        """Add journaled calls not made by this attempt to what it replays (caller holds
+        the lock, or no other thread exists yet)."""
+        for call_id, call in calls:
+            self._seen = max(self._seen, call_id)
+            if call_id not in self._own:
+                self._replay[call.request_hash].append(call)
+
+    def _journal(self, call: Call) -> None:
+        """Journal a call of this attempt, only while the job is still ours (LeaseLost if
+        not); its id is noted under the lock a journal re-read takes, so the attempt never
+        replays its own call."""
+        owner = self.job.lease_owner if self._lease is not None else None
+        with self._lock:
+            call_id = self.queue.record_call(call, owner)
+            if call_id is None:
+                raise LeaseLost(f"job {self.job.job_id} was taken back before its call "
+                                "was journaled")
+            self._own.add(call_id)
 
     def _send(self, index: int, model: str, digest: str, system: str | None, prompt: str,
               max_tokens: int) -> str:
@@ -216,8 +268,9 @@ class JobClient:
             raise QueuePaused(pause.scope)
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
-        usage = replace(reply.usage, cost_usd=price(model, reply.usage))
-        self.queue.record_call(Call(
+        usage = replace(reply.usage, cost_usd=price(model, reply.usage,
+                                                     reply.cache_write_1h_tokens))
+        self._journal(Call(
             job_id=self.job.job_id, attempt=self.job.attempts, call_index=index, model=model,
             request_hash=digest, response_text=reply.text, usage=usage,
             latency_seconds=latency, stop_reason=reply.stop_reason))
@@ -279,6 +332,8 @@ class JobClient:
             tries += 1
             if tries > 1 and self.queue.active_pause() is not None:
                 raise QueuePaused()
+            if tries > 1:
+                self._check_lease()
             return self._send_paced(index, model, digest, system, prompt, max_tokens)
 
         retrying = Retrying(
@@ -308,12 +363,14 @@ class JobClient:
                                               and self.queue.active_pause() is not None)):
                 governor.settle(grant, read_ratelimits(None), Cost(0.0, 0.0, 0.0))
                 raise WorkerStopping() if stop else QueuePaused()
+            if refusals:
+                self._check_lease()
             started = time.monotonic()
             try:
                 reply = self.backend.send(model, system, prompt, max_tokens)
             except Exception as exc:
                 failure = classify(exc)
-                self.queue.record_call(Call(
+                self._journal(Call(
                     job_id=self.job.job_id, attempt=self.job.attempts, call_index=index,
                     model=model, request_hash=digest, response_text=None,
                     latency_seconds=time.monotonic() - started,

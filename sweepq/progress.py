@@ -19,11 +19,10 @@ BAR_WIDTH = 30
 
 
 class Progress:
-    def __init__(self, queue: Queue, sweep: Sweep, enabled: bool, own_prefix: str | None = None):
-        """`own_prefix`: the lease owners of this process's workers (`host:pid:`), whose
-        jobs are not a wait."""
+    def __init__(self, queue: Queue, sweep: Sweep, enabled: bool, own: str | None = None):
+        """`own`: this process's worker name (`HOST:PID`), whose jobs are not a wait."""
         self.queue, self.sweep, self.enabled = queue, sweep, enabled
-        self.own_prefix = own_prefix
+        self.own = own
         self._live = None
         self._last = 0.0
 
@@ -58,7 +57,7 @@ class Progress:
     def text(self) -> str:
         """The progress line, then each wait indented under it."""
         data = report.status(self.queue, self.sweep)
-        held = waits.leases(self.queue, self.sweep.name, self.own_prefix)
+        held = waits.leases(self.queue, self.sweep.name, self.own)
         return "\n".join([self.line(data), *(f"  {w}" for w in waits.lines(data, held))])
 
     def line(self, data: dict | None = None) -> str:

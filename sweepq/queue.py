@@ -21,9 +21,11 @@ written once each here (the claim query only in `_CLAIM`; `_CLAIM_MANY` is made 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,9 +35,11 @@ from typing import Any
 
 from . import bounds, db, growth, usage
 from .errors import SweepqError
+from .leases import LeaseWait, LeaseWaits, holder, process_gone, this_host
 from .prompts import PromptSet, parse
-from .records import Call, Job, Pause, Result, Sweep, sweep_from_row
+from .records import Call, Job, Pause, Result, Sweep, check_sweep_name, sweep_from_row
 from .redact import mask
+from .storetext import load, load_opt, store, store_opt
 from .usage import Usage
 
 ENQUEUE_BATCH = 10_000
@@ -52,6 +56,15 @@ _INSERT_JOBS = ("INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task
 _INSERT_JOBS_MANY = _INSERT_JOBS + ", (?, ?, ?, ?, ?, ?, ?)" * (_ROWS_PER_INSERT - 1)
 # One encoder for every payload: json.dumps with any non-default option builds a new one.
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+# A pause whose times are possible: an end within a year of its start, a start that is a
+# time (a hand edit can store Inf or 1e300 in the STRICT REAL columns). Others are reported
+# and ignored (`Queue.bad_pauses`).
+_SANE_PAUSE = (f"(created_at BETWEEN 0 AND 1e11 AND (resume_at IS NULL OR resume_at BETWEEN"
+               f" created_at - 60 AND created_at + {bounds.MAX_DURATION_SECONDS:.0f}))")
+
+_SANE_PAUSE_P = _SANE_PAUSE.replace("resume_at", "p.resume_at").replace("created_at",
+                                                                      "p.created_at")
 
 # The arms of :sweep held back by an open scoped pause (a provider that ran out).
 _BLOCKED_ARMS = """SELECT a.arm FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope
@@ -129,6 +142,8 @@ class Queue:
         self.conn = conn
         self.clock = clock
         self._lock = threading.RLock()
+        self._warned: set[int] = set()          # bad pauses already reported
+        self.warn: Callable[[str], None] = _warn_on_stderr
 
     @classmethod
     def open(cls, path: str | None = None, *, synchronous: str = "NORMAL",
@@ -155,7 +170,11 @@ class Queue:
         return cls(db.connect_read_only(path))
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection under the lock: never while another thread is inside a
+        statement on it (a statement runs with the GIL released; closing under it frees
+        memory that thread is still using: a SIGSEGV at exit)."""
+        with self._lock:
+            self.conn.close()
 
     # -- transactions -------------------------------------------------------
 
@@ -232,6 +251,15 @@ class Queue:
         with self._lock:
             return _load_sweep(self.conn, name)
 
+    def sweep_models(self, name: str) -> dict[str, str] | None:
+        """The sweep's model map as stored now (None: no such sweep, or not a JSON object)."""
+        rows = self.rows("SELECT models FROM sweeps WHERE sweep = ?", (name,))
+        try:
+            models = json.loads(rows[0][0]) if rows else None
+        except (TypeError, ValueError):
+            return None
+        return models if isinstance(models, dict) else None
+
     def sweep_names(self) -> list[str]:
         return [r["sweep"] for r in self.read("SELECT sweep FROM sweeps ORDER BY created_at")]
 
@@ -261,18 +289,23 @@ class Queue:
         existing = _load_sweep(conn, sweep.name)
         if existing is not None:
             if growth.grows(existing, sweep):
+                # start, dataset and options change only for an imported sweep a first
+                # enqueue continues (`growth`); otherwise they are the stored ones
                 conn.execute("UPDATE sweeps SET subtasks = ?, n_per_subtask = ?, arms = ?,"
-                             " models = ? WHERE sweep = ?",
+                             " models = ?, start = ?, dataset = ?, benchmark_options = ?"
+                             " WHERE sweep = ?",
                              (json.dumps(sweep.subtasks), sweep.n_per_subtask,
-                              json.dumps(sweep.arms), json.dumps(sweep.models), sweep.name))
+                              json.dumps(sweep.arms), json.dumps(sweep.models), sweep.start,
+                              sweep.dataset, json.dumps(sweep.options), sweep.name))
                 self._insert_prompt_sets(conn, sweep, skip=existing.prompts)
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
-            " dataset, has_meta, scorer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dataset, has_meta, scorer, benchmark_options, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
-             int(sweep.has_meta), sweep.scorer, self.clock()))
+             int(sweep.has_meta), sweep.scorer, json.dumps(sweep.options), self.clock()))
         self._insert_prompt_sets(conn, sweep)
         return True
 
@@ -313,6 +346,7 @@ class Queue:
         ENQUEUE_BATCH rows, one transaction each; the sweep row goes in with
         the first batch, so a failure before it leaves the database untouched.
         """
+        check_sweep_name(sweep.name)
         if not sweep.arms:
             raise SweepqError("a sweep needs at least one arm", "arms")
         bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
@@ -361,33 +395,45 @@ class Queue:
                                             for i in range(0, len(rest), _JOB_COLUMNS)))
             return conn.total_changes - before
 
-    def import_results(self, sweep: Sweep,
-                       rows: Sequence[tuple[str, str, Result]]) -> int:
+    def import_results(self, sweep: Sweep, rows: Sequence[tuple[str, str, Result]],
+                       lines: Sequence[str | None] | None = None, meta_line: str | None = None,
+                       accept: Callable[[list[int]], None] | None = None) -> int:
         """Add finished jobs with their results, (task_id, arm, result) in completion order.
 
         For historical files: one transaction, the sweep created if new, each row a
         `done` job of one attempt whose result completes in the order given. A
         (task_id, arm) the sweep already has is left as it is; returns how many were
         new. Arms the rows use beyond `sweep.arms` sort after them in positions. The
-        results are stored as given (not masked): an import must export byte for byte.
+        results are stored as given (not masked): an import must export byte for byte;
+        `lines` (the file's own text of each row) and `meta_line` are what export
+        writes back. `accept` is shown the indexes of rows the sweep already has with
+        another result, before the commit: raising there imports nothing.
         """
+        check_sweep_name(sweep.name)
         now = self.clock()
         all_arms = list(dict.fromkeys([*sweep.arms, *(arm for _, arm, _ in rows)]))
         arm_index = {arm: i for i, arm in enumerate(all_arms)}
         task_index: dict[str, int] = {}
-        new = 0
+        new, conflicts = 0, []
         with self.write() as conn:
-            self.create_sweep(conn, sweep)
-            for task_id, arm, result in rows:
+            if self.create_sweep(conn, sweep) and meta_line is not None:
+                conn.execute("UPDATE sweeps SET meta_line = ? WHERE sweep = ?",
+                             (store(meta_line), sweep.name))
+            for i, (task_id, arm, result) in enumerate(rows):
                 t = task_index.setdefault(task_id, len(task_index))
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO jobs (sweep, task_id, arm, position, task, state,"
                     " attempts, created_at, finished_at)"
                     " VALUES (?, ?, ?, ?, '{}', 'done', 1, ?, ?)",
                     (sweep.name, task_id, arm, t * len(all_arms) + arm_index[arm], now, now))
+                line = lines[i] if lines is not None else None
                 if cursor.rowcount:
                     new += 1
-                    _insert_result(conn, cursor.lastrowid, result, now)
+                    _insert_result(conn, cursor.lastrowid, result, now, line)
+                elif not _same_result(conn, sweep.name, task_id, arm, result, line):
+                    conflicts.append(i)
+            if accept is not None:
+                accept(conflicts)
         return new
 
     # -- the job life cycle -------------------------------------------------
@@ -466,7 +512,7 @@ class Queue:
         transaction: see `_count_failure`. Returns the job's state afterwards, or None
         when the job was no longer ours.
         """
-        now, message = self.clock(), mask(message)
+        now, message = self.clock(), store(mask(message))
         with self.write() as conn:
             row = conn.execute(
                 "SELECT attempts, max_attempts FROM jobs"
@@ -526,13 +572,15 @@ class Queue:
             {"sig": signature, "jobs": json.dumps(jobs), "tripped": tripped, "now": now})
         return tripped is not None
 
-    def set_models(self, sweep: str, changes: dict[str, str], force: bool = False
+    def set_models(self, sweep: str, changes: dict[str, str], force: bool = False,
+                   arms_calling: Callable[[str], Sequence[str] | None] | None = None
                    ) -> dict[str, str]:
         """Change aliases of a sweep's model map, recorded in `model_changes`.
 
-        Refused (nothing changed) when results already came from a model being
-        replaced, since an arm would then mix two models, unless `force`.
-        Returns the new map.
+        Refused (nothing changed), unless `force`, when an arm would mix two models:
+        results already came from a model being replaced, or a job of an arm that calls
+        the alias (`arms_calling(alias)`; None: any arm may) is running (a worker is
+        calling the old model now) or done. Returns the new map.
         """
         now = self.clock()
         with self.write() as conn:
@@ -549,6 +597,13 @@ class Queue:
                     raise SweepqError(f"sweep {sweep!r} already has results from {old} "
                                       f"({alias}): a new id would mix two models in one arm; "
                                       "pass `force` to change it anyway")
+                busy = _arm_jobs_under_way(conn, sweep, None if arms_calling is None
+                                           else arms_calling(alias))
+                if busy and not force:
+                    raise SweepqError(f"sweep {sweep!r} has {busy}, calling {alias}: a new id "
+                                      "would mix two models in one arm; wait until no job of "
+                                      "those arms runs (or has results), or pass `force`")
+                used = used or bool(busy)
                 conn.execute("INSERT INTO model_changes (sweep, alias, old_model, new_model,"
                              " forced, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
                              (sweep, alias, old, new, int(used), now))
@@ -559,11 +614,85 @@ class Queue:
                          (json.dumps(models), sweep))
         return models
 
+    def quarantine(self, job_id: int, worker: str, reason: str) -> bool:
+        """Send a job whose row cannot be run (a hand-edited payload, counts out of range) to
+        `error` with the reason in its trail, its attempt given back: the row is at fault,
+        not the job, and every other job carries on. `sweepq retry` sends it back once
+        fixed. False when the job was no longer ours."""
+        now, reason = self.clock(), mask(reason)
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET state = 'error', lease_owner = NULL, lease_expires_at = NULL,"
+                " attempts = max(attempts - 1, 0), finished_at = :now, last_error = :why,"
+                " errors = json_insert(CASE WHEN json_valid(errors) THEN errors ELSE '[]' END,"
+                "   '$[#]', json_object('at', :now, 'attempt', attempts, 'kind', 'quarantine',"
+                "   'message', :why))"
+                " WHERE job_id = :job AND state = 'running' AND lease_owner = :worker",
+                {"now": now, "why": reason, "job": job_id, "worker": worker}).rowcount == 1
+
+    def release_gone(self, sweep: str) -> int:
+        """Take back at once the running jobs of worker processes that are gone from this
+        host (killed, crashed): back to pending, the attempt still counted (as a lease
+        that ran out is), instead of waiting out their leases. A lease of another host,
+        or of a process still here, is left to expire. Returns how many were taken."""
+        host, taken = this_host(), 0
+        gone = [(row["job_id"], row["lease_owner"], pid) for row in self.read(
+            "SELECT job_id, lease_owner FROM jobs INDEXED BY jobs_sweep_state"
+            " WHERE sweep = ? AND state = 'running'", (sweep,))
+            if (who := holder(row["lease_owner"])) is not None and who[0] == host
+            and process_gone(pid := who[1])]
+        if not gone:
+            return 0
+        now = self.clock()
+        with self.write() as conn:
+            for job_id, owner, pid in gone:
+                why = f"its worker process {pid} on {host} is gone: taken back at once"
+                taken += conn.execute(
+                    "UPDATE jobs SET state = 'pending', lease_owner = NULL,"
+                    " lease_expires_at = NULL, available_at = 0,"
+                    " errors = json_insert(CASE WHEN json_valid(errors) THEN errors"
+                    "   ELSE '[]' END, '$[#]', json_object('at', :now, 'attempt', attempts,"
+                    "   'kind', 'crash', 'message', :why))"
+                    " WHERE job_id = :job AND state = 'running' AND lease_owner = :owner",
+                    {"now": now, "why": why, "job": job_id, "owner": owner}).rowcount
+        return taken
+
+    def lease_waits(self, sweep: str, own: str | None = None) -> LeaseWaits:
+        """The leases of the sweep's running jobs that a worker may be waiting out, one
+        entry per holding process, soonest taken back first: every holder except those
+        alive on this host with leases not yet run out (those are working), and except
+        the process `own` (a `HOST:PID` worker name: the caller itself).
+
+        For `status` ("stale leases: whose, when they are taken back") and `work`'s live
+        display ("leases being waited out")."""
+        now, host = self.clock(), this_host()
+        by_process: dict[str, list[float]] = {}
+        for row in self.read("SELECT lease_owner, lease_expires_at FROM jobs"
+                             " INDEXED BY jobs_sweep_state WHERE sweep = ? AND state = 'running'",
+                             (sweep,)):
+            who = holder(row["lease_owner"])
+            process = (f"{who[0]}:{who[1]}" if who is not None else
+                       str(row["lease_owner"]))
+            if process != own:
+                by_process.setdefault(process, []).append(_finite(row["lease_expires_at"], now))
+        waits = []
+        for process, ends in by_process.items():
+            who = holder(process)
+            gone = None if who is None or who[0] != host else process_gone(who[1])
+            expired = sum(end <= now for end in ends)
+            if gone is False and not expired:
+                continue
+            waits.append(LeaseWait(process, None if who is None else who[0],
+                                   None if who is None else who[1], len(ends), expired,
+                                   max(ends), gone))
+        waits.sort(key=lambda w: w.taken_back_at(now))
+        return LeaseWaits(now, tuple(waits))
+
     def release(self, job_id: int, worker: str, kind: str | None = None,
                 message: str | None = None) -> bool:
         """Give a job back without counting the attempt (a pause, or a clean shutdown)."""
         now = self.clock()
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         trail = ("errors" if message is None else
                  "json_insert(errors, '$[#]', json_object('at', :now, 'attempt', attempts,"
                  " 'kind', :kind, 'message', :message))")
@@ -620,7 +749,7 @@ class Queue:
         """
         if resume_at is not None:
             bounds.timestamp("the pause's end", resume_at, self.clock())
-        message = None if message is None else mask(message)
+        message = None if message is None else store(mask(message))
         with self.write() as conn:
             now = self.clock()
             # Pauses that ran out are closed here, so the claim's check stays tiny.
@@ -643,19 +772,45 @@ class Queue:
 
     def active_pause(self, scope: str | None = None) -> Pause | None:
         """The pause in force now for a call to `scope`: queue-wide pauses and that scope's
-        (None: queue-wide only), the one that ends last (no end beats any end)."""
+        (None: queue-wide only), the one that ends last (no end beats any end). A pause
+        with impossible times is reported once and ignored (`bad_pauses`)."""
+        self._warn_bad_pauses()
         rows = self.read(
             "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
             " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
-            " AND (scope IS NULL OR scope = ?)"
+            f" AND (scope IS NULL OR scope = ?) AND {_SANE_PAUSE}"
             " ORDER BY resume_at IS NULL DESC, resume_at DESC LIMIT 1", (self.clock(), scope))
         return Pause(**rows[0]) if rows else None
 
+    def bad_pauses(self) -> list[dict[str, Any]]:
+        """Open pauses whose times are impossible (a hand edit: resume_at Inf or 1e300, an
+        end more than a year after the start): pause_id, resume_at, created_at."""
+        return self.read("SELECT pause_id, resume_at, created_at FROM pauses"
+                         f" WHERE cleared_at IS NULL AND NOT {_SANE_PAUSE}")
+
+    def _warn_bad_pauses(self) -> None:
+        """One warning line per bad pause, once per process: it is ignored, not obeyed."""
+        for row in self.bad_pauses():
+            if row["pause_id"] not in self._warned:
+                self._warned.add(row["pause_id"])
+                self.warn(f"pause {row['pause_id']} has impossible times (resume_at "
+                          f"{row['resume_at']!r}, created_at {row['created_at']!r}): ignored; "
+                          "`sweepq resume` clears it")
+
+    def drop_bad_pauses(self) -> int:
+        """Close the open pauses with impossible times (reported first): the claim obeys
+        every open pause, so a worker closes these rather than wait for ever."""
+        self._warn_bad_pauses()
+        with self.write() as conn:
+            return conn.execute(f"UPDATE pauses SET cleared_at = ? WHERE cleared_at IS NULL"
+                                f" AND NOT {_SANE_PAUSE}", (self.clock(),)).rowcount
+
     def open_pauses(self) -> list[Pause]:
         """Every pause in force, queue-wide first, then one per scope (the latest ending)."""
+        self._warn_bad_pauses()
         rows = self.read(
             "SELECT pause_id, resume_at, reason, message, set_by, scope FROM pauses"
-            " WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?)"
+            f" WHERE cleared_at IS NULL AND (resume_at IS NULL OR resume_at > ?) AND {_SANE_PAUSE}"
             " ORDER BY scope IS NOT NULL, scope, resume_at IS NULL DESC, resume_at DESC",
             (self.clock(),))
         latest: dict[str | None, Pause] = {}
@@ -679,6 +834,7 @@ class Queue:
             " FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope"
             " WHERE a.sweep = ? AND p.cleared_at IS NULL"
             " AND (p.resume_at IS NULL OR p.resume_at > ?)"
+            f" AND {_SANE_PAUSE_P}"
             " ORDER BY p.resume_at IS NULL, p.resume_at", (sweep, now))
         return {row.pop("arm"): Pause(**row) for row in rows}
 
@@ -726,33 +882,56 @@ class Queue:
 
     # -- the call journal ---------------------------------------------------
 
-    def record_call(self, call: Call) -> None:
-        """Journal one model call, committed before the arm goes on."""
-        with self.write() as conn:
-            self._insert_call(conn, call)
+    def record_call(self, call: Call, owner: str | None = None) -> int | None:
+        """Journal one model call, committed before the arm goes on; its call_id.
 
-    def _insert_call(self, conn: sqlite3.Connection, call: Call) -> None:
+        With `owner`, only while that worker still holds the job (one statement, so no
+        claim slips in between): None, nothing written, when it does not. A worker that
+        lost its lease must not add to the journal the new holder replays."""
+        with self.write() as conn:
+            return self._insert_call(conn, call, owner)
+
+    def _insert_call(self, conn: sqlite3.Connection, call: Call,
+                     owner: str | None = None) -> int | None:
         """The one INSERT of a journaled call, inside the caller's transaction."""
-        conn.execute(
+        held = ("" if owner is None else
+                " WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = :job"
+                " AND state = 'running' AND lease_owner = :owner)")
+        values = (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
+                  None if call.response_text is None else store(mask(call.response_text)),
+                  *usage.columns(call.usage), call.latency_seconds, call.error_class,
+                  None if call.error is None else store(mask(call.error)), self.clock(),
+                  call.stop_reason)
+        names = [f"v{i}" for i in range(len(values))]
+        row = conn.execute(
             "INSERT INTO calls (job_id, attempt, call_index, model, request_hash,"
             " response_text, input_tokens, output_tokens, cache_read_tokens,"
             " cache_write_tokens, cost_usd, latency_seconds, error_class, error, created_at,"
-            " stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (call.job_id, call.attempt, call.call_index, call.model, call.request_hash,
-             None if call.response_text is None else mask(call.response_text),
-             *usage.columns(call.usage), call.latency_seconds, call.error_class,
-             None if call.error is None else mask(call.error), self.clock(),
-             call.stop_reason))
+            f" stop_reason) SELECT {', '.join(':' + n for n in names)}{held}"
+            " RETURNING call_id",
+            {**dict(zip(names, values, strict=True)), "job": call.job_id, "owner": owner}
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def journal_if_held(self, job_id: int, owner: str, after: int
+                        ) -> tuple[list[tuple[int, Call]], bool]:
+        """The job's successful calls journaled after call_id `after` (call_id, call), and
+        whether `owner` still holds the job, read together: what a worker checks before
+        each call, so a job re-claimed from a stalled worker replays what it journaled."""
+        with self.snapshot():
+            held = bool(self.rows("SELECT 1 FROM jobs WHERE job_id = ? AND state = 'running'"
+                                  " AND lease_owner = ?", (job_id, owner)))
+            rows = self.read(_JOURNAL + " AND call_id > ? ORDER BY call_id", (job_id, after))
+        return [(row.pop("call_id"), _call_of(row)) for row in rows], held
 
     def journal(self, job_id: int) -> list[Call]:
         """The job's successful calls, oldest first: what a retry can replay."""
-        rows = self.read(
-            "SELECT job_id, attempt, call_index, model, request_hash, response_text,"
-            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-            " latency_seconds, error_class, error, stop_reason FROM calls"
-            " WHERE job_id = ? AND error_class IS NULL ORDER BY call_id", (job_id,))
-        return [Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
-                     usage=Usage.from_row(row)) for row in rows]
+        return [call for _, call in self.journal_since(job_id, 0)]
+
+    def journal_since(self, job_id: int, after: int) -> list[tuple[int, Call]]:
+        """(call_id, call) of the job's successful calls after call_id `after`, oldest first."""
+        rows = self.read(_JOURNAL + " AND call_id > ? ORDER BY call_id", (job_id, after))
+        return [(row.pop("call_id"), _call_of(row)) for row in rows]
 
     # -- message batches (batch.py) -----------------------------------------
 
@@ -873,15 +1052,33 @@ _REPAIRS = [
 ]
 
 
-def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float) -> None:
-    """The one INSERT of a result row, inside the caller's transaction."""
+def _insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: float,
+                   line: str | None = None) -> None:
+    """The one INSERT of a result row, inside the caller's transaction (`line`: the
+    imported file's own text of the row)."""
     conn.execute(
         "INSERT INTO results (job_id, passed, detail, wall_seconds, sub_calls, output,"
         " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
-        " models, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (job_id, int(result.passed), result.detail, result.wall_seconds, result.sub_calls,
-         result.output, *usage.columns(result.usage),
-         None if result.models is None else json.dumps(result.models), now))
+        " models, completed_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, int(result.passed), store(result.detail), result.wall_seconds,
+         result.sub_calls, store_opt(result.output), *usage.columns(result.usage),
+         None if result.models is None else json.dumps(result.models), now,
+         store_opt(line)))
+
+
+def _same_result(conn: sqlite3.Connection, sweep: str, task_id: str, arm: str,
+                 result: Result, line: str | None) -> bool:
+    """Whether the sweep's (task_id, arm) already holds this imported row (a re-import)."""
+    row = conn.execute(
+        "SELECT r.passed, r.detail, r.wall_seconds, r.sub_calls, r.line FROM jobs AS j"
+        " LEFT JOIN results AS r USING (job_id) WHERE j.sweep = ? AND j.task_id = ?"
+        " AND j.arm = ?", (sweep, task_id, arm)).fetchone()
+    if row is None or row[0] is None:
+        return False
+    if row[4] is not None and line is not None:
+        return load(row[4]) == line
+    return (bool(row[0]), load(row[1]), row[2], row[3]) == \
+        (result.passed, result.detail, result.wall_seconds, result.sub_calls)
 
 
 def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:
@@ -897,6 +1094,21 @@ def _restore_attempts(conn: sqlite3.Connection, job_ids: list[int]) -> None:
             " WHERE job_id = ?", (job_ids.count(job_id), job_id))
 
 
+def _arm_jobs_under_way(conn: sqlite3.Connection, sweep: str, arms: Sequence[str] | None
+                        ) -> str:
+    """What of the arms' jobs is under way ("3 running and 5 done jobs of echo-judge"),
+    or "" when none runs or is done (`arms` None: every arm of the sweep)."""
+    marks = "" if arms is None else f" AND arm IN ({', '.join('?' * len(arms))})"
+    rows = conn.execute("SELECT arm, sum(state = 'running'), sum(state = 'done') FROM jobs"
+                        f" WHERE sweep = ? AND state IN ('running', 'done'){marks}"
+                        " GROUP BY arm ORDER BY arm", (sweep, *(arms or ()))).fetchall()
+    if not rows:
+        return ""
+    running, done = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    return (f"{running} running and {done} done jobs of arm "
+            f"{', '.join(r[0] for r in rows)}")
+
+
 def _has_results_from(conn: sqlite3.Connection, sweep: str, model: str) -> bool:
     return conn.execute(
         "SELECT 1 FROM results AS r JOIN jobs AS j USING (job_id), json_each(r.models) AS m"
@@ -904,10 +1116,51 @@ def _has_results_from(conn: sqlite3.Connection, sweep: str, model: str) -> bool:
         (sweep, model)).fetchone() is not None
 
 
+_JOURNAL = ("SELECT call_id, job_id, attempt, call_index, model, request_hash, response_text,"
+            " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,"
+            " latency_seconds, error_class, error, stop_reason FROM calls"
+            " WHERE job_id = ? AND error_class IS NULL")
+
+
+def _call_of(row: dict[str, Any]) -> Call:
+    # the text as the provider sent it (storetext)
+    row["response_text"], row["error"] = load_opt(row["response_text"]), load_opt(row["error"])
+    return Call(**{k: v for k, v in row.items() if k not in usage.COLUMNS},
+                usage=Usage.from_row(row))
+
+
 def _job(row: Sequence[Any]) -> Job:
-    """A claimed job from the claim's RETURNING columns."""
+    """A claimed job from the claim's RETURNING columns, checked at the edge: a row a hand
+    edit broke (a payload that is not a JSON object, counts out of range) comes back with
+    its `defect` named, for the worker to quarantine, never as an exception that would
+    stop every worker that claims it."""
     job_id, sweep, task_id, arm, task, attempts, max_attempts, owner = row
-    return Job(job_id, sweep, task_id, arm, json.loads(task), attempts, max_attempts, owner)
+    payload, defect = _payload(task)
+    if not (isinstance(attempts, int) and isinstance(max_attempts, int)
+            and attempts >= 1 and 1 <= max_attempts <= bounds.MAX_ATTEMPTS):
+        defect = defect or f"attempts {attempts!r} of max {max_attempts!r} out of range"
+    return Job(job_id, sweep, task_id, arm, payload, attempts, max_attempts, owner, defect)
+
+
+def _payload(task: Any) -> tuple[dict[str, Any], str | None]:
+    """The job's payload and what is wrong with it (None: nothing)."""
+    try:
+        payload = json.loads(task) if isinstance(task, str) else None
+    except ValueError as exc:
+        return {}, f"its payload is not JSON ({exc})"
+    if not isinstance(payload, dict):
+        return {}, f"its payload is not a JSON object ({type(payload).__name__})"
+    return payload, None
+
+
+def _warn_on_stderr(line: str) -> None:
+    sys.stderr.write(f"sweepq: warning: {line}\n")
+    sys.stderr.flush()
+
+
+def _finite(value: Any, default: float) -> float:
+    """A time read back from the database, or `default` when it is not a finite number."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else default
 
 
 def backoff_seconds(attempts: int) -> float:

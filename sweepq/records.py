@@ -8,10 +8,12 @@ found them.)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import bounds
+from .errors import SweepqError
 from .prompts import DEFAULT_NAME, PromptSet, default_set
 from .usage import Usage
 
@@ -31,6 +33,9 @@ class Sweep:
     has_meta: bool = True
     # The named scorer every job of the sweep scores with (`scorers`); not in `_meta`.
     scorer: str = "sweepq"
+    # The benchmark's own options (`benchmarks`: MMLU-Pro's split, a field map); not in
+    # `_meta`.
+    options: dict[str, Any] = field(default_factory=dict)
     # Prompt sets by name (`default` for arms without `@SET`); empty: the built-in default
     # set (an import, or a sweep stored before prompt sets). Compared apart from settings().
     prompts: dict[str, PromptSet] = field(default_factory=dict, compare=False)
@@ -55,7 +60,7 @@ class Sweep:
     def settings(self) -> tuple:
         """What must match for a second enqueue to be the same sweep."""
         return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
-                self.models, self.dataset, self.scorer)
+                self.models, self.dataset, self.scorer, self.options)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Job:
     attempts: int
     max_attempts: int
     lease_owner: str
+    # What makes the row unrunnable, read at the edge (a payload that is not a JSON
+    # object, counts out of range): the worker quarantines it instead of running it.
+    defect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,25 @@ class Call:
     stop_reason: str | None = None      # why the model stopped: end_turn, max_tokens, refusal
 
 
+# Sweep names: one line of these characters, so a name is safe in a one-line message, a
+# file name (`import`'s default is the file's stem) and a shell word.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@,:-]{0,127}")
+
+
+def check_sweep_name(name: str) -> str:
+    """The name, or a one-line refusal naming the characters a sweep name may hold."""
+    if not isinstance(name, str) or SWEEP_NAME.fullmatch(name) is None:
+        shown = name if isinstance(name, str) else type(name).__name__
+        raise SweepqError(f"sweep name {shown!r} is not one: use 1 to 128 letters, digits "
+                          "and . _ + = @ , : - (starting with a letter or digit)", "sweep")
+    return name
+
+
 def sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = None) -> Sweep:
     """A `sweeps` row (and its stored prompt sets) as a `Sweep`."""
     return Sweep(name=row["sweep"], arms=json.loads(row["arms"]), benchmark=row["benchmark"],
                  subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
                  start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
                  has_meta=bool(row["has_meta"]), scorer=row.get("scorer") or "sweepq",
+                 options=json.loads(row.get("benchmark_options") or "{}"),
                  prompts=prompts or {})

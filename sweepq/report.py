@@ -14,8 +14,11 @@ status keys
     sweep, benchmark, now, phase (running | idle | paused | complete),
     states {pending, running, done, error}, total, passed, pass_rate,
     ci_low, ci_high, escalated, cost_units, cost_usd, cost_usd_rows,
-    unparseable, stale_leases, started_at, finished_at, elapsed_seconds,
-    pace_per_minute, pace_window_seconds, eta_seconds, eta_at,
+    unparseable, stale_leases, invalid_state (jobs whose state is none of the four: a
+    hand edit; counted in total, `sweepq check` names them), leases [{process, host, pid,
+    jobs, expired, expires_at, gone, taken_back_at}] (`Queue.lease_waits`: leases a
+    worker may wait out, whose, and when they are taken back), started_at, finished_at,
+    elapsed_seconds, pace_per_minute, pace_window_seconds, eta_seconds, eta_at,
     arms [{arm, total, pending, running, done, error, passed, pass_rate,
            ci_low, ci_high, escalated, escalation_rate, cost_units,
            cost_usd, cost_usd_rows, unparseable}],
@@ -30,8 +33,6 @@ status keys
         window, in_flight, admitted, refusals}]: the rate-limit governor, per model
     batches [{batch_key, batch_id, state, requests, processing, succeeded, errored,
         canceled, expired, price_factor, created_at, …}]: message batches in flight,
-    leases null | {jobs, first_expiry, last_expiry}: running jobs and when their leases
-        end (a killed worker's jobs are claimed again then),
     recent_errors [{arm, task_id, attempts, message, at}]: the latest 3 error jobs per arm
 
 summary keys
@@ -40,8 +41,12 @@ summary keys
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
+           cache null | {read_tokens, write_tokens, hit_rate}: prompt caching of its
+               results (hit_rate: the share of their input tokens read from the cache),
            unpriced_models [model ids its answered calls had no price for: its cost_usd
                is then null (price unknown) or a floor, never a complete figure],
+           mixed_models [[old, new] model ids of one alias, changed by `sweepq models
+               --force`, that both answered this arm's results: the arm mixes models],
            not_answered {refusal, empty reply, cut off at max_tokens},
            oracle_alignment null | {agree, n, rate},
            vs_baseline null | {baseline, n, arm_pass_rate, baseline_pass_rate,
@@ -57,9 +62,10 @@ to divide by. `escalated` is null for arms that never escalate (not echo-*).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from . import batch_view, governor, rescore, stats, waits
+from . import batch_view, cache_view, governor, rescore, stats, waits
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -92,7 +98,9 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     for t in totals.values():
         overall.absorb(t)
     counts = {state: sum(a[state] for a in per_arm.values()) for state in STATES}
-    total = sum(counts.values())
+    invalid = sum(a.get("invalid_state", 0) for a in per_arm.values())
+    total = sum(counts.values()) + invalid
+    held = queue.lease_waits(sweep.name)
     left = counts["pending"] + counts["running"]
     started_at = min((t for t in firsts if t is not None), default=None)
     finished_at = (max((t for t in lasts if t is not None), default=None)
@@ -101,8 +109,10 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     window = None if started_at is None else min(PACE_WINDOW_SECONDS, max(now - started_at, 1.0))
     pace = None if window is None else round(recent * 60 / window, 2)
     eta = _eta(left, pace, pause, now)
+    if eta is not None and held.waits:   # jobs leased by a stalled or killed worker wait too
+        eta = max(eta, max(w.taken_back_at(now) for w in held.waits) - now)
     interval = stats.wilson_interval(overall.passed, overall.n)
-    if total and left == 0:
+    if total and left == 0 and not invalid:
         phase = "complete"
     else:
         phase = ("paused" if pause is not None else
@@ -123,7 +133,9 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
         "cost_usd": round(overall.cost_usd, 6) if overall.cost_usd_rows else None,
         "cost_usd_rows": overall.cost_usd_rows,
         "unparseable": overall.unparseable,
-        "stale_leases": claims["stale"],
+        "stale_leases": max(claims["stale"], held.stale),
+        "invalid_state": invalid,
+        "leases": waits.rows(held),
         "started_at": started_at,
         "finished_at": finished_at,
         "elapsed_seconds": None if elapsed is None else round(elapsed, 1),
@@ -140,7 +152,6 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
         "scoped_pauses": _scoped_pauses(queue, sweep.name, now),
         "governor": paced,
         "batches": batch_view.rows(queue, sweep.name, open_only=True),
-        "leases": waits.leases(queue, sweep.name),
         "recent_errors": waits.recent_errors(queue, sweep.name),
     }
 
@@ -182,7 +193,9 @@ def _arms(sweep: Sweep, states: list[dict[str, Any]], buckets: list[dict[str, An
     per_arm: dict[str, dict[str, Any]] = {arm: _arm_entry(arm) for arm in sweep.arms}
     for row in states:
         entry = per_arm.setdefault(row["arm"], _arm_entry(row["arm"]))
-        entry[row["state"]] = row["n"]
+        # A state outside the four (a hand edit) is counted, never dropped from the total.
+        key = row["state"] if row["state"] in STATES else "invalid_state"
+        entry[key] = entry.get(key, 0) + row["n"]
         entry["total"] += row["n"]
     totals = {arm: stats.ArmTotals(arm) for arm in per_arm}
     for b in buckets:
@@ -302,15 +315,51 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
             " ORDER BY r.completion_seq", (sweep.name,))
         unpriced = queue.rows(_UNPRICED, (sweep.name,))
         batch_price = _batch_price(queue, sweep)
+        cache = cache_view.by_arm(queue, sweep)
+        mixed = _mixed_models(queue, sweep)
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
     except ValueError as exc:
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
     for entry in body["arms"]:
         entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
+        entry["cache"] = cache.get(entry["arm"])
+        entry["mixed_models"] = sorted(mixed.get(entry["arm"], []))
     return {"sweep": sweep.name, "benchmark": sweep.benchmark,
             "scorer": scoring or sweep.scorer, "results": len(rows), **body,
             "batch_price": batch_price}
+
+
+def _mixed_models(queue: Queue, sweep: Sweep) -> dict[str, list[list[str]]]:
+    """Per arm, the [old, new] model pairs of one alias (a `sweepq models` change) that
+    both answered its results: the arm mixes two models, which `summary` must say."""
+    if not _has_table(queue, "model_changes"):
+        return {}
+    rows = queue.rows(
+        "SELECT DISTINCT arm, c.old_model, c.new_model FROM model_changes AS c,"
+        " (SELECT DISTINCT j.arm, m.value AS model FROM results AS r JOIN jobs AS j"
+        "  USING (job_id), json_each(r.models) AS m WHERE j.sweep = :sweep"
+        "  AND json_valid(r.models)) AS a"
+        " WHERE c.sweep = :sweep AND a.model = c.old_model AND EXISTS (SELECT 1 FROM results"
+        "  AS r2 JOIN jobs AS j2 USING (job_id), json_each(r2.models) AS m2"
+        "  WHERE j2.sweep = :sweep AND j2.arm = a.arm AND json_valid(r2.models)"
+        "  AND m2.value = c.new_model)", {"sweep": sweep.name})
+    mixed: dict[str, list[list[str]]] = {}
+    for arm, old, new in rows:
+        mixed.setdefault(arm, []).append([old, new])
+    return mixed
+
+
+def json_safe(data: Any) -> Any:
+    """`data` with every non-finite float as null: `--json` is always JSON (no Infinity,
+    NaN), whatever a hand edit left in a REAL column."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    return data
 
 
 def _batch_price(queue: Queue, sweep: Sweep) -> dict[str, Any] | None:

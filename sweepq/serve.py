@@ -2,12 +2,20 @@
 
 Over a read-only connection (`Queue.open_read_only`): it never writes, and works
 while workers run. Also /status.json and /summary.json.
+
+A page of results is worth guarding even on loopback: a request whose `Host` is
+not the bound address (or `localhost`) is refused, so a web page that rebinds its
+own DNS name to 127.0.0.1 cannot read the results; a connection idle for
+IDLE_SECONDS (a half-sent request) is closed, and at most MAX_CONNECTIONS are
+served at once (the rest get a 503 at once), so idle sockets cannot pile up
+threads and descriptors.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import sys
 import threading
 import time
@@ -19,6 +27,11 @@ from . import report
 from .errors import SweepqError
 from .page import CSP, collect, error_page, index_page, render
 from .queue import Queue
+
+IDLE_SECONDS = 10.0
+MAX_CONNECTIONS = 32
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+         b"Connection: close\r\nContent-Length: 35\r\n\r\ntoo many connections: try again soon")
 
 
 def is_loopback(host: str) -> bool:
@@ -40,8 +53,57 @@ class PageServer(ThreadingHTTPServer):
         self.db_path, self.sweep, self.baseline, self.refresh = db_path, sweep, baseline, refresh
         self._cache: dict[tuple, tuple] = {}
         self._cache_lock = threading.Lock()
+        self.idle_seconds, self.max_connections = IDLE_SECONDS, MAX_CONNECTIONS
         Queue.open_read_only(db_path).close()     # fail now, not on the first request
         super().__init__(address, _Handler)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self.allowed_hosts = _allowed_hosts(address[0], self.server_address[0])
+
+    def limit(self, max_connections: int, idle_seconds: float) -> None:
+        """Change the caps (before serving): tests use small ones."""
+        self.max_connections, self.idle_seconds = max_connections, idle_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to max_connections; beyond it a 503 and close."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # The slot is given back before the socket closes: a client that reads the reply
+        # to its end and connects again at once must find it free.
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a request's `Host` names this server (DNS rebinding names another)."""
+        if not header:
+            return False
+        host = header.strip().lower()
+        if host.startswith("["):                        # [::1]:8787
+            host = host[1:].split("]", 1)[0]
+        elif host.count(":") == 1:                      # 127.0.0.1:8787, localhost:8787
+            host = host.split(":", 1)[0]
+        if host in self.allowed_hosts:
+            return True
+        # Bound to every address: any IP literal names this machine; a DNS name does not.
+        return "*" in self.allowed_hosts and _is_ip(host)
 
     def summary(self, queue: Queue, sweep_name: str | None) -> dict[str, Any]:
         """The summary, recomputed only when it may have changed and is worth the work.
@@ -69,9 +131,34 @@ class PageServer(ThreadingHTTPServer):
         return value
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _allowed_hosts(asked: str, bound: str) -> set[str]:
+    """The names a request may use for this server: its address as asked and as bound."""
+    hosts = {"localhost", asked.lower().strip("[]"), str(bound).lower()}
+    if any(h in ("", "0.0.0.0", "::") for h in (asked, bound)):
+        hosts.add("*")
+    if asked.lower() != "localhost" and not _is_ip(asked):
+        try:  # a name the user chose (e.g. the machine's own): its addresses too
+            hosts.update(info[4][0] for info in socket.getaddrinfo(asked, None))
+        except OSError:
+            pass
+    return hosts
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: PageServer
     server_version = "sweepq"
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_seconds   # a half-sent request is closed, not held
+        super().setup()
 
     def do_GET(self) -> None:  # noqa: N802 — the http.server API
         self._respond(head=False)
@@ -83,6 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _respond(self, head: bool) -> None:
+        if not self.server.host_allowed(self.headers.get("Host")):
+            self._send(421, error_page("this server answers only requests for its own address"
+                                       f" ({self.server.server_address[0]} or localhost)")
+                       .encode(), "text/html", head)
+            return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         sweep = (query.get("sweep") or [self.server.sweep])[0]

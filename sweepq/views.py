@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import batch_view, bounds, governor_view, report, waits
+from . import batch_view, bounds, cache_view, governor_view, report, waits
 from .fmt import BAR_WIDTH, PRICE_UNKNOWN, bar, cost, format_p, pct
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -36,8 +36,11 @@ def headline(data: dict[str, Any], now: float | None = None) -> list[str]:
                   + (f", {cost(data['cost_usd'], floor)}" if data["cost_usd"] is not None
                      else ""))
     if data["stale_leases"]:
-        timing.append(f"{data['stale_leases']} expired leases")
+        timing.append(f"{data['stale_leases']} stale leases")
     lines.append("  " + " · ".join(timing))
+    if data.get("invalid_state"):
+        lines.append(f"  {data['invalid_state']:,} jobs with a state none of pending, running,"
+                     " done, error: never run; see `sweepq check`")
     for pause in [data["pause"], *data.get("scoped_pauses", [])]:
         if pause is not None:
             lines.append(f"  {waits.pause_line(pause, now)}")
@@ -141,6 +144,10 @@ def render_summary(data: dict[str, Any]) -> str:
                   for a in data["arms"] if any(a["not_answered"].values())]
     if unanswered:
         lines.append("  no answer (not passes): " + "; ".join(unanswered))
+    for a in data["arms"]:
+        for old, new in a.get("mixed_models") or []:
+            lines.append(f"  warning: {a['arm']} mixes models: results from both {old} and "
+                         f"{new} (`sweepq models --force` changed it mid-sweep)")
     lines.append("  pass: Wilson 95% interval. escal.: echo-judge* > 3 calls, other echo-* > 2.")
     lines.append(f"  {UNITS_LEGEND}")
     unpriced = sorted({m.partition("@")[0] for a in data["arms"] for m in a["unpriced_models"]})
@@ -151,6 +158,9 @@ def render_summary(data: dict[str, Any]) -> str:
     price = batch_view.price_note(data.get("batch_price"))
     if price:
         lines.append(f"  {price}")
+    cached = cache_view.note(data["arms"])
+    if cached:
+        lines.append(f"  {cached}")
     if data["oracle"]:
         lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
                      "does.")
@@ -181,7 +191,8 @@ def watch_status(queue: Queue, sweep: Sweep, seconds: float, as_json: bool = Fal
         if as_json or not console.is_terminal:
             while True:
                 data = report.status(queue, sweep)
-                print(json.dumps(data) if as_json else render_status(data) + "\n", flush=True)
+                print(json.dumps(report.json_safe(data), allow_nan=False) if as_json
+                      else render_status(data) + "\n", flush=True)
                 if data["phase"] == "complete":
                     return
                 time.sleep(seconds)

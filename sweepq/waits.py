@@ -9,20 +9,12 @@ display of `work` and for `status`, from the data `report.status` returns.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from .leases import LeaseWaits
 from .queue import Queue
 from .timefmt import clock_text, format_duration
-
-# Running jobs whose lease no worker of this process holds. Today a lease names a host:pid
-# worker but not whether that process lives, so every lease outside `:prefix` counts; a
-# process-id check of the owner slots in here (the one place that decides).
-_FOREIGN_LEASES = """
-    SELECT count(*) AS jobs, min(lease_expires_at) AS first_expiry,
-           max(lease_expires_at) AS last_expiry
-    FROM jobs INDEXED BY jobs_sweep_state
-    WHERE sweep = :sweep AND state = 'running'
-      AND (:prefix IS NULL OR substr(lease_owner, 1, length(:prefix)) != :prefix)"""
 
 _RECENT_ERRORS = """
     SELECT arm, task_id, attempts, last_error AS message, finished_at AS at FROM (
@@ -32,12 +24,16 @@ _RECENT_ERRORS = """
     WHERE k <= :per_arm ORDER BY arm, at DESC"""
 
 
-def leases(queue: Queue, sweep: str, own_prefix: str | None = None) -> dict[str, Any] | None:
-    """{jobs, first_expiry, last_expiry} of the sweep's running jobs whose lease is held by
-    no worker of this process (owners starting `own_prefix`; None: every running job), or
-    None when there are none. A killed worker's jobs are claimable again at their expiry."""
-    row = queue.read(_FOREIGN_LEASES, {"sweep": sweep, "prefix": own_prefix})[0]
-    return row if row["jobs"] else None
+def leases(queue: Queue, sweep: str, own: str | None = None) -> list[dict[str, Any]]:
+    """The leases of the sweep a worker may be waiting out, one row per holding process
+    (`Queue.lease_waits`, the one place that decides which), with when each is taken back.
+    `own`: the caller's worker name (`HOST:PID`), whose jobs are not a wait."""
+    return rows(queue.lease_waits(sweep, own))
+
+
+def rows(held: LeaseWaits) -> list[dict[str, Any]]:
+    """`LeaseWaits` as the plain rows of `status --json`'s `leases`."""
+    return [{**asdict(w), "taken_back_at": w.taken_back_at(held.now)} for w in held.waits]
 
 
 def recent_errors(queue: Queue, sweep: str, per_arm: int = 3) -> list[dict[str, Any]]:
@@ -75,23 +71,38 @@ def batch_line(batches: list[dict[str, Any]], now: float) -> str | None:
             f"{format_duration(oldest)} (the API takes up to 24h; `sweepq batches` lists them)")
 
 
-def lease_line(held: dict[str, Any] | None, now: float, here: bool) -> str | None:
-    """`waiting out 4 leases until 14:03 (1m 40s)`: jobs another worker holds, said with why.
+def lease_line(held: list[dict[str, Any]] | None, now: float, here: bool) -> str | None:
+    """`4 jobs leased by a worker until 14:03 (1m 40s): …`: jobs another worker holds, said
+    with why; those of a process gone from this host (or past their lease) apart.
     `here`: said by a worker, whose own jobs are not counted."""
     if not held:
         return None
-    first, last = held["first_expiry"], held["last_expiry"]
-    ends = (f"until {clock_text(last, now)} ({format_duration(max(last - now, 0.0))})"
-            if round(first) == round(last) else
-            f"until {clock_text(first, now)}–{clock_text(last, now)} "
-            f"({format_duration(max(first - now, 0.0))}–{format_duration(max(last - now, 0.0))})")
-    who = "no worker of this process" if here else "a worker"
-    jobs = f"{held['jobs']:,} job{'s' if held['jobs'] != 1 else ''}"
-    return (f"{jobs} leased by {who} {ends}: a killed `sweepq work` holds them until then, "
-            "a live one finishes them")
+    back = [w for w in held if w["gone"] or w["expired"] == w["jobs"]]   # claimable now
+    out = [w for w in held if w not in back]
+    parts = []
+    if out:
+        first = max(min(w["taken_back_at"] for w in out) - now, 0.0)
+        last = max(max(w["taken_back_at"] for w in out) - now, 0.0)
+        ends = (f"until {clock_text(now + last, now)} ({format_duration(last)})"
+                if round(first) == round(last) else
+                f"until {clock_text(now + first, now)}–{clock_text(now + last, now)} "
+                f"({format_duration(first)}–{format_duration(last)})")
+        who = "no worker of this process" if here else "a worker"
+        parts.append(f"{_jobs(out)} leased by {who} {ends}: a killed `sweepq work` holds "
+                     "them until then, a live one finishes them")
+    if back:
+        whose = ", ".join(f"{w['process']} ({'process gone' if w['gone'] else 'leases ran out'})"
+                          for w in back)
+        parts.append(f"{_jobs(back)} leased by {whose}: the next claim takes them back")
+    return " · ".join(parts)
 
 
-def lines(data: dict[str, Any], held: dict[str, Any] | None, here: bool = True) -> list[str]:
+def _jobs(held: list[dict[str, Any]]) -> str:
+    jobs = sum(w["jobs"] for w in held)
+    return f"{jobs:,} job{'s' if jobs != 1 else ''}"
+
+
+def lines(data: dict[str, Any], held: list[dict[str, Any]] | None, here: bool = True) -> list[str]:
     """Every wait of the sweep now, one line each: pauses, batches out, leases."""
     now = data["now"]
     pauses = [p for p in [data["pause"], *data.get("scoped_pauses", [])] if p is not None]

@@ -31,15 +31,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import bounds, scorers, stats
+from . import bounds, caching, scorers, stats
 from .arms import Arm
 from .backends import Backend
 from .bbh import Task
+from .errors import SweepqError
 from .explain import explain
 from .failures import CallFailed, Failure, signature
 from .governor import Governor
+from .leases import LeaseLost
 from .models import JobClient, QueuePaused
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Result, Sweep
+from .sandbox import SandboxError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -54,6 +57,7 @@ PROBE_MAX_SECONDS = 300.0   # doubled each time it is still unreachable, up to t
 # A Ctrl-C reaches the CLI child and this process together; the child may report first.
 # An interrupted call waits this long for the worker's own stop before counting.
 SIGNAL_ARRIVAL_SECONDS = 1.0
+THREAD_JOIN_SECONDS = 10.0  # how long run() waits for a thread that is ending anyway
 
 
 @dataclass
@@ -63,6 +67,7 @@ class WorkerConfig:
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
     governor: bool = True               # pace calls from the rate-limit headers (governor.py)
+    cache: str = "5m"                   # prompt caching lifetime, or "off" (caching.py)
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def __post_init__(self) -> None:
@@ -70,6 +75,10 @@ class WorkerConfig:
         bounds.duration("lease_seconds", self.lease_seconds, 1.0, 86400.0)
         if self.max_wait is not None:
             bounds.duration("max_wait", self.max_wait)
+        try:
+            caching.check_ttl(self.cache)
+        except ValueError as exc:
+            raise SweepqError(str(exc), "cache") from None
 
 
 @dataclass
@@ -109,15 +118,24 @@ class Worker:
         self._jobs_ended = 0
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}    # job_id -> lease owner
+        # job_id -> the monotonic time until which this worker's lease surely holds (taken
+        # before the claim or heartbeat that set it): wall-clock steps cannot stretch it.
+        self._sure_until: dict[int, float] = {}
+        self._lost: set[int] = set()            # jobs a heartbeat found taken back
         self._exit: tuple[int, str] | None = None
         self._probe_wait = PROBE_FIRST_SECONDS
         self.governor = (Governor(queue, self.config.worker_name) if self.config.governor
                          else None)
+        # Threads still alive when run() returned: blocked in a model call after a signal
+        # released their jobs. The process must then end without finalising the
+        # interpreter under them (`cli.work` exits with os._exit).
+        self.stranded = 0
 
     # -- running --------------------------------------------------------------
 
     def run(self, on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.5) -> Outcome:
         """Work until the sweep has nothing pending or running, or until stopped."""
+        self.queue.release_gone(self.sweep.name)   # a crashed process's jobs: not waited on
         threads = [threading.Thread(target=self._loop, args=(f"{self.config.worker_name}:{i}",),
                                     name=f"sweepq-worker-{i}", daemon=True)
                    for i in range(self.config.concurrency)]
@@ -131,6 +149,13 @@ class Worker:
             for t in threads:
                 t.join(timeout=tick_seconds / len(threads))
         self._finished.set()
+        self.stopping.set()
+        # The heartbeat wakes on _finished at once (or ends its one short write): joined, so
+        # no thread of ours is inside a statement when the connection is closed.
+        heartbeat.join(timeout=THREAD_JOIN_SECONDS)
+        for t in threads:
+            t.join(timeout=0 if self._abandoned.is_set() else THREAD_JOIN_SECONDS)
+        self.stranded = sum(t.is_alive() for t in [*threads, heartbeat])
         if on_tick is not None:
             on_tick()
         code, message = self._exit or (EXIT_OK, "")
@@ -184,6 +209,7 @@ class Worker:
 
     def _work(self, owner: str) -> None:
         while not self.stopping.is_set():
+            claimed_at = time.monotonic()
             job = self.queue.claim(self.sweep.name, owner, self.config.lease_seconds)
             if job is None:
                 if not self._wait_for_work():
@@ -191,14 +217,20 @@ class Worker:
                 continue
             with self._lock:
                 self._in_flight[job.job_id] = owner
+                self._sure_until[job.job_id] = claimed_at + self.config.lease_seconds
+                self._lost.discard(job.job_id)
             try:
                 self._run_job(job, owner)
+            except LeaseLost:
+                pass            # another worker holds it now: nothing of ours to write
             except BaseException:
                 self._release_quietly(job.job_id, owner)
                 raise
             finally:
                 with self._lock:
                     self._in_flight.pop(job.job_id, None)
+                    self._sure_until.pop(job.job_id, None)
+                    self._lost.discard(job.job_id)
                 with self._job_ended:
                     self._jobs_ended += 1
                     self._job_ended.notify_all()
@@ -212,17 +244,21 @@ class Worker:
     def _wait_for_work(self) -> bool:
         """Nothing claimable: wait out a pause or a backoff. False when this thread should end."""
         ended_before = self._jobs_ended   # a job ending after this is never missed
+        if self.queue.unfinished(self.sweep.name) == 0:
+            return False                  # finished beats paused: nothing left to wait for
+        if self.queue.release_gone(self.sweep.name):
+            return True                   # a dead process's jobs: claimable at once
+        if self.queue.bad_pauses():
+            self.queue.drop_bad_pauses()  # reported once each, never waited on
         pause = self.queue.active_pause()
         if pause is not None:
             return self._wait_out(pause)
-        if self.queue.unfinished(self.sweep.name) == 0:
-            return False
         if self._only_batched_left():
             return False
         held = self.queue.held_back(self.sweep.name)
         if held and self.queue.unfinished_except(self.sweep.name, held) == 0:
             # Only arms waiting for a provider are left: wait for it (or exit 75).
-            return self._wait_out(_latest(held.values()), sorted(held))
+            return self._wait_for_provider(_latest(held.values()), sorted(held))
         next_at = self.queue.next_available_at(self.sweep.name)
         delay = IDLE_POLL_SECONDS if next_at is None else next_at - self.queue.clock()
         # Woken early when a job of this process ends: the last one ending means exit now.
@@ -230,6 +266,21 @@ class Worker:
             if self._jobs_ended == ended_before and not self.stopping.is_set():
                 self._job_ended.wait(min(max(delay, 0.05), IDLE_POLL_SECONDS))
         return True
+
+    def _wait_for_provider(self, pause: Pause, arms: list[str]) -> bool:
+        """Only arms held back by a provider's pause are left. A provider that ran out (an
+        OpenAI quota, a Gemini per-day quota: hours) exits 75 at once naming the arms,
+        unless --max-wait allows waiting for it; a shorter pause (a rate limit, an
+        unreachable provider's probe) is waited out."""
+        if pause.reason == "exhausted" and pause.resume_at is not None \
+                and self.config.max_wait is None:
+            self._set_exit(EXIT_TEMPFAIL, f"queue paused (exhausted) for {pause.scope} (arms "
+                           f"{', '.join(arms)}) for {pause.resume_at - self.queue.clock():.0f}s"
+                           " and nothing else is left: run `sweepq work` again after it ends "
+                           "(or pass --max-wait to wait for it)")
+            self.stopping.set()
+            return False
+        return self._wait_out(pause, arms)
 
     def _wait_out(self, pause: Pause, arms: list[str] | None = None) -> bool:
         """Sleep until the pause ends (waking to notice `sweepq resume`), or give up.
@@ -254,6 +305,9 @@ class Worker:
         return True
 
     def _run_job(self, job: Job, owner: str) -> None:
+        task = self._task_of(job, owner)   # a broken row first: its counts mean nothing
+        if task is None:
+            return
         if job.attempts > job.max_attempts:
             # Reclaimed after its lease expired on the last attempt: the worker running it
             # died every time. A job that kills its workers must not be retried forever.
@@ -263,7 +317,6 @@ class Worker:
         client = self.client_for(job)
         started = time.monotonic()
         try:
-            task = Task.from_payload(job.task)
             output = self.arms[job.arm](task, client)
         except Deferred:
             return
@@ -288,7 +341,12 @@ class Worker:
                             f"arm {job.arm} returned {type(output).__name__}, not text")
             return
         wall = time.monotonic() - started
-        passed, detail = scorers.run(self.scorer, output, task)  # the sweep's own scorer
+        try:   # no transaction is open: a sandboxed run of the code takes seconds
+            passed, detail = scorers.run(self.scorer, output, task)  # the sweep's own scorer
+        except SandboxError as exc:   # the machine failed, not the answer: an attempt
+            self.tally.failed_attempts += 1
+            self.queue.fail(job.job_id, owner, f"the sandbox could not run the code: {exc}")
+            return
         if not passed:
             detail = no_answer(output, client.stop_reason_of(output)) or detail
         result = Result(passed=passed, detail=detail, wall_seconds=wall, sub_calls=client.calls,
@@ -299,10 +357,50 @@ class Worker:
                 self.tally.passed += passed
                 self._probe_wait = PROBE_FIRST_SECONDS
 
+    def _task_of(self, job: Job, owner: str) -> Task | None:
+        """The job's task; None when its row cannot be run (a payload a hand edit broke,
+        counts out of range): then it is quarantined, in `error` with the reason in its
+        trail and its attempt given back, and the sweep carries on without it."""
+        defect = job.defect
+        if defect is None:
+            try:
+                return Task.from_payload(job.task)
+            except (KeyError, TypeError, ValueError) as exc:
+                defect = f"its payload is not a task ({type(exc).__name__}: {exc})"
+        self.queue.quarantine(job.job_id, owner, f"quarantined: {defect}"[:500])
+        return None
+
+    def models(self) -> dict[str, str]:
+        """The sweep's model map as stored now, read per job: `sweepq models --force`
+        mid-run reaches the next job of every worker, never the middle of one."""
+        current = self.queue.sweep_models(self.sweep.name)
+        return dict(self.sweep.models if current is None else current)
+
     def client_for(self, job: Job) -> JobClient:
         """The client one attempt of `job` runs its arm with (the batch runner's defers)."""
-        return JobClient(self.queue, job, self.backend, self.sweep.models,
-                         governor=self.governor, stopping=self.stopping)
+        return JobClient(self.queue, job, self.backend, self.models(),
+                         governor=self.governor, stopping=self.stopping,
+                         lease=lambda: self.hold(job.job_id, job.lease_owner))
+
+    def hold(self, job_id: int, owner: str) -> None:
+        """Raise LeaseLost unless this worker's lease on the job is live now.
+
+        A heartbeat that found the job taken back ends it. Past the monotonic time the
+        lease was last surely extended (the process stalled: SIGSTOP, a laptop asleep,
+        swapping), the lease is renewed first, which succeeds only while nobody took the
+        job: a stalled worker never calls on a lease another worker may already be using.
+        """
+        with self._lock:
+            lost = job_id in self._lost
+            sure_until = self._sure_until.get(job_id, 0.0)
+        if lost:
+            raise LeaseLost(f"job {job_id}: a heartbeat found it taken back")
+        if time.monotonic() < sure_until - self.config.lease_seconds / 2:
+            return
+        self._extend(job_id, owner)
+        with self._lock:
+            if job_id in self._lost:
+                raise LeaseLost(f"job {job_id}: its lease ran out and was taken back")
 
     def _on_failure(self, job: Job, owner: str, failure: Failure) -> None:
         """Exhaustion and rate limits pause everyone; fatal stops the run; else count it."""
@@ -367,7 +465,7 @@ class Worker:
         self.queue.release(job.job_id, owner, failure.kind, failure.message)
         if self.tally.done == 0:
             self._set_exit(EXIT_FATAL, f"{failure.message}; check the network and that "
-                           "address (ANTHROPIC_BASE_URL, or the model map's), then run "
+                           f"address ({_address_setting(failure.pause_scope)}), then run "
                            "`sweepq work` again")
             self.stopping.set()
             return
@@ -396,9 +494,30 @@ class Worker:
                 held = list(self._in_flight.items())
             for job_id, owner in held:
                 try:
-                    self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+                    self._extend(job_id, owner)
                 except sqlite3.Error:   # the job's thread meets the same failure and says so
                     break
+
+    def _extend(self, job_id: int, owner: str) -> None:
+        """One heartbeat: the lease surely holds a lease period from before it was sent;
+        a heartbeat refused (the job taken back) marks the job lost, and its chain stops
+        before its next call."""
+        sent_at = time.monotonic()
+        ok = self.queue.heartbeat(job_id, owner, self.config.lease_seconds)
+        with self._lock:
+            if not ok:
+                self._lost.add(job_id)
+            elif job_id in self._in_flight:
+                self._sure_until[job_id] = sent_at + self.config.lease_seconds
+
+
+def _address_setting(scope: str | None) -> str:
+    """Where the address an unreachable provider was called at comes from."""
+    if scope is None or scope.startswith("claude"):
+        return "ANTHROPIC_BASE_URL, or the model map's"
+    if scope.startswith("local@"):
+        return f"the model map's {scope.removeprefix('local@')}"
+    return f"{scope.upper()}_BASE_URL, or the model map's"
 
 
 def _latest(pauses: Iterable[Pause]) -> Pause:

@@ -10,6 +10,10 @@ client must match them by `custom_id`). Each request is answered by the same eng
 `batch_expired` → `expired`. A request the Messages API would refuse (bad params,
 unknown model) is `errored` with that error's type and message.
 
+`fail_next(op, faults)` makes the next create, list, retrieve, cancel or results call
+meet an error status or a dropped connection (before it is handled, or after: a batch
+made whose id never reaches the client).
+
 Counters (in `/stats`): `batches` created, `batch_requests` submitted (every request of
 every batch: the proof that nothing is submitted twice) and `batch_results` by type.
 """
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from .validate import check_auth, check_model, parse_json, validate
-from .wire import Invalid, Reply, dumps, error_body
+from .wire import Invalid, Reply, dumps, error_body, error_reply
 
 if TYPE_CHECKING:
     from .engine import FakeEngine
@@ -38,6 +42,17 @@ MAX_BATCH_BYTES = 256 * 1024 * 1024     # documented: bytes per batch
 EXPIRES_SECONDS = 24 * 3600
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = "/v1/messages/batches"
+OPS = ("create", "list", "retrieve", "cancel", "results")   # what `fail_next` can fail
+
+
+def _op(method: str, parts: list[str]) -> str | None:
+    """Which batch call a request is (None: none the API has)."""
+    if parts == [""]:
+        return {"POST": "create", "GET": "list"}.get(method)
+    if len(parts) == 1:
+        return "retrieve" if method == "GET" else None
+    return {("POST", "cancel"): "cancel", ("GET", "results"): "results"}.get(
+        (method, parts[1]) if len(parts) == 2 else ("", ""))
 
 
 @dataclass
@@ -56,6 +71,7 @@ class FakeBatches:
         self.engine = engine
         self._lock = threading.Lock()
         self._batches: dict[str, _Batch] = {}
+        self._faults: dict[str, list[dict[str, Any]]] = {op: [] for op in OPS}
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -71,21 +87,44 @@ class FakeBatches:
 
     # -- routing ---------------------------------------------------------------
 
+    def fail_next(self, op: str, faults: list[dict[str, Any]]) -> None:
+        """The next calls of `op` (one of OPS) meet these, in order: `{"status": 529}` (that
+        error reply: 500, 429 …, with the documented body), `{"reset": True}` (the
+        connection dropped before the call is handled) or `{"reset": "after"}` (handled —
+        a create makes its batch — then dropped before the reply reaches the client)."""
+        if op not in OPS:
+            raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
+        with self._lock:
+            self._faults[op].extend(faults)
+
     def handle(self, method: str, target: str, headers: Any, raw: bytes) -> Reply:
         """Answer one request under /v1/messages/batches (`target` keeps its query)."""
         check_auth(headers, self.engine.config.valid_api_keys)
         url = urlsplit(target)
         parts = url.path.rstrip("/")[len(_PREFIX):].strip("/").split("/")
-        if method == "POST" and parts == [""]:
+        op = _op(method, parts)
+        with self._lock:
+            fault = self._faults[op].pop(0) if op and self._faults[op] else None
+        if fault is not None and not fault.get("reset"):
+            self._outcomes[f"fault_{fault['status']}"] += 1
+            return error_reply(int(fault["status"]))
+        if fault is not None and fault["reset"] != "after":
+            return Reply(0, reset=True)
+        reply = self._route(op, method, url, parts, headers, raw)
+        return Reply(0, reset=True) if fault is not None else reply
+
+    def _route(self, op: str | None, method: str, url: Any, parts: list[str], headers: Any,
+               raw: bytes) -> Reply:
+        if op == "create":
             return self._create(raw, headers)
-        if method == "GET" and parts == [""]:
+        if op == "list":
             return self._list(parse_qs(url.query), headers)
         batch = self._get(parts[0])
-        if method == "GET" and len(parts) == 1:
+        if op == "retrieve":
             return Reply(200, dumps(self._view(batch, headers)))
-        if method == "POST" and parts[1:] == ["cancel"]:
+        if op == "cancel":
             return self._cancel(batch, headers)
-        if method == "GET" and parts[1:] == ["results"]:
+        if op == "results":
             return self._results(batch)
         raise Invalid(404, "not_found_error", f"Not found: {method} {url.path}")
 

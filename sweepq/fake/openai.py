@@ -53,13 +53,27 @@ def rate_limited(reset: str = "6m0s", retry_after: str | None = None) -> Scripte
                  "Requested 1. Please try again in 120ms.", headers=headers)
 
 
+# The Responses API refuses a smaller `max_output_tokens` (a 400 naming the minimum).
+MIN_OUTPUT_TOKENS = 16
+
+
 class FakeOpenAI(VendorFake, Loopback):
-    """The fake served on 127.0.0.1 (`with FakeOpenAI() as f: f.url + "/v1"`)."""
+    """The fake served on 127.0.0.1 (`with FakeOpenAI() as f: f.url + "/v1"`).
+
+    `reasoning_tokens`: what each answer spends on reasoning before its text, as OpenAI's
+    reasoning models do (GPT-5, o-series). They count against the output budget and are
+    reported as OpenAI documents them (`usage.completion_tokens_details.reasoning_tokens`
+    on Chat Completions, `usage.output_tokens_details.reasoning_tokens` on Responses);
+    a budget they use up leaves the reply empty (`finish_reason` `length`; `status`
+    `incomplete` with only a reasoning item in `output`).
+    """
 
     def __init__(self, *args: Any, host: str = "127.0.0.1", port: int = 0,
-                 **kwargs: Any) -> None:
+                 reasoning_tokens: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.apis: Counter[str] = Counter()   # requests by API: "chat", "responses"
+        self.reasoning_tokens = reasoning_tokens
+        self.budgets: list[int] = []          # the output budget of each request
         self._listen_on(host, port)
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Reply:
@@ -80,14 +94,21 @@ class FakeOpenAI(VendorFake, Loopback):
                 _responses_request(body)
         except (ValueError, KeyError, TypeError, AttributeError):
             return _reply(error(400, None, "We could not parse the JSON body of your request."))
+        if api == "responses" and limit < MIN_OUTPUT_TOKENS:
+            return _reply(error(400, "integer_below_min_value", "Invalid 'max_output_tokens': "
+                                f"{limit} is below the minimum, {MIN_OUTPUT_TOKENS}."))
         if not self.knows(model):
             return _reply(error(404, "model_not_found", f"The model `{model}` does not exist "
                                 "or you do not have access to it."))
+        with self._lock:
+            self.budgets.append(limit)
+        reasoning = min(self.reasoning_tokens, limit)
         build = _completion if api == "chat" else _response
         return self.answer(
-            model, system, user, limit,
+            model, system, user, limit - reasoning,
             exhausted=lambda: _reply(error(429, "insufficient_quota", QUOTA_MESSAGE)),
-            success=lambda text, n_in, n_out: build(model, text, n_in, n_out, limit))
+            success=lambda text, n_in, n_out: build(model, text, n_in, n_out, limit,
+                                                    reasoning))
 
 
 def _chat_request(body: dict) -> tuple[str | None, str, int]:
@@ -115,7 +136,9 @@ def _reply(s: Scripted) -> Reply:
     return Reply(s.status, dumps(s.body), [("x-request-id", "req_" + uuid.uuid4().hex), *s.headers])
 
 
-def _completion(model: str, text: str, n_in: int, n_out: int, limit: int) -> Reply:
+def _completion(model: str, text: str, n_in: int, n_out: int, limit: int,
+                reasoning: int = 0) -> Reply:
+    n_out += reasoning
     finish = "length" if n_out >= limit else "stop"
     body = {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
             "created": int(time.time()), "model": model,
@@ -123,27 +146,33 @@ def _completion(model: str, text: str, n_in: int, n_out: int, limit: int) -> Rep
                          "message": {"role": "assistant", "content": text, "refusal": None}}],
             "usage": {"prompt_tokens": n_in, "completion_tokens": n_out,
                       "total_tokens": n_in + n_out,
-                      "prompt_tokens_details": {"cached_tokens": 0}}}
+                      "prompt_tokens_details": {"cached_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": reasoning}}}
     return Reply(200, dumps(body), [("x-request-id", "req_" + uuid.uuid4().hex),
                                     ("x-ratelimit-remaining-requests", "499")])
 
 
-def _response(model: str, text: str, n_in: int, n_out: int, limit: int) -> Reply:
-    """A Responses API `response` object: one assistant message of `output_text`, usage as
-    `input_tokens`/`output_tokens`, status `incomplete` when the output limit was hit."""
+def _response(model: str, text: str, n_in: int, n_out: int, limit: int,
+              reasoning: int = 0) -> Reply:
+    """A Responses API `response` object: a reasoning item when the model reasoned, one
+    assistant message of `output_text` (none when reasoning used the whole budget), usage
+    as `input_tokens`/`output_tokens`, status `incomplete` when the output limit was hit."""
+    n_out += reasoning
     cut = n_out >= limit
     body = {"id": "resp_" + uuid.uuid4().hex, "object": "response",
             "created_at": int(time.time()), "status": "incomplete" if cut else "completed",
             "error": None,
             "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
             "model": model, "max_output_tokens": limit,
-            "output": [{"id": "msg_" + uuid.uuid4().hex, "type": "message",
-                        "status": "incomplete" if cut else "completed", "role": "assistant",
-                        "content": [{"type": "output_text", "text": text,
-                                     "annotations": [], "logprobs": []}]}],
+            "output": [{"id": "rs_" + uuid.uuid4().hex, "type": "reasoning", "summary": []}]
+            * bool(reasoning) + [{
+                "id": "msg_" + uuid.uuid4().hex, "type": "message",
+                "status": "incomplete" if cut else "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": [],
+                             "logprobs": []}]}] * bool(text or not reasoning),
             "usage": {"input_tokens": n_in, "input_tokens_details": {"cached_tokens": 0},
                       "output_tokens": n_out,
-                      "output_tokens_details": {"reasoning_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": reasoning},
                       "total_tokens": n_in + n_out}}
     return Reply(200, dumps(body), [("x-request-id", "req_" + uuid.uuid4().hex),
                                     ("x-ratelimit-remaining-requests", "499")])

@@ -43,7 +43,13 @@ class Invalid(Exception):
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON in raw UTF-8; a lone surrogate (a scripted reply that splits a
+    character, as local servers do) goes as its `\\ud800` escape, which UTF-8 cannot carry."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def canonical(obj: Any) -> bytes:

@@ -14,10 +14,11 @@ raised as `CallFailed`.
 from __future__ import annotations
 
 import os
+import re
 
 from ..backends import DEFAULT_TIMEOUT, Reply
 from ..errors import SweepqError
-from ..failures import CallFailed
+from ..failures import CallFailed, Failure
 from ..failures.openai import classify_openai, failed_response
 from ..usage import Usage
 
@@ -27,6 +28,23 @@ STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "r
 # Why a Responses answer stopped early (`incomplete_details.reason`), in the same words.
 INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 LOCAL_KEY = "local"   # what a local server gets as its key when OPENAI_API_KEY is unset
+# OpenAI's reasoning models (the GPT-5 family, the o-series) spend hidden reasoning tokens
+# out of the same output budget as the reply (`max_completion_tokens`,
+# `max_output_tokens`); a judge's 16 tokens would leave nothing for the verdict. OpenAI's
+# reasoning guide advises reserving at least 25,000 tokens for reasoning and output, so a
+# budget below that is raised to it for such a model (a cap: the model spends what it
+# needs, and what it spends is billed and counted either way).
+REASONING_MODEL = re.compile(r"^(gpt-5|o\d)")
+REASONING_MIN_TOKENS = 25_000
+MIN_OUTPUT_TOKENS = 16   # the Responses API refuses a smaller max_output_tokens
+
+
+def output_budget(model: str, max_tokens: int, local: bool = False) -> int:
+    """The output budget sent for `model`: a reasoning model's raised to leave room for
+    the reply (a local server's models are left as asked)."""
+    if not local and REASONING_MODEL.match(model):
+        return max(max_tokens, REASONING_MIN_TOKENS)
+    return max_tokens
 
 
 class OpenAIBackend:
@@ -59,7 +77,8 @@ class OpenAIBackend:
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}]
         # `max_completion_tokens` is OpenAI's current name; local servers know `max_tokens`.
-        limit = {"max_tokens" if self.local else "max_completion_tokens": max_tokens}
+        limit = {"max_tokens" if self.local else "max_completion_tokens":
+                 output_budget(model, max_tokens, self.local)}
         try:
             raw = self.client.chat.completions.with_raw_response.create(
                 model=model, messages=messages, **limit)
@@ -69,6 +88,7 @@ class OpenAIBackend:
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "") if choice is not None else ""
         stop = STOP_REASONS.get(choice.finish_reason, choice.finish_reason) if choice else None
+        _reasoned_out(model, text, stop, completion.usage, "completion_tokens_details")
         return Reply(text=text, usage=_usage(completion.usage), stop_reason=stop,
                      headers=raw.headers)
 
@@ -78,8 +98,9 @@ class OpenAIBackend:
         OpenAI need not keep it."""
         extra = {"instructions": system} if system else {}
         try:
+            budget = max(output_budget(model, max_tokens, self.local), MIN_OUTPUT_TOKENS)
             raw = self.client.responses.with_raw_response.create(
-                model=model, input=prompt, max_output_tokens=max_tokens, store=False, **extra)
+                model=model, input=prompt, max_output_tokens=budget, store=False, **extra)
             response = raw.parse()
         except Exception as exc:
             raise CallFailed(classify_openai(exc)) from exc
@@ -91,8 +112,24 @@ class OpenAIBackend:
         reason = getattr(details, "reason", None) if response.status == "incomplete" else None
         stop = INCOMPLETE_REASONS.get(reason or "", reason) if reason else \
             ("end_turn" if response.status == "completed" else response.status)
+        _reasoned_out(model, response.output_text, stop, response.usage,
+                      "output_tokens_details")
         return Reply(text=response.output_text, usage=_response_usage(response.usage),
                      stop_reason=stop, headers=raw.headers)
+
+
+def _reasoned_out(model: str, text: str, stop: str | None, usage: object,
+                  details: str) -> None:
+    """A reply left empty because reasoning used the whole output budget is no answer
+    (not a NO from a judge, not a wrong answer): the job fails with what to change."""
+    if text.strip() or stop != "max_tokens":
+        return
+    spent = getattr(getattr(usage, details, None), "reasoning_tokens", None) or 0
+    if spent:
+        raise CallFailed(Failure(
+            "fatal", None, f"{model} spent its whole output budget on reasoning ({spent} "
+            "reasoning tokens) and replied nothing: raise the prompt set's [max_tokens] "
+            "for this role, then `sweepq retry`"))
 
 
 def _response_usage(usage: object) -> Usage:

@@ -1,11 +1,14 @@
-"""The README's examples run (issue 18, item 6): every shell block from `## Commands` to the
-end, top to bottom, in order, on one database, offline against the fake API; and the prompt
-set the README prints is the one `sweepq prompts init` writes.
+"""The documented examples run (issue 18, item 6; issue 19, item 5): every shell and Python
+block of the README and of the pages in PAGES, page after page, top to bottom, on one
+database, offline against the fake API; and the prompt set docs/prompt-sets.md prints is
+the one `sweepq prompts init` writes.
 
 The commands run as typed, through bash, with these substitutions only (each because the
-machine is not a user's): the ports of the README's `fake-api` and `serve` become free ones,
+machine is not a user's): the ports of the pages' `fake-api` and `serve` become free ones,
 `~/.local/bin/claude` the test stand-in `tests/bin/claude`, and a command whose line ends
 in `&` (a server) or that serves (`sweepq serve`) runs in the background until it listens.
+A `make` line is checked to name a target of the Makefile, not run (`make test` inside the
+tests; `make demo` runs in tests/e2e/test_wheel.py).
 """
 
 from __future__ import annotations
@@ -24,30 +27,50 @@ from conftest import ROOT, SHARED, cli_env, shared
 
 from sweepq.prompts import default_set
 
-README = (ROOT / "README.md").read_text()
+# The pages whose examples run, in this order: the README's session, then the guide's
+# walkthrough on the same database, then the topic pages.
+PAGES = ["README.md", "docs/guide.md", "docs/vendors.md", "docs/prompt-sets.md",
+         "docs/batches.md", "docs/schema.md"]
 
 
-def _blocks(language: str, start: str = "## Commands") -> list[str]:
-    text = README[README.index(start):]
-    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+def _blocks(language: str, pages: list[str] = PAGES) -> list[str]:
+    return [block for page in pages
+            for block in re.findall(rf"```{language}\n(.*?)```", (ROOT / page).read_text(), re.S)]
+
+
+def _shell(block: str) -> list[str]:
+    """Each command of a shell block, continuation lines joined, comment lines dropped."""
+    out = []
+    pending = ""
+    for line in block.replace("\\\n", " ").splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending = f"{pending} {line.strip()}".strip()
+        try:
+            shlex.split(pending, comments=True)   # a quote still open: read on
+        except ValueError:
+            continue
+        out.append(pending)
+        pending = ""
+    return out
+
+
+def steps() -> list[tuple[str, str]]:
+    """("sh", command) and ("python", code) in page order; a Python block that opens with
+    a file name (`# mylab/arms.py`) is a file to write, not a step."""
+    out: list[tuple[str, str]] = []
+    for page in PAGES:
+        text = (ROOT / page).read_text()
+        for language, block in re.findall(r"```(sh|python)\n(.*?)```", text, re.S):
+            if language == "sh":
+                out += [("sh", command) for command in _shell(block)]
+            elif not re.match(r"# [\w/]+\.py\n", block):
+                out.append(("python", block))
+    return out
 
 
 def commands() -> list[str]:
-    """Each command of the shell blocks, continuation lines joined, comment lines dropped."""
-    out = []
-    for block in _blocks("sh"):
-        pending = ""
-        for line in block.replace("\\\n", " ").splitlines():
-            if not pending and (not line.strip() or line.lstrip().startswith("#")):
-                continue
-            pending = f"{pending} {line.strip()}".strip()
-            try:
-                shlex.split(pending, comments=True)   # a quote still open: read on
-            except ValueError:
-                continue
-            out.append(pending)
-            pending = ""
-    return out
+    return [step for kind, step in steps() if kind == "sh"]
 
 
 def _free_port() -> int:
@@ -56,16 +79,25 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_readme_prompt_set_is_what_prompts_init_writes() -> None:
-    [toml] = [b for b in _blocks("toml", "## Prompt sets") if b.startswith("# A sweepq prompt")]
+def test_the_documented_prompt_set_is_what_prompts_init_writes() -> None:
+    [toml] = [b for b in _blocks("toml", ["docs/prompt-sets.md"])
+              if b.startswith("# A sweepq prompt")]
     assert toml == default_set().text
 
 
-def test_the_readme_has_the_examples_this_test_runs() -> None:
-    runs = commands()
-    assert runs[0].startswith("sweepq enqueue --sweep pilot")
-    assert any(c.startswith("sweepq sweeps") for c in runs)
-    assert any(c.startswith("sweepq query") for c in runs)
+def test_the_pages_have_the_examples_this_test_runs() -> None:
+    runs = [c for c in commands() if not c.startswith("make ")]
+    assert runs[0].startswith("sweepq enqueue --sweep bbh-n20")
+    for start in ("sweepq enqueue --sweep pilot", "sweepq sweeps", "sweepq query",
+                  "sweepq work --sweep full --backend batch", "sweepq prompts init"):
+        assert any(c.startswith(start) for c in runs), start
+    assert any("sweepq.open" in code for kind, code in steps() if kind == "python")
+
+
+def test_the_make_lines_name_targets_of_the_makefile() -> None:
+    targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
+    makes = [c.split()[1] for c in commands() if c.startswith("make ")]
+    assert makes and set(makes) <= targets, (makes, targets)
 
 
 @pytest.mark.slow    # ~35 commands, each a process (a minute on two busy cores)
@@ -84,7 +116,11 @@ def test_the_readme_examples_run_top_to_bottom(tmp_path: Path) -> None:
     background: list[subprocess.Popen[str]] = []
     ran: list[str] = []
     try:
-        for command in commands():
+        for kind, command in steps():
+            if kind == "python" or command.startswith("make "):
+                if kind == "python":
+                    _python(command, work, env)
+                continue
             for readme_port, port in ports.items():
                 command = command.replace(readme_port, port)
             command = command.replace("~/.local/bin/claude", str(ROOT / "tests/bin/claude"))
@@ -109,9 +145,29 @@ def test_the_readme_examples_run_top_to_bottom(tmp_path: Path) -> None:
         for server in background:
             server.terminate()
             server.wait(timeout=10)
-    assert sum(c.startswith("sweepq ") for c in ran) >= 30, ran
+    assert sum(c.startswith("sweepq ") for c in ran) >= 40, ran
     assert (work / "pilot.html").is_file() and (work / "errors.csv").is_file()
     assert (work / "mylab").is_dir() and (work / "my-prompts.toml").is_file()
+    _the_readme_counts_its_jobs_right(work / "sweepq.db")
+
+
+def _the_readme_counts_its_jobs_right(db: Path) -> None:
+    """The front page says how many jobs its session writes, and that all of them run."""
+    import sqlite3
+
+    said = re.search(r"`enqueue` writes the (\d+) jobs", (ROOT / "README.md").read_text())
+    assert said, "README.md no longer says how many jobs its session writes"
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM jobs WHERE sweep = 'bbh-n20'"
+                                   " GROUP BY state"))
+    assert states == {"done": int(said.group(1))}
+
+
+def _python(code: str, cwd: Path, env: dict[str, str]) -> None:
+    """A Python block, run as a script in the pages' folder."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{code}\n{done.stdout[-2000:]}\n{done.stderr}"
 
 
 def _serve(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -316,7 +316,7 @@ def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api, mo
 
 
 def test_registry_errors(tmp_path, monkeypatch):
-    with pytest.raises(SweepqError, match="unknown arm nope: known arms are echo-judge"):
+    with pytest.raises(SweepqError, match="unknown arm nope: known arms are echo-ast, echo-judge"):
         arms_mod.validate(["nope"])
     with pytest.raises(SweepqError, match="cannot import `arms_module`"):
         arms_mod.validate(["haiku-only"], "no_such_module_for_sweepq")

@@ -82,8 +82,10 @@ def test_batches_cancel_cancels_at_the_api_and_its_requests_go_out_again(tmp_pat
         [(batch_id, _, _)] = _batches(db)
         stranger = run_cli("batches", "cancel", "msgbatch_not_ours", db=db, fake=fake)
         assert stranger.returncode == 1 and "not a batch of this database" in stranger.stderr
+        fake.batches.fail_next("cancel", [{"status": 529}])   # tried again, as live
         cancel = run_cli("batches", "cancel", batch_id, db=db, fake=fake)
         assert cancel.returncode == 0, cancel.stderr
+        assert fake.stats()["batch_results"].get("fault_529") == 1
         assert f"{batch_id}: canceling" in cancel.stdout
         client = anthropic.Anthropic(api_key="sk-ant-x", base_url=fake.url, max_retries=0)
         at_api = client.messages.batches.retrieve(batch_id)

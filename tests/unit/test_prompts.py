@@ -23,6 +23,11 @@ def _golden() -> dict:
     return json.loads(GOLDEN.read_text())
 
 
+# Arms newer than the golden file, by the arm whose requests they send on its BBH tasks
+# (echo-ast, on a task without code, is echo-lexical).
+AS_GOLDEN = {"echo-ast": "echo-lexical"}
+
+
 def test_the_default_set_sends_exactly_what_sweepq_sent_before():
     """Every built-in arm, bound to the default set as a sweep stores it (its TOML text,
     parsed back), on every golden task, agreeing and disagreeing."""
@@ -33,7 +38,7 @@ def test_the_default_set_sends_exactly_what_sweepq_sent_before():
         task = bbh.Task.from_payload(payload)
         for name, arm in bound.items():
             got = capture(arm, task)
-            want = golden["requests"][name][task.task_id]
+            want = golden["requests"][AS_GOLDEN.get(name, name)][task.task_id]
             for mode in want:
                 assert got[mode] == want[mode], (name, task.task_id, mode,
                                                  requests_of(arm, task, mode))
@@ -47,7 +52,8 @@ def test_tasks_built_now_carry_the_old_prompt_and_unbound_arms_send_the_old_requ
         assert rebuilt.prompt == payload["prompt"]
         task = bbh.Task.from_payload(payload)
         for name, arm in arms.BUILTIN.items():
-            assert capture(arm, task) == golden["requests"][name][task.task_id], name
+            assert capture(arm, task) == \
+                golden["requests"][AS_GOLDEN.get(name, name)][task.task_id], name
 
 
 def test_the_default_set_round_trips_through_its_toml():

@@ -22,14 +22,14 @@ STATUS_KEYS = {"sweep", "benchmark", "now", "phase", "states", "total", "passed"
                "unparseable", "stale_leases", "started_at", "finished_at", "elapsed_seconds",
                "pace_per_minute", "pace_window_seconds", "eta_seconds", "eta_at", "arms",
                "pause", "check", "governor", "batches", "scoped_pauses",
-               "leases", "recent_errors"}
+               "leases", "recent_errors", "invalid_state"}
 ARM_KEYS = {"arm", "total", "pending", "running", "done", "error", "passed", "pass_rate",
             "ci_low", "ci_high", "escalated", "escalation_rate", "cost_units", "cost_usd",
             "cost_usd_rows", "unparseable"}
 SUMMARY_ARM_KEYS = {"arm", "n", "passed", "pass_rate", "ci_low", "ci_high", "escalated",
                     "escalation_rate", "cost_units", "cost_units_per_task", "cost_usd",
                     "cost_usd_rows", "unparseable", "unpriced_models", "not_answered",
-                    "oracle_alignment", "vs_baseline"}
+                    "oracle_alignment", "vs_baseline", "mixed_models", "cache"}
 
 
 # -- the team's definitions, written out again independently of sweepq.stats ---------------
@@ -380,3 +380,16 @@ def test_chart_labels_do_not_overlap() -> None:
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+
+
+def test_eta_is_never_before_the_leases_it_waits_for_are_taken_back(db_path: Path) -> None:
+    """A job leased by a killed worker on another host is claimable only when its lease
+    runs out: the ETA says so rather than the pace's few seconds."""
+    clock = Clock()
+    queue = make_sweep(db_path, clock)
+    sweep = queue.resolve_sweep("live")
+    finish(queue, 19, clock, step=1.0)                        # a fast pace: 1 left
+    assert report.status(queue, sweep)["eta_seconds"] < 10
+    queue.claim("live", "elsewhere:77:0", lease_seconds=900)  # then its worker is killed
+    data = report.status(queue, sweep)
+    assert data["eta_seconds"] == pytest.approx(900, abs=1)

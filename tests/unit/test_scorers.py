@@ -134,7 +134,9 @@ def test_sweepq_binary_text_last_declaration_wins() -> None:
     ("Answer: costume counterpart oven", (True, "passed")),
     ("\\boxed{costume counterpart oven}", (True, "passed")),
     ("Sorted, the answer is straightforward.", (False, "unparseable")),
-    ("So the answer is costume counterpart oven", (False, "unparseable")),
+    # the few-shot CoT protocol's closing sentence (issue 22): a declaration here too
+    ("So the answer is costume counterpart oven", (True, "passed")),
+    ("So, the answer is costume counterpart oven", (False, "unparseable")),
     ("Answer: this is easy", (False, "unparseable")),
     ("Answer: oven costume", (False, "expected costume counterpart oven got oven costume")),
 ])

@@ -40,7 +40,7 @@ def test_a_pause_with_no_end_says_to_fix_the_cause(sweep_db: Path) -> None:
 def test_work_display_shows_the_pause_under_the_progress_line(sweep_db: Path) -> None:
     queue = Queue.open(str(sweep_db))
     queue.pause(queue.clock() + 600, "exhausted", "You've hit your limit", set_by="worker")
-    text = Progress(queue, queue.resolve_sweep("s"), enabled=False, own_prefix="me:").text()
+    text = Progress(queue, queue.resolve_sweep("s"), enabled=False, own="me").text()
     first, *waiting = text.splitlines()
     assert first.startswith("s ") and "0/6" in first
     assert len(waiting) == 1 and "paused (exhausted) until" in waiting[0]
@@ -55,14 +55,14 @@ def test_leases_of_other_workers_are_waited_out_with_their_end(sweep_db: Path) -
     dead = [queue.claim("s", "host:999:0", lease_seconds=90) for _ in range(2)]
     mine = queue.claim("s", "host:1:0", lease_seconds=90)
     assert all(dead) and mine is not None
-    held = waits.leases(queue, "s", own_prefix="host:1:")
-    assert held is not None and held["jobs"] == 2
+    held = waits.leases(queue, "s", own="host:1")
+    assert [(w["process"], w["jobs"]) for w in held] == [("host:999", 2)]
     expiries = [r["lease_expires_at"] for r in queue.read(
         "SELECT lease_expires_at FROM jobs WHERE lease_owner = 'host:999:0'")]
-    assert (held["first_expiry"], held["last_expiry"]) == (min(expiries), max(expiries))
-    assert waits.leases(queue, "s")["jobs"] == 3          # status: every running job
+    assert held[0]["taken_back_at"] == max(expiries)
+    assert sum(w["jobs"] for w in waits.leases(queue, "s")) == 3   # status: every holder
     text = Progress(queue, queue.resolve_sweep("s"), enabled=False,
-                    own_prefix="host:1:").text()
+                    own="host:1").text()
     line = next(line for line in text.splitlines() if "leased" in line)
     assert "2 jobs leased by no worker of this process" in line
     assert "a killed `sweepq work` holds them until then" in line
