@@ -1,6 +1,6 @@
 """Write docs/commands.md: every command's `--help`, as click prints it.
 
-Run `make docs` after changing a command; tests/test_docs.py fails when the file
+Run `make docs` after changing a command; tests/unit/test_docs.py fails when the file
 and the commands drift apart, so the reference can never describe another version.
 """
 

@@ -7,7 +7,7 @@
 
 A section sits between `<!-- BEGIN GENERATED NAME -->` and `<!-- END GENERATED NAME -->`;
 the text around it is written by hand. Run `make docs` after changing the default set or
-adding a migration; tests/test_docs.py fails when a section is stale.
+adding a migration; tests/unit/test_docs.py fails when a section is stale.
 """
 
 from __future__ import annotations

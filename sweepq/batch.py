@@ -23,7 +23,7 @@ batches with that many requests created after it was prepared (every page of the
 list) are read until one's results carry the key.
 
 Why this module is over 400 lines: a round is one sequence (claim, run, collect,
-prepare, submit, record, poll, ingest) whose crash points (`_crashpoint`) must be read
+prepare, submit, record, poll, ingest) whose named moments (`checkpoint`) must be read
 in order to see that a kill at any of them loses nothing and pays nothing twice.
 """
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import secrets
 import signal
 import sqlite3
@@ -158,6 +157,14 @@ class BatchRunner:
         self.rounds = 0
         self._sleep = sleep or self.worker.stopping.wait
 
+    ingest_chunk = INGEST_CHUNK
+    """Results landed per transaction; a kill test lowers it to land a kill between two."""
+
+    def checkpoint(self, name: str) -> None:
+        """A named moment of a round (prepared, submitted, recorded, polling, ingesting,
+        ingested) where a kill must lose nothing and pay nothing twice. Nothing happens
+        here; tests/e2e/batch_killer.py overrides it to SIGKILL the process at one."""
+
     # -- the run ----------------------------------------------------------------
 
     def run(self) -> Outcome:
@@ -267,7 +274,7 @@ class BatchRunner:
                 for p, _ in chunk]
         self.queue.prepare_batch(key, self.sweep.name, self.owner,
                                  sum(size for _, size in chunk), rows, PRICE_FACTOR)
-        _crashpoint("prepared")
+        self.checkpoint("prepared")
         return {"batch_key": key, "batch_id": None, "state": "prepared",
                 "requests": len(rows), "created_at": self.queue.clock(),
                 "_chunk": chunk}
@@ -317,9 +324,9 @@ class BatchRunner:
                 if found is not None or self.worker.stopping.is_set():
                     return found
             batch = self.client.messages.batches.create(requests=requests)
-            _crashpoint("submitted")
+            self.checkpoint("submitted")
             self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
-            _crashpoint("recorded")
+            self.checkpoint("recorded")
             return batch.id
 
         return batch_api.call("create a batch", create, self._sleep)
@@ -372,7 +379,7 @@ class BatchRunner:
                 if batch.processing_status == "ended":
                     return batch
                 delay = min(max(POLL_FIRST, delay * 2), POLL_MAX)
-            _crashpoint("polling")
+            self.checkpoint("polling")
             if max_wait is not None and time.monotonic() - started + delay > max_wait:
                 self.worker._set_exit(EXIT_TEMPFAIL, f"batch {batch_id} still processing "
                                       "after --max-wait; run `sweepq work --backend batch` "
@@ -388,8 +395,7 @@ class BatchRunner:
         latency = ((batch.ended_at - batch.created_at).total_seconds()
                    if batch.ended_at else None)
         landed, errored, succeeded = 0, [], False
-        size = int(os.environ.get("SWEEPQ_TEST_INGEST_CHUNK") or INGEST_CHUNK)
-        for chunk in _chunks(self._results(batch.id), size):
+        for chunk in _chunks(self._results(batch.id), self.ingest_chunk):
             requests = self.queue.batch_requests(key, [item["custom_id"] for item in chunk])
             outcomes, calls = [], {}
             for item in chunk:
@@ -405,11 +411,11 @@ class BatchRunner:
                     calls[item["custom_id"]] = call
             landed += self.queue.ingest_batch(key, outcomes, calls)
             if landed:
-                _crashpoint("ingesting")
+                self.checkpoint("ingesting")
         if succeeded:
             self.worker.isolated.update(errored)
         self.queue.close_batch(key, "ingested")
-        _crashpoint("ingested")
+        self.checkpoint("ingested")
 
     def _results(self, batch_id: str) -> Iterator[dict[str, Any]]:
         """The batch's results as plain dicts, one JSONL line each.
@@ -500,18 +506,3 @@ def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _crashpoint(name: str) -> None:
-    """For the kill tests: SIGKILL this process at the named moment when
-    SWEEPQ_TEST_KILL_AT names it (`name` or `name:N`, the N-th time)."""
-    wanted = os.environ.get("SWEEPQ_TEST_KILL_AT")
-    if not wanted:
-        return
-    target, _, nth = wanted.partition(":")
-    if target != name:
-        return
-    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
-    if _CRASH_COUNTS[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_CRASH_COUNTS: dict[str, int] = {}
