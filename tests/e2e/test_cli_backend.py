@@ -27,6 +27,7 @@ def one(db: Path, sql: str) -> tuple:
         return conn.execute(sql).fetchone()
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_a_session_limit_seconds_away_is_waited_out(db_path, sample_bbh, tmp_path):
     enqueue(db_path, sample_bbh, n=4)
     window = tmp_path / "window"           # 3 s from the first call, however late it comes

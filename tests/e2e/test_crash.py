@@ -87,6 +87,7 @@ def consistency(db: Path) -> dict[str, object]:
         }
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_sigkill_during_commits_leaves_a_consistent_database(db_path, sample_bbh):
     """Three kills on 200 jobs (each kill a process start and a lease to wait out: 32 s
     with five on 400); the chaos run below makes five on 2,000 in `make test-slow`."""

@@ -208,6 +208,7 @@ def run_limited(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("locked", ["folder", "file"])
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_a_read_only_database_reads_and_refuses_writes_in_one_line(finished, tmp_path, locked):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -405,6 +406,7 @@ def test_refusals_empty_and_cut_off_replies_get_their_own_detail(db_path, sample
 
 # -- 9. signals and disk faults ---------------------------------------------------------------
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_sighup_stops_like_sigterm(db_path, sample_bbh):
     enqueue(db_path, sample_bbh, n=10)
     with FakeAPI() as fake:

@@ -44,6 +44,7 @@ def _hold(db_path: Path, owner: str, expires_in: float, where: str = "1") -> Non
                      (owner, time.time() + expires_in))
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_jobs_of_a_process_gone_from_this_host_are_taken_back_at_once(db_path, sample_bbh,
                                                                         fake_api):
     run_cli("enqueue", "--sweep", "g", "--subtasks", "web_of_lies", "--n-per-subtask", "3",

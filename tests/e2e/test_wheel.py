@@ -149,6 +149,7 @@ def _backend_installed() -> bool:
     return int(setuptools.__version__.split(".")[0]) >= 77
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_the_wheel_ships_the_migrations_and_works_installed(tmp_path: Path) -> None:
     wheel_path = _build_wheel(tmp_path)
     files = set(zipfile.ZipFile(wheel_path).namelist())

@@ -254,6 +254,7 @@ def test_two_processes_finish_a_500_job_sweep_exactly_once(sample_bbh, db_path):
     assert successes == totals["calls"]            # no model call was ever made twice
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
     enqueue(db_path, sample_bbh, n=6, arms=ARMS, sweep="w")  # 60 jobs
     with keyed_fake(sample_bbh, 6, latency_ms=200) as fake:
@@ -280,6 +281,7 @@ def test_sigterm_mid_sweep_then_a_second_worker_finishes(sample_bbh, db_path):
     assert successes == totals["calls"]
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_second_signal_releases_in_flight_jobs_at_once(sample_bbh, db_path):
     enqueue(db_path, sample_bbh, n=2, arms="haiku-only", sweep="w")  # 4 jobs, calls of 20 s
     with keyed_fake(sample_bbh, 2, latency_ms=20_000) as fake:
@@ -328,6 +330,7 @@ def _work_on_a_tty(db: Path, fake: FakeAPI, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_progress_bar_only_on_a_terminal(sample_bbh, db_path, fake_api):
     """(Without a terminal there is no bar either: see test_result_rows.)"""
     enqueue(db_path, sample_bbh, n=2, arms="haiku-only", sweep="w")

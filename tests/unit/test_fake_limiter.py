@@ -100,6 +100,7 @@ def _export(db: Path, out: Path) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_a_real_worker_process_paces_at_the_limit_without_refusals(tmp_path) -> None:
     """`sweepq work` through the real SDK against `fake-api --rpm` with empty buckets."""
     plain, limited = tmp_path / "plain.db", tmp_path / "limited.db"

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
 from sweepq import arms as arms_mod
@@ -91,6 +92,7 @@ def test_a_claim_between_a_429_and_its_pause_row_is_stamped_before_the_pause(db_
     queue.close()
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_exhaustion_window_pauses_all_then_resumes_by_itself(db_path, sample_bbh):
     """A subscription runs out mid-sweep: workers stop within one call, wait, carry on."""
     enqueue(db_path, sample_bbh, n=20)
@@ -193,6 +195,7 @@ def test_transient_failures_back_off_then_error_and_retry_requeues(db_path, samp
     assert states(db_path) == {"done": 2}
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_bad_api_key_stops_every_worker_loudly(db_path, sample_bbh):
     enqueue(db_path, sample_bbh, n=20)
     with FakeAPI(FakeConfig(valid_api_keys={"sk-ant-the-right-key"}, latency_ms=50)) as fake:
@@ -213,6 +216,7 @@ def test_bad_api_key_stops_every_worker_loudly(db_path, sample_bbh):
     assert rows(db_path, "SELECT max(attempts) FROM jobs") == [(0,)]
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_api_key_never_reaches_database_exports_or_output(db_path, sample_bbh, tmp_path):
     enqueue(db_path, sample_bbh, n=15, arms="haiku-only,echo-judge")
     config = FakeConfig(faults={529: 0.1, 500: 0.05, 429: 0.05}, retry_after=0.2, seed=3)

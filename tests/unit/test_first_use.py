@@ -117,6 +117,7 @@ def test_query_csv_of_no_rows_prints_its_header(tmp_path: Path, sample_bbh: Path
     assert done.stdout == "task_id,arm\n"
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_query_into_a_closed_pipe_is_quiet(tmp_path: Path, sample_bbh: Path) -> None:
     db = tmp_path / "a.db"
     try_enqueue(db, sample_bbh)
@@ -144,6 +145,7 @@ ARMS = {"opus-only": opus_only}
 '''
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_arms_module_imports_from_the_working_directory(tmp_path: Path,
                                                        sample_bbh: Path) -> None:
     """The `sweepq` script (not `python -m`, which puts the working directory on the path

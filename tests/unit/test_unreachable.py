@@ -66,6 +66,7 @@ def test_unreachable_from_the_start_stops_at_once_and_costs_nothing(db_path, sam
     assert rows(db_path, "SELECT count(*) FROM pauses") == [(0,)]   # other processes go on
 
 
+@pytest.mark.slow   # over 4 s on an idle machine: the fast suite stays under a minute
 def test_the_api_going_away_mid_sweep_pauses_then_the_sweep_finishes_by_itself(
         db_path, sample_bbh):
     enqueue(db_path, sample_bbh, n=30)
