@@ -4,20 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-min demo demo-vendors bench lint docs clean
+.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
+# uv (from PyPI, into the venv) resolves and installs the dev extra in seconds where pip
+# took over a minute; the same uv installs the lowest versions for test-min.
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.4'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 # The suite without the minutes-long runs; `test-slow` runs the rest. Four workers on two
-# cores: most tests wait on real processes, sockets and sleeps, so two a core keep both busy.
+# cores: most tests wait on real processes, sockets and sleeps, so two a core keep both
+# busy; worksteal lets an idle worker take queued tests from a busy one, so one long test
+# does not leave the others waiting at the end.
+PYTEST_FAST := -m "not slow" -n 4 --dist worksteal
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -n 4
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_FAST)
 
 # Also runs the real `claude` binary: tests/claude_real.py installs
 # @anthropic-ai/claude-code at its pinned version from npm into .cache/claude-cli/ once.
@@ -29,7 +34,7 @@ MIN := .venv-min
 test-min: $(STAMP)
 	test -d $(MIN) || $(BIN)/uv venv --quiet --seed --python $(PYTHON) $(MIN)
 	$(BIN)/uv pip install --quiet --python $(MIN)/bin/python --resolution lowest-direct -e '.[dev]'
-	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q -m "not slow" -n 4
+	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q $(PYTEST_FAST)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo
@@ -38,17 +43,28 @@ demo: $(STAMP)
 demo-vendors: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --vendors
 
+# A HumanEval sweep offline: the fake's code really run against the tests in the sandbox.
+demo-humaneval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo --benchmark humaneval
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
-# The command reference, generated from every command's --help (tests/test_docs.py checks it).
+# Few-shot cost alone (issue 22): BBH 3-shot CoT live/batch x cached/not, as JSON rows
+# (`make bench` puts them in BENCHMARKS.md). Needs ../shared/bbh.
+bench-cost: $(STAMP)
+	$(BIN)/python bench/bench_cost.py
+
+# The command reference, generated from every command's --help, and the generated sections
+# of docs/ (the default prompt set, the schema); tests/unit/test_docs.py checks them.
 docs: $(STAMP)
 	$(BIN)/python docs/gen_commands.py
+	$(BIN)/python docs/gen_sections.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sweepq tests bench
 
 clean:
 	rm -rf $(VENV) $(MIN) build dist *.egg-info demo.db* demo-results.jsonl demo-vendors.db* \
-	demo-vendors-results.jsonl
+	demo-vendors-results.jsonl demo-humaneval.db* demo-humaneval-results.jsonl

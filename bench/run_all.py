@@ -39,6 +39,7 @@ SCRIPTS: list[tuple[str, str, list[str]]] = [
     ("governor", "bench_governor.py", ["--jobs", "300", "--rpm", "120", "--itpm", "16000"]),
     ("batch", "bench_batch.py", []),
     ("vendors", "bench_vendors.py", []),
+    ("cost", "bench_cost.py", []),
 ]
 
 
@@ -379,7 +380,7 @@ SECTION_TITLES = {
     "inspect": "4. Against inspect_ai", "resume": "5. Resume latency",
     "footprint": "6. Worker footprint", "replay": "7. Cost replay",
     "governor": "8. Rate limits", "batch": "9. Message Batches",
-    "vendors": "10. Other vendors' judges",
+    "vendors": "10. Other vendors' judges", "cost": "11. Few-shot cost: caching and batches",
 }
 
 

@@ -1,6 +1,6 @@
 """Write docs/commands.md: every command's `--help`, as click prints it.
 
-Run `make docs` after changing a command; tests/test_docs.py fails when the file
+Run `make docs` after changing a command; tests/unit/test_docs.py fails when the file
 and the commands drift apart, so the reference can never describe another version.
 """
 
@@ -18,8 +18,8 @@ WIDTH = 88
 INTRO = """# Command reference
 
 Every `sweepq` command's `--help`, generated from the code by `make docs`
-(a test fails when this file is stale). The README shows the everyday path;
-this page is the whole surface.
+(a test fails when this file is stale). The guide (guide.md) shows the everyday
+path; this page is the whole surface.
 """
 
 

@@ -48,16 +48,20 @@ class Enqueued:
     short: dict[str, int] = field(default_factory=dict)
 
 
-def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str], n_per_subtask: int,
-            arms: Iterable[str], start: int = 0, dataset: str | os.PathLike[str] | None = None,
+def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str] = (),
+            n_per_subtask: int | None = None, arms: Iterable[str], start: int = 0,
+            dataset: str | os.PathLike[str] | None = None,
             models: Mapping[str, str] | Iterable[str] = (), max_attempts: int = 3,
             arms_module: str | None = None,
-            prompts: Iterable[str] = (), scorer: str = "sweepq") -> Enqueued:
+            prompts: Iterable[str] = (), scorer: str = "sweepq", benchmark: str = "bbh",
+            options: Mapping[str, Any] | None = None) -> Enqueued:
     """Add every (task, arm) of a sweep as a pending job; an existing sweep may grow by more
-    arms, subtasks or a larger n (exactly the jobs it lacks are added). Every refusal comes
-    before the database is written (or created)."""
+    arms, subtasks or a larger n (exactly the jobs it lacks are added). `benchmark` names a
+    plug-in (`sweepq.benchmarks`: bbh, mmlu-pro, humaneval, jsonl, csv, hf, or an entry
+    point); `subtasks` is its selection (`all`: everything) and `options` its own options.
+    Every refusal comes before the database is written (or created)."""
     from . import arms as arms_mod
-    from . import bbh, bounds, growth, scorers
+    from . import benchmarks, bounds, growth, scorers
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
     from .records import check_sweep_name
@@ -65,46 +69,46 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str], n_per_su
     check_sweep_name(name)
     bounds.count("max_attempts", max_attempts, 1, bounds.MAX_ATTEMPTS)
     scorers.get(scorer)  # an unknown name is refused before anything else
+    bench = benchmarks.get(benchmark)
+    bench_options = benchmarks.check_options(bench, options or {})
     arm_list = [a.strip() for a in arms if a.strip()]
     prompt_sets = sets_from_options(tuple(prompts))
     pairs = tuple(f"{k}={v}" for k, v in models.items()) if isinstance(models, Mapping) \
         else tuple(models)
     model_map = parse_model_map(pairs)
     arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), model_map)
-    subtask_list = bbh.expand_subtasks([s.strip() for s in subtasks if s.strip()])
-    if not subtask_list:
-        raise SweepqError("no subtasks given: pass `subtasks` a,b (or all)")
-    given = Sweep(name=name, arms=arm_list, benchmark="bbh", subtasks=subtask_list,
+    subtask_list = bench.groups([s.strip() for s in subtasks if s.strip()], bench_options)
+    given = Sweep(name=name, arms=arm_list, benchmark=bench.name, subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start, models=model_map,
                   dataset=None if dataset is None else str(dataset), scorer=scorer,
-                  prompts=prompt_sets)
+                  prompts=prompt_sets, options=bench_options)
     queue = queue_for(False)
     existing = None if queue is None else queue.sweep(name)
     sweep = given if existing is None else growth.merged(existing, given)
-    tasks = bbh.load_tasks(sweep.subtasks, sweep.n_per_subtask or n_per_subtask, start,
-                           sweep.dataset)
+    wanted = sweep.n_per_subtask or n_per_subtask
+    tasks = bench.load(benchmarks.Selection(tuple(sweep.subtasks), wanted, start,
+                                            sweep.dataset, sweep.options))
     default = (sweep.prompts or prompt_sets)[DEFAULT_NAME]
     # The payload keeps the question and options, which jobs render with their arm's
     # stored set; its `prompt` is the default set's rendering, for reading in sqlite3.
-    payloads = ((t.task_id, {**t.payload(), "prompt": default.task_prompt(
-        t.subtask, t.question, t.choices, t.raw_question)}) for t in tasks)
+    payloads = ((t.task_id, {**t.payload(), "prompt": benchmarks.render(t, default)})
+                for t in tasks)
     queue = queue_for(True)
     assert queue is not None
     new = queue.enqueue(sweep, payloads, max_attempts)
     have: dict[str, int] = {}
     for task in tasks:
         have[task.subtask] = have.get(task.subtask, 0) + 1
-    wanted = sweep.n_per_subtask or n_per_subtask
     return Enqueued(sweep=sweep, new=new, total=sum(queue.counts(name).values()),
                     tasks=len(tasks), grown=existing is not None and sweep != existing,
                     short={s: have.get(s, 0) for s in sweep.subtasks
-                           if have.get(s, 0) < wanted})
+                           if wanted is not None and have.get(s, 0) < wanted})
 
 
 def work(queue: Queue, sweep: str | None = None, *, concurrency: int = 8,
          lease_seconds: float = 120.0, max_wait: float | None = None, backend: str = "api",
          claude_bin: str = "claude", call_timeout: float = 120.0,
-         arms_module: str | None = None, governor: bool = True,
+         arms_module: str | None = None, governor: bool = True, cache: str = "5m",
          max_attempts: int | None = None,
          on_tick: Callable[[], None] | None = None,
          signals: bool = False) -> Outcome:
@@ -119,7 +123,7 @@ def work(queue: Queue, sweep: str | None = None, *, concurrency: int = 8,
     from .worker import WorkerConfig
 
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds,
-                          max_wait=max_wait, governor=governor)
+                          max_wait=max_wait, governor=governor, cache=cache)
     found = queue.resolve_sweep(sweep)
     known = arms_for(found, arms_module)
     if max_attempts is not None:
@@ -181,7 +185,7 @@ def arms_for(sweep: Sweep, arms_module: str | None = None) -> dict[str, Any]:
     from . import scorers
 
     return arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module,
-                              scorer=scorers.get(sweep.scorer))
+                              scorer=scorers.judging(scorers.get(sweep.scorer)))
 
 
 def make_batch_runner(queue: Queue, sweep: Sweep, known: dict[str, Any], config: Any,
@@ -204,6 +208,7 @@ def make_worker(queue: Queue, sweep: Sweep, known: dict[str, Any], config: Any,
     claude = (ClaudeCliBackend(claude_bin, call_timeout, cli_style(sweep))
               if backend == "claude-cli"
               else AnthropicBackend(call_timeout, max_connections=config.concurrency * 2))
+    claude.cache_ttl = config.cache   # prompt caching: the API's breakpoint (caching.py)
     model_backend = RouterBackend(claude)   # openai:/gemini:/local: ids to their vendors
     model_backend.prepare(sweep.models.values())
     return Worker(queue, sweep, known, model_backend, config)
@@ -334,10 +339,12 @@ class Database:
             self._writer = Queue.open(self.path, create=True)
         return self._writer
 
-    def enqueue(self, sweep: str, *, subtasks: Iterable[str] | str, n_per_subtask: int,
-                arms: Iterable[str] | str, **options: Any) -> Enqueued:
+    def enqueue(self, sweep: str, *, subtasks: Iterable[str] | str = (),
+                n_per_subtask: int | None = None, arms: Iterable[str] | str,
+                **options: Any) -> Enqueued:
         """`sweepq enqueue`: options start, dataset, models ({alias: id}), max_attempts,
-        arms_module, prompts (["FILE", "NAME=FILE"])."""
+        arms_module, prompts (["FILE", "NAME=FILE"]), scorer, benchmark (default bbh) and
+        options (the benchmark's own: {"split": "validation"}, {"field": {...}})."""
         return enqueue(lambda create: self._write(create), sweep,
                        subtasks=_listed(subtasks), n_per_subtask=n_per_subtask,
                        arms=_listed(arms), **options)

@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from . import templates
+from . import benchmarks, codeextract, templates
 from .bbh import Task, extract_answer, score
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
@@ -89,19 +89,20 @@ Arm = Callable[[Task, ArmClient], str]
 def haiku_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One cheap call."""
     ps = prompts or default_set()
-    return client.call("haiku", task.prompt, system=ps.persona_a, max_tokens=ps.answer_max_tokens)
+    return client.call("haiku", task.prompt, system=ps.system(ps.persona_a, task.subtask),
+                       max_tokens=ps.answer_max_tokens)
 
 
 def sonnet_only(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
     """One strong call."""
     ps = prompts or default_set()
-    return client.call("sonnet", task.prompt, system=ps.persona_a,
+    return client.call("sonnet", task.prompt, system=ps.system(ps.persona_a, task.subtask),
                        max_tokens=ps.answer_max_tokens)
 
 
 def _two_cheap(task: Task, client: ArmClient, ps: PromptSet) -> tuple[str, str]:
-    a, b = client.call_many([("haiku", task.prompt, ps.persona_a),
-                             ("haiku", task.prompt, ps.persona_b)],
+    a, b = client.call_many([("haiku", task.prompt, ps.system(ps.persona_a, task.subtask)),
+                             ("haiku", task.prompt, ps.system(ps.persona_b, task.subtask))],
                             max_tokens=ps.answer_max_tokens)
     return a, b
 
@@ -159,6 +160,22 @@ def echo_oracle(task: Task, client: ArmClient, prompts: PromptSet | None = None,
     return sonnet_only(task, client, ps)
 
 
+def echo_ast(task: Task, client: ArmClient, prompts: PromptSet | None = None) -> str:
+    """Two cheap personas; escalate to sonnet unless their programs are the same syntax tree.
+
+    For code tasks (a HumanEval problem's `entry_point`): `codeextract.ast_agree`, names
+    kept as the team's arm compared them; a reply that does not parse never agrees. On a
+    task without code it is `echo-lexical`.
+    """
+    ps = prompts or default_set()
+    entry_point = task.extra.get("entry_point")
+    if not entry_point:
+        return echo_lexical(task, client, ps)
+    a, b = _two_cheap(task, client, ps)
+    agree = codeextract.ast_agree(a, b, task.question, str(entry_point))
+    return a if agree else sonnet_only(task, client, ps)
+
+
 def judge_prompt(task: Task, a: str, b: str) -> str:
     return JUDGE_PROMPT.format(question=task.prompt, a=a, b=b)
 
@@ -180,6 +197,7 @@ BUILTIN: dict[str, Arm] = {
     "echo-lexical": echo_lexical,
     "echo-judge": echo_judge,
     "echo-oracle": echo_oracle,
+    "echo-ast": echo_ast,
 }
 
 # The old runner's judge variants, a line each: the arm name (what the export writes) and
@@ -210,6 +228,7 @@ VARIANTS: dict[str, Arm] = {name: functools.partial(echo_judge, judge=alias)
 CALLS: dict[Callable[..., str], tuple[str, ...]] = {
     haiku_only: ("haiku",), sonnet_only: ("sonnet",), echo_lexical: ("haiku", "sonnet"),
     echo_judge: ("haiku", "sonnet"), echo_oracle: ("haiku", "sonnet"),
+    echo_ast: ("haiku", "sonnet"),
 }
 MODEL_OPTIONS = ("judge",)   # options whose value is a model alias or id
 _OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?$")
@@ -412,8 +431,7 @@ def bind(arm: Arm, prompt_set: PromptSet,
 
     @functools.wraps(arm)
     def bound(task: Task, client: ArmClient) -> str:
-        task = replace(task, prompt=prompt_set.task_prompt(task.subtask, task.question,
-                                                           task.choices, task.raw_question))
+        task = replace(task, prompt=benchmarks.render(task, prompt_set))
         if framing.system == "inline":
             client = FramedClient(client, framing)
         return arm(task, client, prompts=prompt_set) if takes_set else arm(task, client)

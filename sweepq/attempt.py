@@ -19,6 +19,7 @@ from .bbh import Task
 from .failures import CallFailed, Failure
 from .models import JobClient, QueuePaused
 from .queue import Result
+from .sandbox import SandboxError
 
 
 class Deferred(BaseException):
@@ -79,7 +80,10 @@ def attempt(arm_name: str, arm: Arm, task: Task, client: JobClient, scorer: Any)
     if not isinstance(output, str):  # an arm bug too: None must not score as a wrong answer
         return Broken(f"arm {arm_name} returned {type(output).__name__}, not text")
     wall = time.monotonic() - started
-    passed, detail = scorers.run(scorer, output, task)  # the sweep's own scorer
+    try:   # no transaction is open: a sandboxed run of the code takes seconds
+        passed, detail = scorers.run(scorer, output, task)  # the sweep's own scorer
+    except SandboxError as exc:   # the machine failed, not the answer: an attempt
+        return Broken(f"the sandbox could not run the code: {exc}")
     if not passed:
         detail = no_answer(output, client.stop_reason_of(output)) or detail
     return Completed(Result(passed=passed, detail=detail, wall_seconds=wall,

@@ -8,11 +8,13 @@ in-process one in `fake/inprocess.py`; `models.JobClient` is what arms call, on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from . import caching
 from .claude_run import run_claude
 from .errors import SweepqError
 from .failures import CallFailed, Failure
@@ -31,6 +33,7 @@ class Reply:
     usage: Usage = Usage()            # cost_usd set only by backends that report it (the CLI)
     stop_reason: str | None = None    # end_turn, max_tokens, refusal, … (None: not reported)
     headers: Any = field(default=None, compare=False, repr=False)  # the response's, for pacing
+    cache_write_1h_tokens: int = 0    # of usage's cache writes, those for 1 hour (2x price)
 
 
 class Backend(Protocol):
@@ -61,6 +64,10 @@ class Backend(Protocol):
 class AnthropicBackend:
     """The real SDK. One client per process: its HTTP connection pool is shared by threads."""
 
+    # The prompt caching lifetime of a long system text (`caching.system_param`), or off.
+    cache_ttl = "5m"
+    warmup = caching.Warmup()   # per class: one per process, the sending threads share it
+
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 64):
         import anthropic
         import httpx2 as httpx
@@ -75,19 +82,21 @@ class AnthropicBackend:
             http_client=anthropic.DefaultHttpxClient(limits=limits))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
-        kwargs = {"system": system} if system else {}
-        # The raw response: its rate-limit headers pace the governor, successes included.
-        raw = self.client.messages.with_raw_response.create(
-            model=model, max_tokens=max_tokens,
-            messages=[{"role": "user", "content": prompt}], **kwargs)
+        param = caching.system_param(model, system, self.cache_ttl) if system else None
+        kwargs = {"system": param} if param else {}
+        # A cached prefix: its first call answered before the others go (caching.Warmup).
+        gate = self.warmup.turn((model, system)) if isinstance(param, list) \
+            else contextlib.nullcontext()
+        with gate:
+            # The raw response: its rate-limit headers pace the governor, successes too.
+            raw = self.client.messages.with_raw_response.create(
+                model=model, max_tokens=max_tokens,
+                messages=[{"role": "user", "content": prompt}], **kwargs)
         message = raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
-        usage = message.usage
-        return Reply(text=text, usage=Usage(
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_input_tokens or 0,
-            cache_write_tokens=usage.cache_creation_input_tokens or 0),
-            stop_reason=message.stop_reason, headers=raw.headers)
+        return Reply(text=text, usage=caching.usage_of(message.usage),
+                     stop_reason=message.stop_reason, headers=raw.headers,
+                     cache_write_1h_tokens=caching.hour_writes(message.usage))
 
 
 class ClaudeCliBackend:
@@ -141,10 +150,8 @@ def cli_reply(stdout: str) -> Reply:
     result = parse_output(stdout).result
     if result is None:
         return Reply(text=stdout.strip())
-    usage = result.get("usage") or {}
     text = result.get("result")
-    return Reply(text=text if isinstance(text, str) else "", usage=Usage(
-        input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
-        cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-        cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
-        cost_usd=result.get("total_cost_usd")))
+    # The CLI's own bill (`total_cost_usd`) wins: it prices its 1-hour cache writes itself.
+    usage = replace(caching.usage_of(result.get("usage") or {}),
+                    cost_usd=result.get("total_cost_usd"))
+    return Reply(text=text if isinstance(text, str) else "", usage=usage)

@@ -25,7 +25,7 @@ batches with that many requests created after it was prepared (every page of the
 list) are read until one's results carry the key.
 
 A round is one sequence (claim, run, collect, prepare, submit, record, poll, ingest)
-whose crash points (`crashpoint`) are read in order: a kill at any of them loses
+whose named moments (`checkpoint`) are read in order: a kill at any of them loses
 nothing and pays nothing twice.
 """
 
@@ -40,11 +40,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import batch_api
+from . import batch_api, caching
 from .arms import Arm
 from .attempt import Deferred
 from .batch_api import BatchApiFailed
-from .batch_link import PRICE_FACTOR, BatchLink, crashpoint
+from .batch_link import INGEST_CHUNK, PRICE_FACTOR, BatchLink
 from .explain import explain
 from .failures import CallFailed, Failure
 from .failures.api import classify
@@ -83,11 +83,11 @@ class Pending:
     def custom_id(self, key: str) -> str:
         return f"{key}-{self.job.job_id}-{self.index}-{self.digest[:_HASH_CHARS]}"
 
-    def params(self) -> dict[str, Any]:
+    def params(self, cache_ttl: str = "5m") -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
                                   "messages": [{"role": "user", "content": self.prompt}]}
         if self.system:
-            params["system"] = self.system
+            params["system"] = caching.system_param(self.model, self.system, cache_ttl)
         return params
 
 
@@ -131,10 +131,21 @@ class BatchRunner:
         self.rounds = 0
         self._finished = threading.Event()
         self._sleep = sleep or self.jobs.stopping.wait
+        # Late-bound: a test's sleep, checkpoint or ingest_chunk reaches the link too.
         self.link = BatchLink(queue, client, self.jobs.stopping, self.jobs.stop_with,
                               config.max_wait, lambda seconds: self._sleep(seconds),
-                              self.jobs.uncounted)
+                              self.jobs.uncounted, config.cache,
+                              checkpoint=lambda name: self.checkpoint(name),
+                              ingest_chunk=lambda: self.ingest_chunk)
         self.failures = self.link.failures
+
+    ingest_chunk = INGEST_CHUNK
+    """Results landed per transaction; a kill test lowers it to land a kill between two."""
+
+    def checkpoint(self, name: str) -> None:
+        """A named moment of a round (prepared, submitted, recorded, polling, ingesting,
+        ingested) where a kill must lose nothing and pay nothing twice. Nothing happens
+        here; tests/e2e/batch_killer.py overrides it to SIGKILL the process at one."""
 
     def _client_for(self, job: Job) -> JobClient:
         """A batch client for the job's attempt, remembered to collect what it defers."""
@@ -199,8 +210,12 @@ class BatchRunner:
         pending = self._run_arms()
         if pending:
             self.rounds += 1
+            # A subtask's requests side by side, so the first writes the cached prefix
+            # (caching.py) and the rest of its group read it.
+            pending = caching.grouped(pending, lambda p: (p.model, p.system))
             self._finish([self._prepare(chunk) for chunk in
-                          _split(pending, self.max_requests, self.max_bytes)])
+                          _split(pending, self.max_requests, self.max_bytes,
+                                 self.jobs.config.cache)])
             return True
         if self.queue.unfinished(self.sweep.name) == 0:
             return False
@@ -242,7 +257,7 @@ class BatchRunner:
                 for p, _ in chunk]
         self.queue.prepare_batch(key, self.sweep.name, self.owner,
                                  sum(size for _, size in chunk), rows, PRICE_FACTOR)
-        crashpoint("prepared")
+        self.checkpoint("prepared")
         return {"batch_key": key, "batch_id": None, "state": "prepared",
                 "requests": len(rows), "created_at": self.queue.clock(),
                 "_chunk": chunk}
@@ -260,7 +275,8 @@ class BatchRunner:
                                functools.partial(self.link.ingest, key, batch), self._sleep)
 
 def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
-           max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[Pending, int]]]:
+           max_bytes: int = MAX_BYTES, cache_ttl: str = "5m"
+           ) -> Iterator[list[tuple[Pending, int]]]:
     """The round's requests in batches of at most `max_requests` and `max_bytes` (the
     request list as JSON: each body, the separators and the envelope), with each
     request's size (only the size is kept: a round's bodies would be 60 MB more)."""
@@ -268,7 +284,7 @@ def _split(pending: Sequence[Pending], max_requests: int = MAX_REQUESTS,
     size = 0
     for p in pending:
         body = len(json.dumps({"custom_id": p.custom_id("sq0000000000"),
-                               "params": p.params()}, ensure_ascii=False).encode())
+                               "params": p.params(cache_ttl)}, ensure_ascii=False).encode())
         if chunk and (len(chunk) >= max_requests or size + body + 64 > max_bytes):
             yield chunk
             chunk, size = [], 0

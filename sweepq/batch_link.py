@@ -2,29 +2,26 @@
 polling it to its end, and landing its results in the journal by custom_id.
 
 Why here and not in the runner: these are the steps whose crash points
-(`crashpoint`) decide that a kill loses nothing and pays nothing twice; they need
+(the runner's `checkpoint`) decide that a kill loses nothing and pays nothing twice; they need
 only the queue, the SDK client, the stop flag and the failures they hand back.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from . import batch_api
+from . import batch_api, caching
 from .batch_api import BatchApiFailed
 from .failures import Failure
 from .failures.api import classify
 from .models import price
 from .queue import Call, Queue
 from .runconfig import EXIT_TEMPFAIL
-from .usage import Usage
 
 PRICE_FACTOR = 0.5                  # the batch price: half the live one
 POLL_FIRST, POLL_MAX = 1.0, 300.0   # seconds between polls: 1 s, doubling to 5 min
@@ -36,11 +33,14 @@ class BatchLink:
 
     def __init__(self, queue: Queue, client: Any, stopping: threading.Event,
                  stop_with: Callable[[int, str], None], max_wait: float | None,
-                 sleep: Callable[[float], Any], uncounted: set[int]) -> None:
+                 sleep: Callable[[float], Any], uncounted: set[int], cache_ttl: str,
+                 checkpoint: Callable[[str], None], ingest_chunk: Callable[[], int]) -> None:
         """`stop_with(code, message)` ends the run (a batch past --max-wait); `uncounted`
-        receives the errored jobs of batches that had successes (the breaker skips them)."""
+        receives the errored jobs of batches that had successes (the breaker skips them);
+        `checkpoint(name)` marks each named moment of a round (the runner's)."""
         self.queue, self.client, self.stopping = queue, client, stopping
         self.stop_with, self.max_wait, self._sleep = stop_with, max_wait, sleep
+        self.cache_ttl, self.checkpoint, self.ingest_chunk = cache_ttl, checkpoint, ingest_chunk
         self.failures: dict[tuple[int, str], Failure] = {}  # errored results: (job, hash)
         self.uncounted = uncounted
 
@@ -64,7 +64,7 @@ class BatchLink:
         made the batch all the same (a connection dropped after sending, a 5xx), so
         before each new try it is looked for by its key: never submitted twice."""
         key = row["batch_key"]
-        requests = [{"custom_id": p.custom_id(key), "params": p.params()}
+        requests = [{"custom_id": p.custom_id(key), "params": p.params(self.cache_ttl)}
                     for p, _ in row["_chunk"]]
         tries = 0
 
@@ -76,9 +76,9 @@ class BatchLink:
                 if found is not None or self.stopping.is_set():
                     return found
             batch = self.client.messages.batches.create(requests=requests)
-            crashpoint("submitted")
+            self.checkpoint("submitted")
             self.queue.batch_submitted(key, batch.id, batch.expires_at.timestamp())
-            crashpoint("recorded")
+            self.checkpoint("recorded")
             return batch.id
 
         return batch_api.call("create a batch", create, self._sleep)
@@ -131,7 +131,7 @@ class BatchLink:
                 if batch.processing_status == "ended":
                     return batch
                 delay = min(max(POLL_FIRST, delay * 2), POLL_MAX)
-            crashpoint("polling")
+            self.checkpoint("polling")
             if max_wait is not None and time.monotonic() - started + delay > max_wait:
                 self.stop_with(EXIT_TEMPFAIL, f"batch {batch_id} still processing "
                                     "after --max-wait; run `sweepq work --backend batch` "
@@ -146,8 +146,7 @@ class BatchLink:
         latency = ((batch.ended_at - batch.created_at).total_seconds()
                    if batch.ended_at else None)
         landed, errored, succeeded = 0, [], False
-        size = int(os.environ.get("SWEEPQ_TEST_INGEST_CHUNK") or INGEST_CHUNK)
-        for chunk in _chunks(self._results(batch.id), size):
+        for chunk in _chunks(self._results(batch.id), self.ingest_chunk()):
             requests = self.queue.batch_requests(key, [item["custom_id"] for item in chunk])
             outcomes, calls = [], {}
             for item in chunk:
@@ -163,7 +162,7 @@ class BatchLink:
                     calls[item["custom_id"]] = call
             landed += self.queue.ingest_batch(key, outcomes, calls)
             if landed:
-                crashpoint("ingesting")
+                self.checkpoint("ingesting")
         if succeeded:
             # A batch's results all arrive at once, and the next round raises its errored
             # ones back to back with no call in between: counted as live, five would trip
@@ -171,7 +170,7 @@ class BatchLink:
             # counts for the breaker only when its batch had no success at all.
             self.uncounted.update(errored)
         self.queue.close_batch(key, "ingested")
-        crashpoint("ingested")
+        self.checkpoint("ingested")
 
     def _results(self, batch_id: str) -> Iterator[dict[str, Any]]:
         """The batch's results as plain dicts, one JSONL line each.
@@ -191,12 +190,8 @@ class BatchLink:
         kind = result["type"]
         if kind == "succeeded":
             message = result["message"]
-            used = message["usage"]
-            usage = Usage(input_tokens=used["input_tokens"],
-                          output_tokens=used["output_tokens"],
-                          cache_read_tokens=used.get("cache_read_input_tokens") or 0,
-                          cache_write_tokens=used.get("cache_creation_input_tokens") or 0)
-            cost = price(request["model"], usage)
+            usage = caching.usage_of(message["usage"])
+            cost = price(request["model"], usage, caching.hour_writes(message["usage"]))
             usage = replace(usage, cost_usd=None if cost is None else cost * PRICE_FACTOR)
             text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
             return "succeeded", None, _call(request, latency, response_text=text, usage=usage,
@@ -244,20 +239,3 @@ def _chunks(items: Any, size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def crashpoint(name: str) -> None:
-    """For the kill tests: SIGKILL this process at the named moment when
-    SWEEPQ_TEST_KILL_AT names it (`name` or `name:N`, the N-th time)."""
-    wanted = os.environ.get("SWEEPQ_TEST_KILL_AT")
-    if not wanted:
-        return
-    target, _, nth = wanted.partition(":")
-    if target != name:
-        return
-    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
-    if _CRASH_COUNTS[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_CRASH_COUNTS: dict[str, int] = {}

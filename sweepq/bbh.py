@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -103,12 +103,16 @@ class Task:
     # The input as the data gave it, its own `Options:` block included ({raw_question});
     # "" for a payload stored before it was kept: the question then stands in.
     raw_question: str = ""
+    # What another benchmark adds (`sweepq.benchmarks`): its name under `benchmark`, and
+    # what its renderer and scorer read (a HumanEval problem's test). Stored flat in the
+    # payload beside the fields above; empty for BBH, whose payloads stay as they were.
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def payload(self) -> dict[str, Any]:
         """A JSON-able dict (choices as lists) for the jobs table."""
         d = asdict(self)
         d["choices"] = [list(c) for c in self.choices]
-        return d
+        return {**d.pop("extra"), **d}
 
     @classmethod
     def from_payload(cls, d: dict[str, Any]) -> Task:
@@ -123,7 +127,11 @@ class Task:
             answer=str(d["answer"]),
             prompt=str(d["prompt"]),
             raw_question=str(d.get("raw_question") or d["question"]),
+            extra={k: v for k, v in d.items() if k not in _FIELDS},
         )
+
+
+_FIELDS = frozenset(f.name for f in fields(Task))
 
 
 # --------------------------------------------------------------------------- building
@@ -522,10 +530,16 @@ def _read(cand: str, task: Task, lower: bool = True) -> str | None:
     return got
 
 
+# The few-shot CoT protocol's closing sentence ("… So the answer is X."): a declaration
+# word_sorting believes too, as the exemplars end every answer with it.
+_COT_CLOSE = re.compile(r"(?:^|[.\s])So the $", re.I)
+
+
 def _phrased(text: str, task: Task) -> list[tuple[int, str]]:
     found = []
     for m in _DECL_RE.finditer(text):
-        if task.subtask == "word_sorting" and m.group("colon") is None:
+        if task.subtask == "word_sorting" and m.group("colon") is None \
+                and not _COT_CLOSE.search(text, 0, m.start()):
             continue
         line_end = text.find("\n", m.end())
         cand = text[m.end() : None if line_end < 0 else line_end]

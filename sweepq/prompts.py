@@ -2,7 +2,7 @@
 
 A sweep's numbers are only comparable with another's if the models saw the same words,
 so the words are part of the experiment: a prompt set is a TOML file (schema in
-README.md, `sweepq prompts init FILE` writes the default one), stored whole in the sweep
+docs/prompt-sets.md, `sweepq prompts init FILE` writes the default one), stored whole in the sweep
 at enqueue (`prompt_sets` table) and read back from there by every job, never from the
 file again. The built-in default set is a shipped file, `prompt_sets/default.toml`,
 byte for byte what sweepq sent before prompt sets existed.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import templates, transport
+from . import fewshot, templates, transport
 from .errors import SweepqError
 
 SCHEMA = 1
@@ -52,12 +52,15 @@ SECTIONS = {"task": ("multiple_choice", "option", "free_form", "default_hint", "
             "personas": ("a", "b"),
             "judge": ("system", "question", "agreement", "agree", "disagree"),
             "max_tokens": ("answer", "judge"),
-            "transport": transport.FIELDS}
+            "transport": transport.FIELDS,
+            "fewshot": fewshot.FIELDS}
 # What a set may leave out: per-subtask templates, a max_tokens (then unset: the
 # backend's own default), and the whole transport (today's: flag, stdin, json).
 OPTIONAL = frozenset({"task.subtasks", "max_tokens.answer", "max_tokens.judge",
-                      *(f"transport.{f}" for f in transport.FIELDS)})
-OPTIONAL_SECTIONS = frozenset({"transport"})
+                      *(f"transport.{f}" for f in transport.FIELDS),
+                      *(f"fewshot.{f}" for f in fewshot.FIELDS)})
+# `[fewshot]`: per-subtask exemplars (fewshot.py), checked there.
+OPTIONAL_SECTIONS = frozenset({"transport", "fewshot"})
 # `[task.subtasks.NAME]`: templates that replace the set's own for one subtask.
 SUBTASK_TEMPLATES = ("multiple_choice", "option", "free_form")
 
@@ -103,6 +106,11 @@ class PromptSet:
     @functools.cached_property
     def transport(self) -> transport.Transport:
         return transport.Transport.from_data(self.data.get("transport"))
+
+    def system(self, persona: str, subtask: str) -> str:
+        """The system text of a call for `subtask` with `persona`: with the subtask's
+        few-shot exemplars when the set has them (`[fewshot]`, fewshot.py)."""
+        return fewshot.system_text(self.data, persona, subtask)
 
     @property
     def agree(self) -> str:
@@ -224,6 +232,8 @@ def validate(data: Mapping[str, Any]) -> None:
             raise ValueError(f"{path}: must be a whole number from 1 to {MAX_TOKENS_LIMIT}")
     if "transport" in data:
         transport.validate(data["transport"])
+    if "fewshot" in data:
+        fewshot.validate(data["fewshot"])
     _check_agreement(data["judge"])
 
 
@@ -266,8 +276,8 @@ def _check_shape(data: Mapping[str, Any]) -> None:
                 if f"{section}.{key}" in OPTIONAL:
                     continue
                 raise ValueError(f"{section}.{key}: the field is missing")
-            want = dict if key in ("hints", "subtasks") else int if section == "max_tokens" \
-                else str
+            want = dict if key in ("hints", "subtasks", "exemplars") \
+                else int if section == "max_tokens" else str
             if not isinstance(table[key], want):
                 raise ValueError(f"{section}.{key}: must be a {_TYPE_NAMES[want]}")
 
@@ -316,8 +326,11 @@ def _check_agreement(judge: Mapping[str, str]) -> None:
                          "(judge.disagree) counts as agreement")
 
 
-def parse(text: str, source: str) -> PromptSet:
-    """A prompt set from TOML text; SweepqError "SOURCE: FIELD: problem" when it is not one."""
+def parse(text: str, source: str, base: fewshot.Readable | None = None) -> PromptSet:
+    """A prompt set from TOML text; SweepqError "SOURCE: FIELD: problem" when it is not one.
+
+    `base`: the folder of the set's file, where `[fewshot] from` is read (fewshot.py);
+    a set that read exemplars is stored as TOML written again with them in it."""
     import tomllib
 
     try:
@@ -326,6 +339,11 @@ def parse(text: str, source: str) -> PromptSet:
         raise SweepqError(f"prompt set {source}: not valid TOML ({exc})") from None
     try:
         validate(data)
+        if fewshot.resolve(data, base):
+            from .prompts_toml import render
+
+            data.setdefault("schema", SCHEMA)
+            text = render(data)
     except ValueError as exc:
         raise SweepqError(f"prompt set {source}: {exc}") from None
     data.setdefault("schema", SCHEMA)
@@ -343,7 +361,7 @@ def read_file(path: str, source: str | None = None) -> PromptSet:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise SweepqError(f"cannot read prompt set {path}: {reason}") from None
-    return parse(text, source or path)
+    return parse(text, source or path, Path(path).expanduser().parent)
 
 
 def sets_from_options(specs: Sequence[str]) -> dict[str, PromptSet]:
@@ -384,9 +402,9 @@ def builtin(name: str) -> PromptSet:
     """A shipped set by name, parsed like any file."""
     import importlib.resources
 
-    text = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR, f"{name}.toml") \
-        .read_text(encoding="utf-8")
-    return parse(text, f"built-in {name}")
+    folder = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR)
+    text = folder.joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse(text, f"built-in {name}", folder)
 
 
 def _file_or_builtin(spec: str) -> PromptSet:

@@ -33,6 +33,9 @@ class Sweep:
     has_meta: bool = True
     # The named scorer every job of the sweep scores with (`scorers`); not in `_meta`.
     scorer: str = "sweepq"
+    # The benchmark's own options (`benchmarks`: MMLU-Pro's split, a field map); not in
+    # `_meta`.
+    options: dict[str, Any] = field(default_factory=dict)
     # Prompt sets by name (`default` for arms without `@SET`); empty: the built-in default
     # set (an import, or a sweep stored before prompt sets). Compared apart from settings().
     prompts: dict[str, PromptSet] = field(default_factory=dict, compare=False)
@@ -57,7 +60,7 @@ class Sweep:
     def settings(self) -> tuple:
         """What must match for a second enqueue to be the same sweep."""
         return (self.benchmark, self.subtasks, self.n_per_subtask, self.start, self.arms,
-                self.models, self.dataset, self.scorer)
+                self.models, self.dataset, self.scorer, self.options)
 
 
 @dataclass(frozen=True)
@@ -139,4 +142,5 @@ def sweep_from_row(row: dict[str, Any], prompts: dict[str, PromptSet] | None = N
                  subtasks=json.loads(row["subtasks"]), n_per_subtask=row["n_per_subtask"],
                  start=row["start"], models=json.loads(row["models"]), dataset=row["dataset"],
                  has_meta=bool(row["has_meta"]), scorer=row.get("scorer") or "sweepq",
+                 options=json.loads(row.get("benchmark_options") or "{}"),
                  prompts=prompts or {})

@@ -41,6 +41,8 @@ summary keys
     arms [{arm, n, passed, pass_rate, ci_low, ci_high, escalated,
            escalation_rate, cost_units, cost_units_per_task, cost_usd,
            cost_usd_rows, unparseable,
+           cache null | {read_tokens, write_tokens, hit_rate}: prompt caching of its
+               results (hit_rate: the share of their input tokens read from the cache),
            unpriced_models [model ids its answered calls had no price for: its cost_usd
                is then null (price unknown) or a floor, never a complete figure],
            mixed_models [[old, new] model ids of one alias, changed by `sweepq models
@@ -63,7 +65,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import batch_view, governor, rescore, stats, waits
+from . import batch_view, cache_view, governor, rescore, stats, waits
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -107,6 +109,8 @@ def status(queue: Queue, sweep: Sweep) -> dict[str, Any]:
     window = None if started_at is None else min(PACE_WINDOW_SECONDS, max(now - started_at, 1.0))
     pace = None if window is None else round(recent * 60 / window, 2)
     eta = _eta(left, pace, pause, now)
+    if eta is not None and held.waits:   # jobs leased by a stalled or killed worker wait too
+        eta = max(eta, max(w.taken_back_at(now) for w in held.waits) - now)
     interval = stats.wilson_interval(overall.passed, overall.n)
     if total and left == 0 and not invalid:
         phase = "complete"
@@ -306,6 +310,7 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
             " ORDER BY r.completion_seq", (sweep.name,))
         unpriced = queue.rows(_UNPRICED, (sweep.name,))
         batch_price = _batch_price(queue, sweep)
+        cache = cache_view.by_arm(queue, sweep)
         mixed = _mixed_models(queue, sweep)
     try:
         body = stats.summarize(rows, sweep.arms, baseline)
@@ -313,6 +318,7 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
         raise SweepqError(f"baseline: {exc}", option="baseline") from None
     for entry in body["arms"]:
         entry["unpriced_models"] = sorted(m for arm, m in unpriced if arm == entry["arm"])
+        entry["cache"] = cache.get(entry["arm"])
         entry["mixed_models"] = sorted(mixed.get(entry["arm"], []))
     return {"sweep": sweep.name, "benchmark": sweep.benchmark,
             "scorer": scoring or sweep.scorer, "results": len(rows), **body,

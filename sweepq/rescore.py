@@ -59,7 +59,7 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
             if output is None:
                 report.no_reply += 1
                 continue
-            passed, detail = scorers.run(scorer, load(output), Task.from_payload(json.loads(task)))
+            passed, detail = _verdict(scorer, load(output), json.loads(task), job_id)
             if not passed and was_detail in NO_ANSWER:
                 detail = was_detail
             verdicts.append((job_id, passed, detail))
@@ -67,6 +67,18 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
                    passed, detail)
     queue.store_scoring(sweep.name, scorer_name, verdicts, report.no_reply)
     return report
+
+
+def _verdict(scorer: scorers.Scorer, output: str, task: dict, job_id: int) -> tuple[bool, str]:
+    """The scorer's verdict; a sandbox that cannot run a HumanEval reply stops the rescore
+    in one line before anything is stored (the machine failed, not the answer)."""
+    from .sandbox import SandboxError
+
+    try:
+        return scorers.run(scorer, output, Task.from_payload(task))
+    except SandboxError as exc:
+        raise SweepqError(f"the sandbox could not run the code of job {job_id} ({exc}); "
+                          "nothing was stored: run the rescore again") from None
 
 
 def _count(changes: ArmChanges, was_passed: bool, was_detail: str, passed: bool,

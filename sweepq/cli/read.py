@@ -114,6 +114,39 @@ def requests_cmd(ctx: click.Context, name: str | None, task_ids: tuple[str, ...]
     click.echo(preview.render(calls, sweep.models))
 
 
+@main.command("estimate")
+@sweep_option
+@click.option("--output-tokens", type=click.IntRange(0, 128_000),
+              default=256, show_default=True,
+              help="Output tokens assumed per call (a CoT reply runs to a few hundred).")
+@click.option("--count", "method", type=click.Choice(["auto", "api", "chars"]),
+              default="auto", show_default=True,
+              help="Input tokens by Anthropic's count_tokens endpoint (api; auto: when "
+                   "ANTHROPIC_API_KEY is set) or four characters a token (chars).")
+@click.option("--cache", type=click.Choice(["5m", "1h"]), default="5m", show_default=True,
+              help="The prompt caching lifetime `work --cache` will use.")
+@click.option("--arms-module", default=None, help="A module whose ARMS dict adds custom arms.")
+@click.option("--json", "as_json", is_flag=True, help="The estimate as JSON.")
+@click.pass_context
+def estimate_cmd(ctx: click.Context, name: str | None, output_tokens: int, method: str,
+                 cache: str, arms_module: str | None, as_json: bool) -> None:
+    """Expected cost of the sweep's unfinished jobs, per arm: live or by batch, with
+    prompt caching or without. Nothing is sent but token counts (docs/cost.md).
+
+    \b
+    sweepq estimate --sweep bbh-cot
+    sweepq estimate --count chars --output-tokens 300 --json
+    """
+    from .. import estimate
+
+    queue = _queue(ctx, reads_only=True)
+    sweep = queue.resolve_sweep(name)
+    counted_by, counter = estimate.counter_for(method)
+    found = estimate.estimate(queue, sweep, counter, output_tokens, cache, arms_module)
+    data = estimate.as_json(found, counted_by, output_tokens, cache)
+    click.echo(json.dumps(data, indent=2) if as_json else estimate.render(data))
+
+
 @main.command()
 @sweep_option
 @click.option("--watch", type=click.FloatRange(0.2), is_flag=False, flag_value=2.0, default=None,
@@ -308,7 +341,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
 def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt: str) -> None:
     """Run SQL against the database, read-only, and print the rows.
 
-    The tables and views are described in README.md (jobs, results, calls,
+    The tables and views are described in docs/schema.md (jobs, results, calls,
     pauses, arm_summary, jobs_readable). Nothing a query does can change a sweep.
 
     \b

@@ -26,14 +26,25 @@ from .base import (
 
 @main.command()
 @click.option("--sweep", "name", required=True, help="Name of the sweep (new or existing).")
-@click.option("--subtasks", required=True,
-              help="Comma-separated BBH subtasks, in order, or `all`.")
-@click.option("--n-per-subtask", type=int, required=True, help="Tasks per subtask.")
+@click.option("--benchmark", default="bbh", show_default=True,
+              help="bbh, mmlu-pro, humaneval, a question bank by --field (jsonl, csv, hf), "
+              "or one registered under entry point group sweepq.benchmarks.")
+@click.option("--subtasks", default=None,
+              help="Comma-separated subtasks (MMLU-Pro: categories), in order, or `all`.")
+@click.option("--n-per-subtask", type=int, default=None,
+              help="Tasks per subtask (required for bbh; otherwise default all).")
 @click.option("--start", type=int, default=0, show_default=True,
               help="Index of the first task of each subtask.")
 @click.option("--arms", "arm_names", required=True, help="Comma-separated arms, in order.")
 @click.option("--dataset", default=None,
-              help="A folder of upstream BBH JSON files; default: the Hugging Face copy.")
+              help="A local copy (bbh: a folder of upstream JSON files) or, for hf, a hub "
+              "name; default: the Hugging Face copy.")
+@click.option("--split", default=None, help="mmlu-pro, hf: the split (test, validation, ...).")
+@click.option("--field", "field_pairs", multiple=True, metavar="KEY=COLUMN",
+              help="jsonl, csv, hf: the column of question, answer, choices (a list column "
+              "or COL,COL,...), id, subtask (repeatable).")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Another option of the benchmark (humaneval: timeout=SECONDS).")
 @click.option("--model", "model_pairs", multiple=True, metavar="ALIAS=ID",
               help="Map a model alias to an id for this sweep (repeatable).")
 @click.option("--max-attempts", type=int, default=3, show_default=True,
@@ -46,10 +57,11 @@ from .base import (
               help="The scorer the sweep's verdicts come from: sweepq, echo (the old "
               "runner's rules), or one registered under entry point group sweepq.scorers.")
 @click.pass_context
-def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, start: int,
-            arm_names: str, dataset: str | None, model_pairs: tuple[str, ...],
-            max_attempts: int, arms_module: str | None, prompt_specs: tuple[str, ...],
-            scorer: str) -> None:
+def enqueue(ctx: click.Context, name: str, benchmark: str, subtasks: str | None,
+            n_per_subtask: int | None, start: int, arm_names: str, dataset: str | None,
+            split: str | None, field_pairs: tuple[str, ...], option_pairs: tuple[str, ...],
+            model_pairs: tuple[str, ...], max_attempts: int, arms_module: str | None,
+            prompt_specs: tuple[str, ...], scorer: str) -> None:
     """Add every (task_id, arm) of a sweep as a pending job. Idempotent.
 
     Every model alias an arm calls (a judge's too) must be in the model map, and the
@@ -62,14 +74,20 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         --n-per-subtask 33 --arms haiku-only,sonnet-only,echo-judge,echo-oracle
     sweepq enqueue --sweep ablation --subtasks navigate --n-per-subtask 50 \\
         --prompts terse=terse.toml --arms haiku-only,haiku-only@terse
+    sweepq enqueue --sweep he --benchmark humaneval --arms haiku-only,echo-ast
+    sweepq enqueue --sweep bank --benchmark jsonl --dataset bank.jsonl \\
+        --field question=q --field choices=options --field answer=gold --arms haiku-only
     """
     from .. import api
 
+    options: dict[str, object] = {"split": split, **_pairs(option_pairs, "option")}
+    if field_pairs:
+        options["field"] = _pairs(field_pairs, "field")
     done = api.enqueue(lambda create: _queue_if(ctx, create), name, subtasks=_split(subtasks),
                        n_per_subtask=n_per_subtask, arms=_split(arm_names), start=start,
                        dataset=dataset, models=model_pairs, max_attempts=max_attempts,
                        arms_module=arms_module, prompts=prompt_specs,
-                       scorer=scorer)
+                       scorer=scorer, benchmark=benchmark, options=options)
     grown = " (grown)" if done.grown else ""
     click.echo(f"sweep {name}{grown}: {fmt.count(done.new, 'new job')} ({done.total:,} in "
                f"all, {fmt.count(done.tasks, 'task')} x {fmt.count(len(done.sweep.arms), 'arm')})")
@@ -77,6 +95,17 @@ def enqueue(ctx: click.Context, name: str, subtasks: str, n_per_subtask: int, st
         click.echo(f"sweepq: note: fewer tasks than --n-per-subtask {done.sweep.n_per_subtask} "
                    f"from --start {start}: "
                    + ", ".join(f"{s} has {n}" for s, n in done.short.items()), err=True)
+
+
+def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    """KEY=VALUE flags as a dict; one without `=` is a one-line error naming the flag."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SweepqError(f"{pair!r} is not KEY=VALUE", option)
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
@@ -114,10 +143,15 @@ def _queue_if(ctx: click.Context, create: bool) -> Queue | None:
 @click.option("--governor/--no-governor", default=True, show_default=True,
               help="Pace calls from the API's rate-limit headers, shared by every process; "
                    "--no-governor sends as fast as --concurrency allows and pauses on 429s.")
+@click.option("--cache", type=click.Choice(["5m", "1h", "off"]), default="5m",
+              show_default=True,
+              help="Prompt caching of a system text long enough to be cached (a few-shot "
+                   "prefix): its lifetime, or off (docs/cost.md).")
 @click.pass_context
 def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: float,
          max_attempts: int | None, max_wait: str | None, backend: str, claude_bin: str,
-         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool) -> None:
+         call_timeout: float, arms_module: str | None, quiet: bool, governor: bool,
+         cache: str) -> None:
     """Run workers until the sweep has nothing pending or running.
 
     Any number of `sweepq work` processes may share one database. Exit codes:
@@ -155,7 +189,7 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
         outcome = api.work(queue, sweep.name, concurrency=concurrency,
                            lease_seconds=lease_seconds, max_wait=wait, backend=backend,
                            claude_bin=claude_bin, call_timeout=call_timeout,
-                           arms_module=arms_module, governor=governor,
+                           arms_module=arms_module, governor=governor, cache=cache,
                            max_attempts=max_attempts, on_tick=on_tick, signals=True)
     how = f" in {fmt.count(outcome.rounds, 'batch round')}" if backend == "batch" else ""
     _finish(ctx, queue, sweep, outcome, how)

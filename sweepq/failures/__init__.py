@@ -1,4 +1,4 @@
-"""What a failed model call means (docs/ARCHITECTURE.md, "What a failure does").
+"""What a failed model call means (docs/failures.md: what each kind does).
 
 A failure is exhausted, rate_limited, unreachable, transient, fatal or interrupted,
 with the time the queue may resume and a one-line message that never contains an API

@@ -3,7 +3,9 @@
 The text depends only on a hash of (seed, model, system, messages), so concurrency and
 transport (HTTP or in-process) never change it. A prompt is recognised by asking the
 modules that built it: `arms.read_judge_prompt` for the echo judge, `bbh.prompt_labels`
-for a multiple-choice task, and the reply ends with `bbh.format_answer`. Nothing here
+for a multiple-choice task (MMLU-Pro's ten options and a field map's included), and the
+reply ends with `bbh.format_answer`; a HumanEval prompt (`benchmarks.standard`'s
+`code_prompt_stub`) gets a fenced program, the answer key's code when right. Nothing here
 copies a prompt's wording, so editing a template in `bbh` or `arms` cannot break it.
 A sweep's own prompt sets (`FakeConfig.prompt_sets`, `fake-api --prompts FILE`) are
 recognised the same way, by their own templates, and judged with their own verdicts.
@@ -15,6 +17,7 @@ import hashlib
 from typing import Any
 
 from sweepq import arms, bbh
+from sweepq.benchmarks.standard import code_prompt_stub
 
 from .config import FakeConfig
 from .wire import canonical
@@ -88,8 +91,11 @@ class Answerer:
 
     def text(self, body: dict) -> str:
         """The deterministic answer text for a valid request body."""
+        system = body.get("system")
+        if isinstance(system, list):   # blocks (a cache breakpoint): the same answer as text
+            system = text_of(system)
         h = hashlib.sha256(canonical(
-            [self.config.seed, body["model"], body.get("system"), body["messages"]])).digest()
+            [self.config.seed, body["model"], system, body["messages"]])).digest()
         user = next((text_of(m["content"]) for m in reversed(body["messages"])
                      if m.get("role") == "user"), "")
         judged = self._judged(user)
@@ -99,6 +105,8 @@ class Answerer:
         correct = gold is not None and _unit(h, 0) < accuracy_for(self.config.accuracy,
                                                                    body["model"])
         pick = int.from_bytes(h[8:16], "big")
+        if code_prompt_stub(user) is not None:
+            return self._code(gold, correct)
         labels = self._labels(user)
         if labels:
             reasoning = (f"Let me consider each of the {len(labels)} options in turn.\n"
@@ -135,6 +143,13 @@ class Answerer:
         same = bool(fa and fb and fa[-1].lower() == fb[-1].lower())
         word = agree if same else disagree
         return f"{word}\nThe two final answers {'match' if same else 'differ'}."
+
+    @staticmethod
+    def _code(gold: str | None, correct: bool) -> str:
+        """A HumanEval reply: the gold code (the canonical solution, or whatever program an
+        answer key gives) when right, else a body that returns None (its tests fail)."""
+        code = gold if correct and gold is not None else "    return None\n"
+        return f"Here is the completed function.\n```python\n{code.rstrip()}\n```"
 
     @staticmethod
     def _free_form(gold: str, correct: bool) -> str:

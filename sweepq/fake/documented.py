@@ -126,12 +126,14 @@ def ratelimit_headers(now: float, *, exhausted: bool = False,
     return headers
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict:
+def usage(input_tokens: int, output_tokens: int, write_5m: int = 0, write_1h: int = 0,
+          read: int = 0) -> dict:
     """A response's `usage`, with every field the SDK's `Usage` type names that a plain
     text reply fills (`cache_creation` broken down by TTL, `service_tier`)."""
     return {
         "input_tokens": input_tokens, "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation_input_tokens": write_5m + write_1h, "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": write_5m,
+                           "ephemeral_1h_input_tokens": write_1h},
         "service_tier": "standard",
     }

@@ -30,6 +30,7 @@ from typing import Any
 from . import documented
 from .answers import Answerer, count_tokens, input_tokens
 from .batches import FakeBatches
+from .cache import Bill, PromptCache
 from .config import FakeConfig
 from .faults import Faults
 from .limiter import Limiter
@@ -50,6 +51,7 @@ class FakeEngine:
         self._successes_total = 0           # never reset: drives the spend-limit window
         self._in_flight = 0
         self.batches = FakeBatches(self)
+        self.cache = PromptCache()          # prompt caching, billed as documented (cache.py)
         self._reset_stats()
 
     # -- counters and script ---------------------------------------------------
@@ -170,8 +172,12 @@ class FakeEngine:
                 self._count_success(body["model"], digest)
             else:
                 self._faults[fault[0]] += 1
+        # The cache is looked up on arrival; what this call writes is readable once its
+        # response begins (after the latency), as a real call's is.
+        bill = None if fault is not None else self.cache.bill(
+            body, input_tokens(body), self.config.latency_ms / 1000.0)
         self._sleep()
-        reply = fault[1] if fault is not None else self._success(body)
+        reply = fault[1] if fault is not None else self._success(body, bill)
         return reply if reply.reset else self._with_limits(reply)
 
     def _checked(self, headers: Any, raw: bytes) -> dict:
@@ -235,9 +241,11 @@ class FakeEngine:
                     time.time(), exhausted=reply.status == 429)
         return reply
 
-    def message(self, body: dict) -> dict:
-        """The Message a valid request body gets (a batch request's `succeeded` result too)."""
+    def message(self, body: dict, bill: Bill | None = None) -> dict:
+        """The Message a valid request body gets (a batch request's `succeeded` result too);
+        `bill`: its input tokens as the prompt cache split them on arrival."""
         text = self.answers.text(body)
+        bill = bill or self.cache.bill(body, input_tokens(body))
         out, stop = count_tokens(text), "end_turn"
         if out > body["max_tokens"]:
             text, out, stop = text[: body["max_tokens"] * 4], body["max_tokens"], "max_tokens"
@@ -245,11 +253,12 @@ class FakeEngine:
             "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
             "model": body["model"], "content": [{"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
-            "usage": documented.usage(input_tokens(body), out),
+            "usage": documented.usage(bill.input_tokens, out, bill.write_5m, bill.write_1h,
+                                      bill.read),
         }
 
-    def _success(self, body: dict) -> Reply:
-        message = self.message(body)
+    def _success(self, body: dict, bill: Bill | None = None) -> Reply:
+        message = self.message(body, bill)
         if self.limiter is not None:
             self.limiter.charge_output(message["usage"]["output_tokens"])
         headers = [("request-id", request_id())]

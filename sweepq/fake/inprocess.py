@@ -45,6 +45,15 @@ class InProcessBackend(FakeEngine):
             http_client=httpx.Client(transport=transport, base_url=BASE_URL))
         self._sdk = _SdkClient(self.client)
 
+    @property
+    def cache_ttl(self) -> str:
+        """The prompt caching lifetime `AnthropicBackend` sends (`work --cache`)."""
+        return self._sdk.cache_ttl
+
+    @cache_ttl.setter
+    def cache_ttl(self, ttl: str) -> None:
+        self._sdk.cache_ttl = ttl
+
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         """As `AnthropicBackend.send`: a `Reply`, or the SDK's exception for a failure."""
         return self._sdk.send(model, system, prompt, max_tokens)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from . import cache
 from .wire import Invalid
 
 BLOCK_TYPES = frozenset({
@@ -66,6 +67,7 @@ def validate(body: Any) -> None:
     for i, m in enumerate(msgs):
         _check_message(i, m, final=i == len(msgs) - 1)
     _check_system(body)
+    cache.check(body)
     if "stream" in body and not isinstance(body["stream"], bool):
         raise _bad("stream: Input should be a valid boolean")
     t = body.get("temperature")

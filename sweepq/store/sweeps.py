@@ -59,18 +59,23 @@ class Sweeps(Database):
         existing = _load_sweep(conn, sweep.name)
         if existing is not None:
             if growth.grows(existing, sweep):
+                # start, dataset and options change only for an imported sweep a first
+                # enqueue continues (`growth`); otherwise they are the stored ones
                 conn.execute("UPDATE sweeps SET subtasks = ?, n_per_subtask = ?, arms = ?,"
-                             " models = ? WHERE sweep = ?",
+                             " models = ?, start = ?, dataset = ?, benchmark_options = ?"
+                             " WHERE sweep = ?",
                              (json.dumps(sweep.subtasks), sweep.n_per_subtask,
-                              json.dumps(sweep.arms), json.dumps(sweep.models), sweep.name))
+                              json.dumps(sweep.arms), json.dumps(sweep.models), sweep.start,
+                              sweep.dataset, json.dumps(sweep.options), sweep.name))
                 self._insert_prompt_sets(conn, sweep, skip=existing.prompts)
             return False
         conn.execute(
             "INSERT INTO sweeps (sweep, benchmark, subtasks, n_per_subtask, start, arms, models,"
-            " dataset, has_meta, scorer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dataset, has_meta, scorer, benchmark_options, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sweep.name, sweep.benchmark, json.dumps(sweep.subtasks), sweep.n_per_subtask,
              sweep.start, json.dumps(sweep.arms), json.dumps(sweep.models), sweep.dataset,
-             int(sweep.has_meta), sweep.scorer, self.clock()))
+             int(sweep.has_meta), sweep.scorer, json.dumps(sweep.options), self.clock()))
         self._insert_prompt_sets(conn, sweep)
         return True
 
