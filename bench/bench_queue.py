@@ -194,9 +194,9 @@ def check_done(path: Path, n: int) -> None:
 
 def query_plan(path: Path) -> str:
     conn = sqlite3.connect(path)
-    from sweepq.queue import _CLAIM
+    from sweepq.store.claim_sql import CLAIM
 
-    rows = conn.execute("EXPLAIN QUERY PLAN " + _CLAIM,
+    rows = conn.execute("EXPLAIN QUERY PLAN " + CLAIM,
                         {"sweep": SWEEP, "worker": "w", "lease": 1, "now": 0}).fetchall()
     conn.close()
     return "; ".join(r[-1] for r in rows)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from .records import Sweep
 if TYPE_CHECKING:
     import pandas
 
-    from .worker import Outcome
+    from .runconfig import Outcome
 
 QueueFor = Callable[[bool], "Queue | None"]   # create? -> the queue (None: no database yet)
 
@@ -108,26 +108,75 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str] = (),
 def work(queue: Queue, sweep: str | None = None, *, concurrency: int = 8,
          lease_seconds: float = 120.0, max_wait: float | None = None, backend: str = "api",
          claude_bin: str = "claude", call_timeout: float = 120.0,
-         arms_module: str | None = None, governor: bool = True,
+         arms_module: str | None = None, governor: bool = True, cache: str = "5m",
+         max_attempts: int | None = None,
          on_tick: Callable[[], None] | None = None,
          signals: bool = False) -> Outcome:
-    """Run workers until the sweep has nothing pending or running (what `sweepq work`
-    does, without its display); the outcome's `exit_code` is the command's."""
+    """Run workers until the sweep has nothing pending or running: what `sweepq work`
+    does, without its display. `max_attempts` changes the attempts allowed for the
+    sweep's unfinished jobs first; `on_tick` is called about twice a second while it
+    runs (the batch runner then runs in a thread, this one ticking and taking signals).
+
+    The outcome's `exit_code` is the command's, `finished`'s rule included; it also
+    says how many threads a signal left stranded and how many batch rounds ran."""
+    from .jobrun import ignore_stop_signals
     from .worker import WorkerConfig
 
     config = WorkerConfig(concurrency=concurrency, lease_seconds=lease_seconds,
-                          max_wait=max_wait, governor=governor)
+                          max_wait=max_wait, governor=governor, cache=cache)
     found = queue.resolve_sweep(sweep)
     known = arms_for(found, arms_module)
+    if max_attempts is not None:
+        queue.set_max_attempts(found.name, max_attempts)
     if backend == "batch":
         runner = make_batch_runner(queue, found, known, config, call_timeout)
         if signals:
             runner.install_signal_handlers()
-        return runner.run()
+        outcome = _ticking(runner.run, on_tick)
+        if signals:
+            ignore_stop_signals()
+        return finished(queue, found.name, replace(outcome, rounds=runner.rounds))
     worker = make_worker(queue, found, known, config, backend, claude_bin, call_timeout)
     if signals:
         worker.install_signal_handlers()
-    return worker.run(on_tick=on_tick)
+    outcome = worker.run(on_tick=on_tick)
+    if signals:
+        ignore_stop_signals()
+    return finished(queue, found.name, replace(outcome, stranded=worker.stranded))
+
+
+def finished(queue: Queue, sweep: str, outcome: Outcome) -> Outcome:
+    """The exit-code rule of `work`: a sweep that ran out of work with jobs in `error` is
+    not finished: exit 3 (EXIT_INCOMPLETE), so that `sweepq work && sweepq export` never
+    exports a sweep with holes in it unawares."""
+    from . import fmt
+    from .runconfig import EXIT_INCOMPLETE
+
+    if outcome.exit_code or outcome.message:
+        return outcome
+    errors = queue.counts(sweep)["error"]
+    if not errors:
+        return outcome
+    return replace(outcome, exit_code=EXIT_INCOMPLETE, message=(
+        f"{fmt.count(errors, 'job')} ended in error: see their errors with `sweepq status`, "
+        "send them back with `sweepq retry`"))
+
+
+def _ticking(run: Callable[[], Outcome], on_tick: Callable[[], None] | None) -> Outcome:
+    """`run()` with `on_tick` called beside it: the batch runner waits minutes in one
+    call, so it runs in a thread while this one (which gets the signals) ticks."""
+    import threading
+
+    if on_tick is None:
+        return run()
+    outcome: list[Outcome] = []
+    thread = threading.Thread(target=lambda: outcome.append(run()), name="sweepq-batch",
+                              daemon=True)
+    thread.start()
+    while thread.is_alive():
+        on_tick()
+        thread.join(0.5)
+    return outcome[0]
 
 
 def arms_for(sweep: Sweep, arms_module: str | None = None) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from .errors import SweepqError
 from .failures import Failure
 from .failures.api import classify
+from .queue import Queue
 
 API_TRIES = 8                       # 1 s doubling: about four minutes of trying
 WAIT_FIRST, WAIT_MAX = 1.0, 300.0
@@ -67,3 +69,22 @@ def call(what: str, fn: Callable[[], T], sleep: Callable[[float], object],
             if sleep(delay):
                 raise Stopped from exc
     raise AssertionError("unreachable: the last try raises")
+
+
+def cancel(queue: Queue, batch_id: str, client: Any,
+           sleep: Callable[[float], Any] = time.sleep) -> Any:
+    """Cancel a batch of this database at the API (`sweepq batches cancel`): its
+    unfinished requests go out again in the next round. Records what the API answered,
+    so `sweepq batches` says it now, not after the next poll; returns the batch."""
+    key = queue.batch_key_of(batch_id)
+    if key is None:
+        raise SweepqError(f"{batch_id} is not a batch of this database: see `sweepq batches`")
+    try:   # retried as a live call's transient failure
+        batch = call(f"cancel {batch_id}", lambda: client.messages.batches.cancel(batch_id),
+                     sleep)
+    except BatchApiFailed as exc:
+        raise SweepqError(f"the Message Batches API failed ({exc.failure.kind}) to {exc}: "
+                          "nothing was canceled; try again later") from None
+    queue.batch_polled(key, batch.request_counts.model_dump(),
+                       batch.ended_at.timestamp() if batch.ended_at else None)
+    return batch

@@ -19,7 +19,7 @@ _COLUMNS = ("batch_key, batch_id, sweep, state, requests, processing, succeeded,
 
 def rows(queue: Queue, sweep: str | None = None, open_only: bool = False) -> list[dict]:
     """The batches (of one sweep, or all), newest first; none in a database before them."""
-    if not queue.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'batches'"):
+    if not queue.has_table("batches"):
         return []
     where = ["1"] + (["sweep = :sweep"] if sweep else []) + \
         (["state IN ('prepared', 'submitted')"] if open_only else [])

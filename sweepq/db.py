@@ -168,13 +168,24 @@ def _pragmas(conn: sqlite3.Connection, synchronous: str) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
             break
         except sqlite3.OperationalError as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-            if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
-                    or attempt == WAL_SWITCH_RETRIES - 1:
+            if not is_busy(exc) or attempt == WAL_SWITCH_RETRIES - 1:
                 raise
             time.sleep(random.uniform(0.005, 0.05))
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys = ON")
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether the error is contention (the file busy or a table locked), worth a retry."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database has table `name`: a read-only database is never migrated, so
+    a reader of a table newer than the first migration asks first."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
 
 
 def _has_tables(conn: sqlite3.Connection) -> bool:

@@ -300,7 +300,7 @@ def snapshot(queue: Queue) -> list[dict]:
 
     For `status` and the page; an empty list for a database from before migration 0007.
     """
-    if not queue.read("SELECT 1 FROM sqlite_master WHERE name = 'governor_models'"):
+    if not queue.has_table("governor_models"):
         return []
     now = queue.clock()
     limits: dict[str, dict] = {}

@@ -12,8 +12,8 @@ kept as it was read: each row's line in `results.line`, the `_meta` line in
 could not give back (a second row for a task and arm, another benchmark than
 `_meta`'s, a key written twice) is an error naming the line, unless `lenient`.
 
-Why this module is over 400 lines: import and export are one contract (export writes
-exactly what import kept, or what a run made in the same format), read in one file.
+Import and export are one contract, kept in one module: export writes exactly what
+import kept, or what a run made in the same format.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def _rows(queue: Queue, sweep: str, order: str, include_errors: bool,
                    f"{', line' if kept else ''}"
                    f" FROM ({sql}) ORDER BY position"]
     for sql in queries:
-        yield from queue.batches(sql, {"sweep": sweep}, EXPORT_BATCH)
+        yield from queue.chunks(sql, {"sweep": sweep}, EXPORT_BATCH)
 
 
 # -- import -------------------------------------------------------------------

@@ -242,7 +242,7 @@ def _buckets(queue: Queue, sweep: str,
     a result is reported (the quick check `status` shows), never hidden.
     """
     done = {row["arm"]: row["n"] for row in states if row["state"] == "done"}
-    kept = _has_table(queue, "result_buckets")
+    kept = queue.has_table("result_buckets")
     if kept and queue.read("SELECT (SELECT coalesce(sum(n), 0) FROM result_buckets)"
                            " = (SELECT count(*) FROM results) AS ok")[0]["ok"]:
         rows = queue.read(_BUCKETS, (sweep,))
@@ -283,11 +283,6 @@ def _eta(left: int, pace: float | None, pause: Any, now: float) -> float | None:
             return None
         eta += max(pause.resume_at - now, 0.0)
     return eta
-
-
-def _has_table(queue: Queue, name: str) -> bool:
-    return bool(queue.read("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?",
-                           (name,)))
 
 
 def _has_index(queue: Queue, name: str) -> bool:
@@ -333,7 +328,7 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
 def _mixed_models(queue: Queue, sweep: Sweep) -> dict[str, list[list[str]]]:
     """Per arm, the [old, new] model pairs of one alias (a `sweepq models` change) that
     both answered its results: the arm mixes two models, which `summary` must say."""
-    if not _has_table(queue, "model_changes"):
+    if not queue.has_table("model_changes"):
         return {}
     rows = queue.rows(
         "SELECT DISTINCT arm, c.old_model, c.new_model FROM model_changes AS c,"
@@ -366,7 +361,7 @@ def _batch_price(queue: Queue, sweep: Sweep) -> dict[str, Any] | None:
     """How many of the done jobs' paid calls were bought at the batch price (None when
     none were). Why: a sweep run by batch costs half, and whoever compares its USD with
     a live sweep's must be told, not left to guess from the totals."""
-    if not queue.read("SELECT 1 AS x FROM sqlite_master WHERE name = 'batches'"):
+    if not queue.has_table("batches"):
         return None                     # a read-only database from before migration 8
     factors = [r["f"] for r in queue.read(
         "SELECT DISTINCT price_factor AS f FROM batches WHERE sweep = ?", (sweep.name,))]

@@ -54,7 +54,7 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
     sql = ("SELECT r.job_id, j.arm, j.task, r.passed, r.detail, r.output"
            " FROM results AS r JOIN jobs AS j USING (job_id)"
            " WHERE j.sweep = ? AND j.state = 'done' ORDER BY r.completion_seq")
-    for batch in queue.batches(sql, (sweep.name,)):
+    for batch in queue.chunks(sql, (sweep.name,)):
         for job_id, arm, task, was_passed, was_detail, output in batch:
             if output is None:
                 report.no_reply += 1
@@ -134,5 +134,4 @@ def _literal(text: str) -> str:
 
 
 def _has_scorings(queue: Queue) -> bool:
-    return bool(queue.read("SELECT 1 AS x FROM sqlite_master WHERE type = 'table'"
-                           " AND name = 'scorings'"))
+    return queue.has_table("scorings")

@@ -27,7 +27,7 @@ from typing import Any
 from .. import bbh, hfdata
 from ..bbh import Task
 from ..errors import SweepqError
-from . import ALL, Base, Selection
+from .protocol import ALL, Base, Selection
 
 KEYS = ("question", "answer", "choices", "id", "subtask")
 REQUIRED = ("question", "answer")

@@ -16,7 +16,7 @@ from .. import bbh, mmlu_pro, templates
 from ..bbh import Task
 from ..errors import SweepqError
 from ..prompts import PromptSet
-from . import ALL, Base, Scorer, Selection
+from .protocol import ALL, Base, Scorer, Selection
 
 NO_SUBTASKS = "no subtasks given: pass `subtasks` a,b (or all)"
 

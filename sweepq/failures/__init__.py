@@ -23,7 +23,9 @@ from ..redact import one_line
 
 Kind = Literal["exhausted", "rate_limited", "unreachable", "transient", "fatal",
                "interrupted"]
-Scope = Literal["job", "run"]
+# How far a fatal failure reaches: only this job, or the whole run (auth, unknown model).
+# Not a "scope" (that word names a provider or model family a pause holds back).
+Reach = Literal["job", "run"]
 
 DEFAULT_RATE_LIMIT_PAUSE = 60.0  # seconds, for a 429 that gives no advice at all
 
@@ -38,7 +40,7 @@ class Failure:
     kind: Kind
     resume_at: float | None  # unix seconds; None = no known time
     message: str  # one line, no API key
-    scope: Scope = "job"  # for fatal: the whole run (auth, unknown model) or only this job
+    reach: Reach = "job"  # for fatal: the whole run (auth, unknown model) or only this job
     # What ran out, for exhausted/rate_limited: a provider ("openai", "gemini",
     # "local@URL") whose pause holds back only the arms that call it; None: everything.
     pause_scope: str | None = None

@@ -75,7 +75,7 @@ def _connection_failure(exc: Any) -> Failure:
     if isinstance(cause, httpx2.LocalProtocolError) and "header" in str(cause).lower():
         return Failure("fatal", None, "the request could not be sent: a header holds an "
                        f"illegal character; {KEY_ADVICE} (no newline or space in it)",
-                       scope="run")
+                       reach="run")
     no_connection = unreachable(exc)
     if no_connection is not None:
         return no_connection
@@ -154,15 +154,15 @@ def _fatal_run(exc: Any, status: int, streamed: str | None, headers: Any,
     what = _describe(exc)
     if status == 401 or streamed == "authentication_error":
         return Failure("fatal", None, f"authentication failed ({status}): {KEY_ADVICE} - {what}",
-                       scope="run")
+                       reach="run")
     if status == 403 or streamed == "permission_error":
         return Failure("fatal", None, f"permission denied ({status}): {KEY_ADVICE} - {what}",
-                       scope="run")
+                       reach="run")
     if status == 404 or streamed == "not_found_error":
         model = _requested_model(exc)
         named = f"model {model!r} not found" if model else "not found"
         return Failure("fatal", None, f"{named} ({status}): {MODEL_ADVICE} - {what}",
-                       scope="run")
+                       reach="run")
     return None
 
 

@@ -260,11 +260,11 @@ def _by_words(out: CliOutput, texts: list[str], returncode: int, stderr: str, st
     model = next((m for m in map(_MODEL.match, lines) if m), None)
     if any(_NOT_LOGGED_IN.match(line) for line in lines) or status in (401, 403):
         return Failure("fatal", None, f"claude CLI not authorised ({status or 'no login'}): "
-                       f"{LOGIN_ADVICE} - {detail}", scope="run")
+                       f"{LOGIN_ADVICE} - {detail}", reach="run")
     if model is not None or status == 404:
         named = f"model {model.group('model')!r}" if model and model.group("model") else "model"
         return Failure("fatal", None, f"claude CLI: {named} not found or not allowed (404): "
-                       f"{MODEL_ADVICE} - {detail}", scope="run")
+                       f"{MODEL_ADVICE} - {detail}", reach="run")
     if any(_CREDIT.match(line) for line in lines) or status == 402:
         return Failure("exhausted", None, f"claude CLI: credit balance too low: "
                        f"{CREDIT_ADVICE} - {detail}")

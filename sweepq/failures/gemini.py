@@ -61,11 +61,11 @@ def _status(exc: Any, status: int, now: float) -> Failure:
                                               else delay), f"rate limited ({status}): {what}")
     if status in (401, 403) or "API_KEY_INVALID" in _reasons(details):
         return Failure("fatal", None, f"authentication failed ({status}): {KEY_ADVICE} - "
-                       f"{what}", scope="run")
+                       f"{what}", reach="run")
     if status == 404:
         return Failure("fatal", None, f"model not found ({status}): set another id with "
                        f"`sweepq models --sweep SWEEP ALIAS=gemini:MODEL` - {what}",
-                       scope="run")
+                       reach="run")
     if status >= 500 or status == 408:
         return Failure("transient", None, f"server error ({status}): {what}")
     return Failure("fatal", None, f"request rejected ({status}): {what}")

@@ -69,11 +69,11 @@ def _status(exc: Any, status: int, now: float) -> Failure:
         return Failure("rate_limited", resume, f"rate limited ({status}): {what}")
     if status in (401, 403):
         return Failure("fatal", None, f"authentication failed ({status}): {KEY_ADVICE} - "
-                       f"{what}", scope="run")
+                       f"{what}", reach="run")
     if status == 404 or exc.code == "model_not_found":
         return Failure("fatal", None, f"model not found ({status}): set another id with "
                        f"`sweepq models --sweep SWEEP ALIAS=openai:MODEL` - {what}",
-                       scope="run")
+                       reach="run")
     if status >= 500 or status == 408:
         wait = retry_after(headers, now)
         return Failure("transient", now + wait if wait is not None else None,

@@ -59,7 +59,7 @@ class RouterBackend:
         try:
             backend = self._backend(t)
         except SweepqError as exc:   # no SDK, no key: every call to it fails alike
-            raise CallFailed(Failure("fatal", None, str(exc), scope="run")) from None
+            raise CallFailed(Failure("fatal", None, str(exc), reach="run")) from None
         try:
             return backend.send(t.model, system, prompt, max_tokens)
         except CallFailed as exc:

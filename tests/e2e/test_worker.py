@@ -26,7 +26,6 @@ import pytest
 from conftest import ROOT, cli_env, enqueue, read, run_cli
 
 from sweepq import models as models_mod
-from sweepq import queue as queue_mod
 from sweepq import worker as worker_mod
 from sweepq.arms import BUILTIN
 from sweepq.bbh import Task, load_tasks, score
@@ -34,6 +33,7 @@ from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
 from sweepq.queue import Queue, Sweep
+from sweepq.store import jobs as store_jobs
 from sweepq.worker import Worker, WorkerConfig
 
 ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"
@@ -129,7 +129,7 @@ def test_scorer_exception_is_a_result(in_process, monkeypatch):
     def broken_score(output, task):
         raise ValueError("cannot read this")
 
-    monkeypatch.setattr(worker_mod.scorers, "get", lambda name: broken_score)
+    monkeypatch.setattr("sweepq.scorers.get", lambda name: broken_score)
     outcome = run({"haiku-only": BUILTIN["haiku-only"]})
     assert outcome.exit_code == 0 and outcome.tally.done == 2
     rows = queue.read("SELECT passed, detail, sub_calls, output FROM results")
@@ -218,7 +218,7 @@ def test_a_bad_key_stops_the_run_with_exit_2(in_process):
 def test_transient_failures_are_retried_then_counted(in_process, monkeypatch):
     """A 500 is retried inside the attempt, then the attempt counts; the last one errors."""
     monkeypatch.setattr(models_mod, "_transient_wait", lambda state: 0.0)
-    monkeypatch.setattr(queue_mod, "BACKOFF_BASE_SECONDS", 0.01)     # the job's own backoff
+    monkeypatch.setattr(store_jobs, "BACKOFF_BASE_SECONDS", 0.01)     # the job's own backoff
     run, queue = in_process
     backend = InProcessBackend(FakeConfig(faults={500: 1.0}))
     outcome = run(HAIKU_ONLY, max_attempts=2, backend=backend)

@@ -104,9 +104,9 @@ def test_errors_in_a_batch_with_successes_never_trip_the_breaker(tmp_path, sampl
     to back, yet the same batches' successes show the API works, so they are those jobs'
     failed attempts, never a breaker pause. (Backoff between attempts cut to nothing: the
     breaker is what is tested.)"""
-    from sweepq import queue as queue_mod
+    from sweepq.store import jobs as store_jobs
 
-    monkeypatch.setattr(queue_mod, "backoff_seconds", lambda attempts: 0.0)
+    monkeypatch.setattr(store_jobs, "backoff_seconds", lambda attempts: 0.0)
     # echo-judge alone: no job completes in the round that raises the errors, so nothing
     # live-like would come between them.
     queue, sweep = _sweep(tmp_path / "e.db", sample_bbh, 5, max_attempts=20,

@@ -151,18 +151,18 @@ def test_blips_between_successes_never_trip_it(db_path, sample_bbh, monkeypatch)
     backoffs cut to nothing (the policy is what is tested; the end-to-end test above runs
     the real process)."""
     from sweepq import models as models_mod
-    from sweepq import queue as queue_mod
     from sweepq.arms import registry
     from sweepq.bbh import load_tasks
     from sweepq.fake.inprocess import InProcessBackend
     from sweepq.models import DEFAULT_MODELS
+    from sweepq.store import jobs as store_jobs
     from sweepq.worker import Worker, WorkerConfig
 
     monkeypatch.setattr(models_mod, "_transient_wait", lambda state: 0.0)
     # A failed job waits a quarter to half a second: long enough that the next jobs, not
     # the same one again, meet the following blips (5 different jobs would trip it
     # without the successes in between), short enough to keep the test quick.
-    monkeypatch.setattr(queue_mod, "BACKOFF_BASE_SECONDS", 0.5)
+    monkeypatch.setattr(store_jobs, "BACKOFF_BASE_SECONDS", 0.5)
     queue = Queue(db.connect(db_path))
     sweep = Sweep(name="s", arms=["haiku-only"], models=dict(DEFAULT_MODELS))
     tasks = load_tasks(["boolean_expressions", "web_of_lies"], 6, 0, str(sample_bbh))

@@ -17,9 +17,11 @@ from click.testing import CliRunner
 from sweepq import (
     batch,
     batch_api,
+    batch_link,
     bounds,
     db,
     governor,
+    jobrun,
     models,
     pauselog,
     prompts,
@@ -55,23 +57,23 @@ CLAIMS = [
     ("docs/failures.md", f"retried inside the attempt ({models.TRANSIENT_TRIES} tries"),
     ("docs/failures.md", f"up to {governor.MAX_GOVERNED_RETRIES} refusals for one call"),
     ("docs/failures.md", f"({DEFAULT_RATE_LIMIT_PAUSE:g} s when none is given)"),
-    ("docs/failures.md", f"for {worker.PROBE_FIRST_SECONDS:g} s, doubling up to "
-                         f"{_minutes(worker.PROBE_MAX_SECONDS)}"),
+    ("docs/failures.md", f"for {jobrun.PROBE_FIRST_SECONDS:g} s, doubling up to "
+                         f"{_minutes(jobrun.PROBE_MAX_SECONDS)}"),
     ("docs/failures.md", f"a jittered wait of {queue.BACKOFF_BASE_SECONDS / 2:g}-"
                          f"{queue.BACKOFF_BASE_SECONDS:g} s, doubling per attempt up to "
                          f"{queue.BACKOFF_CAP_SECONDS / 120:g}-"
                          f"{_minutes(queue.BACKOFF_CAP_SECONDS)}"),
     ("docs/failures.md", "a 400, " + ", ".join(map(str, sorted(_FATAL_JOB_STATUSES)[1:-1]))
                          + f" or {max(_FATAL_JOB_STATUSES)})"),
-    ("docs/failures.md", f"waits up to {worker.SIGNAL_ARRIVAL_SECONDS:g} s for its own signal"),
+    ("docs/failures.md", f"waits up to {jobrun.SIGNAL_ARRIVAL_SECONDS:g} s for its own signal"),
     ("docs/failures.md", f"expires after {governor.GRANT_LEASE_SECONDS:g} s"),
     ("docs/schema.md", f"until its lease ends ({governor.GRANT_LEASE_SECONDS:g} s)"),
     ("docs/batches.md", f"at most {batch.MAX_REQUESTS:,} requests and "
                         f"{batch.MAX_BYTES // 2**20} MB"),
-    ("docs/batches.md", f"(`batches.price_factor`, {batch.PRICE_FACTOR:g})"),
+    ("docs/batches.md", f"(`batches.price_factor`, {batch_link.PRICE_FACTOR:g})"),
     ("docs/batches.md", f"(up to {batch_api.API_TRIES} tries"),
-    ("docs/batches.md", f"polled after {batch.POLL_FIRST:g} s, then at doubling intervals up "
-                        f"to {_minutes(batch.POLL_MAX)}"),
+    ("docs/batches.md", f"polled after {batch_link.POLL_FIRST:g} s, then at doubling intervals up "
+                        f"to {_minutes(batch_link.POLL_MAX)}"),
     ("docs/guide.md", f"`--concurrency` 1-{bounds.MAX_CONCURRENCY}"),
     ("docs/guide.md", f"`--max-attempts` 1-{bounds.MAX_ATTEMPTS}"),
     ("docs/guide.md", f"a lock held past {db.BUSY_TIMEOUT_MS // 1000} s"),
@@ -79,7 +81,7 @@ CLAIMS = [
     ("docs/guide.md", f"one at most every {_minutes(pauselog.WAITING_LOG_INTERVAL)} while"),
     ("docs/guide.md", f"pace over the last {_minutes(report.PACE_WINDOW_SECONDS)}"),
     ("docs/guide.md", "Workers notice a resume within a second"
-                      if worker.PAUSE_POLL_SECONDS <= 1 else "PAUSE_POLL_SECONDS changed"),
+                      if jobrun.PAUSE_POLL_SECONDS <= 1 else "PAUSE_POLL_SECONDS changed"),
     ("docs/guide.md", f"closes a connection idle for {serve.IDLE_SECONDS:g} s"),
     ("docs/guide.md", f"serves at most {serve.MAX_CONNECTIONS} connections at once"),
     ("docs/vendors.md", f"raises any budget below {openai_backend.REASONING_MIN_TOKENS:,} "

@@ -88,7 +88,7 @@ def test_spend_limits_are_exhausted_until_the_regain_time(status, etype, message
     assert isinstance(exc, anthropic.BadRequestError if status == 400
                       else anthropic.RateLimitError)
     failure = classify(exc, now=NOW)
-    assert (failure.kind, failure.resume_at, failure.scope) == ("exhausted", resume_at, "job")
+    assert (failure.kind, failure.resume_at, failure.reach) == ("exhausted", resume_at, "job")
 
 
 def test_a_plain_rate_limit_is_still_a_rate_limit():
@@ -103,7 +103,7 @@ def test_a_quoted_limit_sentence_in_another_400_is_the_job_s():
     """ERRORS: the sentence decides only at the start of an invalid_request_error."""
     exc = sdk_exception(400, "invalid_request_error",
                         f"messages.0.content: {WORKSPACE} is not valid")
-    assert (classify(exc, now=NOW).kind, classify(exc, now=NOW).scope) == ("fatal", "job")
+    assert (classify(exc, now=NOW).kind, classify(exc, now=NOW).reach) == ("fatal", "job")
 
 
 def test_a_key_that_cannot_be_sent_stops_the_run(fake_api):
@@ -115,5 +115,5 @@ def test_a_key_that_cannot_be_sent_stops_the_run(fake_api):
         client.messages.create(model="claude-haiku-4-5", max_tokens=8,
                                messages=[{"role": "user", "content": "hi"}])
     failure = classify(info.value, now=NOW)
-    assert (failure.kind, failure.scope) == ("fatal", "run")
+    assert (failure.kind, failure.reach) == ("fatal", "run")
     assert "ANTHROPIC_API_KEY" in failure.message and "SECRET" not in failure.message

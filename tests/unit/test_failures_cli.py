@@ -79,7 +79,7 @@ def test_every_capture_classifies(london, name):
         assert code == 0 and failure is None
         return
     assert code == 1 and failure is not None
-    assert (failure.kind, failure.resume_at, failure.scope) == expected, failure
+    assert (failure.kind, failure.resume_at, failure.reach) == expected, failure
     assert "\n" not in failure.message and len(failure.message) <= 300
 
 
@@ -134,7 +134,7 @@ def stream(error: str, text: str, status=None, code: int = 1) -> tuple[int, str]
 def test_the_error_field_decides_when_nothing_else_does(error, kind, scope):
     code, stdout = stream(error, "Something went wrong")
     failure = classify_cli(code, stdout, "", now=CAPTURED)
-    assert (failure.kind, failure.scope) == (kind, scope)
+    assert (failure.kind, failure.reach) == (kind, scope)
 
 
 # -- answers are answers ---------------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_stand_in_replays_the_captures_at_their_time(london, name, fmt):
     failure = classify_cli(done.returncode, done.stdout, done.stderr, now=CAPTURED)
     sj = fmt == "stream-json" and (DATA / f"{name}-sj.stdout").exists()
     expected = TABLE[f"{name}-sj" if sj else name]
-    assert (None if failure is None else (failure.kind, failure.resume_at, failure.scope)) \
+    assert (None if failure is None else (failure.kind, failure.resume_at, failure.reach)) \
         == expected
 
 
@@ -409,7 +409,7 @@ def test_every_2_1_328_capture_classifies(london, name):
     if TABLE_328[name] is None:
         assert code == 0 and failure is None
         return
-    assert (failure.kind, failure.resume_at, failure.scope, failure.pause_scope) == \
+    assert (failure.kind, failure.resume_at, failure.reach, failure.pause_scope) == \
         TABLE_328[name], name
     assert "\n" not in failure.message and len(failure.message) <= 300
     assert "/home/researcher" not in failure.message and '{"' not in failure.message
@@ -455,7 +455,7 @@ def test_an_api_retry_line_names_the_status_of_a_stopped_run():
                      if '"type":"result"' not in line and '"type":"assistant"' not in line)
     assert '"api_retry"' in stdout
     failure = classify_cli(1, stdout, "", now=CAPTURED_328)
-    assert (failure.kind, failure.scope) == ("fatal", "run")
+    assert (failure.kind, failure.reach) == ("fatal", "run")
 
 
 def test_stand_in_plays_2_1_328(london):

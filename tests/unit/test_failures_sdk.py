@@ -256,7 +256,7 @@ def test_classify_sdk_exceptions(fake, response, exc_type, kind, resume_at, scop
     exc = sdk_error(fake, response)
     assert isinstance(exc, exc_type), repr(exc)
     failure = classify(exc, now=NOW)
-    assert (failure.kind, failure.resume_at, failure.scope) == (kind, resume_at, scope), failure
+    assert (failure.kind, failure.resume_at, failure.reach) == (kind, resume_at, scope), failure
     assert_clean(failure)
 
 
@@ -274,7 +274,7 @@ def test_unknown_model_names_the_model(fake):
     exc = sdk_error(fake, None, model="gpt-4o-mini")
     assert isinstance(exc, anthropic.NotFoundError)
     failure = classify(exc, now=NOW)
-    assert (failure.kind, failure.scope) == ("fatal", "run")
+    assert (failure.kind, failure.reach) == ("fatal", "run")
     assert "gpt-4o-mini" in failure.message
 
 
@@ -326,7 +326,7 @@ def test_planted_key_never_reaches_the_message(fake, status, body):
 )
 def test_leaked_and_unknown_exceptions_are_transient(exc):
     failure = classify(exc, now=NOW)
-    assert (failure.kind, failure.resume_at, failure.scope) == ("transient", None, "job")
+    assert (failure.kind, failure.resume_at, failure.reach) == ("transient", None, "job")
     assert type(exc).__name__ in failure.message
     assert_clean(failure)
 
@@ -351,7 +351,7 @@ def test_call_failed_carries_its_failure():
 
 
 def test_failure_scrubs_whatever_builds_it():
-    failure = Failure("fatal", None, "key sk-ant-api03-SECRET\nin two lines", scope="run")
+    failure = Failure("fatal", None, "key sk-ant-api03-SECRET\nin two lines", reach="run")
     assert failure.message == "key sk-ant-*** in two lines"
 
 

@@ -66,7 +66,7 @@ def outcomes(backend, reqs) -> list[tuple]:
                 # timing, even over real HTTP: the class and kind are what must agree.
                 message = "connection error"
             out.append((type(exc).__name__, getattr(exc, "status_code", None), f.kind,
-                        f.scope, message))
+                        f.reach, message))
     return out
 
 

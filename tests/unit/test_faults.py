@@ -24,6 +24,7 @@ from sweepq import models as models_mod
 from sweepq import queue as queue_mod
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
+from sweepq.store import jobs as store_jobs
 from sweepq.worker import Worker
 
 STAND_IN_CLAUDE = ROOT / "tests" / "bin" / "claude"
@@ -156,7 +157,7 @@ def _error_every_job_in_process(db: Path, monkeypatch) -> InProcessBackend:
     """Work sweep `s` in this process against a fake failing every call with a 500,
     without the backoff sleeps (the retry counts are the point, not the waiting)."""
     monkeypatch.setattr(models_mod, "_transient_wait", lambda state: 0.0)
-    monkeypatch.setattr(queue_mod, "BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(store_jobs, "BACKOFF_BASE_SECONDS", 0.01)
     backend = InProcessBackend(FakeConfig(faults={500: 1.0}))
     queue = queue_mod.Queue.open(str(db))
     try:

@@ -21,6 +21,8 @@ from sweepq import bbh, db
 from sweepq import queue as queue_mod
 from sweepq.errors import SweepqError
 from sweepq.queue import Call, Queue, Result, Sweep
+from sweepq.store import claim_sql
+from sweepq.store import enqueue as store_enqueue
 from sweepq.usage import Usage
 
 T0 = 1_800_000_000.0
@@ -108,7 +110,7 @@ def test_canonical_positions_from_bbh_tasks(q: Queue, sample_bbh: Path) -> None:
 
 
 def test_enqueue_in_batches(q: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(queue_mod, "ENQUEUE_BATCH", 7)
+    monkeypatch.setattr(store_enqueue, "ENQUEUE_BATCH", 7)
     sweep = Sweep(name="s", arms=["a", "b", "c"])
     assert q.enqueue(sweep, tasks(25)) == 75
     assert q.enqueue(sweep, tasks(25)) == 0
@@ -127,7 +129,7 @@ def test_enqueue_more_than_one_real_batch(q: Queue) -> None:
 def test_enqueue_failing_in_the_first_batch_leaves_no_sweep(q: Queue,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    monkeypatch.setattr(queue_mod, "ENQUEUE_BATCH", 10)
+    monkeypatch.setattr(store_enqueue, "ENQUEUE_BATCH", 10)
 
     def broken():
         yield from tasks(3)
@@ -142,7 +144,7 @@ def test_enqueue_failing_in_the_first_batch_leaves_no_sweep(q: Queue,
 def test_enqueue_failing_later_keeps_whole_batches_and_resumes(q: Queue,
                                                                monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
-    monkeypatch.setattr(queue_mod, "ENQUEUE_BATCH", 10)
+    monkeypatch.setattr(store_enqueue, "ENQUEUE_BATCH", 10)
     sweep = Sweep(name="s", arms=["a", "b"])
 
     def broken():
@@ -463,7 +465,7 @@ def test_the_claim_uses_the_claimable_index_without_sorting(q: Queue) -> None:
         job = q.claim("s", "w")
         q.complete(job.job_id, "w", RESULT)
     q.conn.execute("ANALYZE")
-    plan = q.conn.execute("EXPLAIN QUERY PLAN " + queue_mod._CLAIM,
+    plan = q.conn.execute("EXPLAIN QUERY PLAN " + claim_sql.CLAIM,
                           {"sweep": "s", "worker": "w", "lease": 60, "now": T0}).fetchall()
     details = [row[-1] for row in plan]
     assert any("jobs_claimable" in d for d in details), details

@@ -107,18 +107,18 @@ def test_midnight_pacific_honours_winter_time():
 ])
 def test_server_errors_are_transient_and_bad_requests_fail_the_job(fake, scripted, kind):
     failure = failure_of(fake, scripted)[0]
-    assert failure.kind == kind and failure.scope == "job"
+    assert failure.kind == kind and failure.reach == "job"
 
 
 def test_a_wrong_key_and_an_unknown_model_stop_the_run(fake, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "wrong-key-value")
     failure = failure_of(fake)[0]
-    assert (failure.kind, failure.scope) == ("fatal", "run") and "GEMINI_API_KEY" in \
+    assert (failure.kind, failure.reach) == ("fatal", "run") and "GEMINI_API_KEY" in \
         failure.message
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
     fake.models = ("gemini-2.5-flash",)
     failure = failure_of(fake, model="gemini-9")[0]
-    assert (failure.kind, failure.scope) == ("fatal", "run")
+    assert (failure.kind, failure.reach) == ("fatal", "run")
 
 
 def test_the_router_scopes_gemini_failures(fake):

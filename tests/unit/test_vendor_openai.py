@@ -156,19 +156,19 @@ def test_server_errors_are_transient(fake, status):
 def test_a_wrong_key_and_an_unknown_model_stop_the_run(fake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     failure, _ = failure_of(fake)
-    assert (failure.kind, failure.scope) == ("fatal", "run") and "OPENAI_API_KEY" in \
+    assert (failure.kind, failure.reach) == ("fatal", "run") and "OPENAI_API_KEY" in \
         failure.message
     assert "sk-wrong" not in failure.message
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai")
     fake.models = ("gpt-5.4-mini",)
     failure, _ = failure_of(fake, model="gpt-9")
-    assert (failure.kind, failure.scope) == ("fatal", "run") and "model_not_found" in \
+    assert (failure.kind, failure.reach) == ("fatal", "run") and "model_not_found" in \
         failure.message
 
 
 def test_a_bad_request_fails_the_job_only(fake):
     failure, _ = failure_of(fake, error(400, "context_length_exceeded", "too long"))
-    assert (failure.kind, failure.scope) == ("fatal", "job")
+    assert (failure.kind, failure.reach) == ("fatal", "job")
 
 
 class _Claude:
@@ -198,7 +198,7 @@ def test_a_missing_key_at_the_router_is_fatal_for_the_run(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(CallFailed) as info:
         RouterBackend(_Claude()).send("openai:gpt-5.4-mini", None, "hi", 8)
-    assert (info.value.failure.kind, info.value.failure.scope) == ("fatal", "run")
+    assert (info.value.failure.kind, info.value.failure.reach) == ("fatal", "run")
 
 
 def test_prices_use_the_vendors_id_and_unknown_is_none():

@@ -80,7 +80,7 @@ def test_its_failures_are_classified_like_chat_completions(fake, scripted, kind,
     fake.script([scripted])
     with pytest.raises(CallFailed) as info:
         responses(fake).send("gpt-5.4-mini", None, "hello", 16)
-    assert (info.value.failure.kind, info.value.failure.scope) == (kind, scope)
+    assert (info.value.failure.kind, info.value.failure.reach) == (kind, scope)
     assert fake.apis == {"responses": 1}
 
 
@@ -101,7 +101,7 @@ def test_a_failed_response_is_a_failure_never_an_answer(fake, code, kind):
     with pytest.raises(CallFailed) as info:
         responses(fake).send("gpt-5.4-mini", None, "hello", 16)
     assert info.value.failure.kind == kind and code in info.value.failure.message
-    assert info.value.failure.scope == "job"
+    assert info.value.failure.reach == "job"
 
 
 def test_a_rate_limit_on_responses_waits_for_its_reset_header(fake):
