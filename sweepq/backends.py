@@ -19,6 +19,7 @@ from .claude_run import run_claude
 from .errors import SweepqError
 from .failures import CallFailed, Failure
 from .failures.cli import classify_cli, parse_output
+from .leases import check_now
 from .transport import cli_argv
 from .usage import Usage
 
@@ -79,7 +80,8 @@ class AnthropicBackend:
                               max_keepalive_connections=max_connections)
         self.client = anthropic.Anthropic(
             max_retries=0, timeout=timeout,
-            http_client=anthropic.DefaultHttpxClient(limits=limits))
+            http_client=anthropic.DefaultHttpxClient(
+                limits=limits, event_hooks={"request": [check_now]}))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         param = caching.system_param(model, system, self.cache_ttl) if system else None

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -20,6 +23,31 @@ class LeaseLost(BaseException):
     or a heartbeat failed). Stop the job's chain at once: make no call, write nothing.
 
     A BaseException, so an arm's own `except Exception` cannot swallow it."""
+
+
+_sending = threading.local()
+
+
+@contextmanager
+def checked_at_send(check: Callable[[], None] | None) -> Iterator[None]:
+    """Run `check` (raises LeaseLost) once more as the request leaves this thread.
+
+    A worker stopped (SIGSTOP, a laptop asleep) after its last lease check but before its
+    request went out would send it on waking, for a job another worker took meanwhile:
+    the backend's HTTP client calls `check_now` from its request hook, so the window is
+    the socket write alone."""
+    _sending.check = check
+    try:
+        yield
+    finally:
+        _sending.check = None
+
+
+def check_now(*_request: object) -> None:
+    """The lease check of the call this thread is sending, if any (an httpx request hook)."""
+    check = getattr(_sending, "check", None)
+    if check is not None:
+        check()
 
 
 def this_host() -> str:

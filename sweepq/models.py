@@ -31,7 +31,7 @@ from .errors import SweepqError
 from .failures import CallFailed
 from .failures.api import classify
 from .governor import MAX_GOVERNED_RETRIES, Cost, Governor
-from .leases import LeaseLost
+from .leases import LeaseLost, checked_at_send
 from .prompts import UNSET_MAX_TOKENS
 from .queue import Call, Job, Queue
 from .ratelimits import read as read_ratelimits
@@ -367,7 +367,8 @@ class JobClient:
                 self._check_lease()
             started = time.monotonic()
             try:
-                reply = self.backend.send(model, system, prompt, max_tokens)
+                with checked_at_send(self._lease):
+                    reply = self.backend.send(model, system, prompt, max_tokens)
             except Exception as exc:
                 failure = classify(exc)
                 self._journal(Call(
