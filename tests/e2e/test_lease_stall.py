@@ -76,6 +76,10 @@ def test_a_worker_stalled_past_its_lease_makes_no_further_calls(db_path, sample_
         while not _mid_chain(db_path):
             assert first.poll() is None and time.monotonic() < deadline, "never mid-chain"
             time.sleep(0.02)
+        # Half the fake's latency after a journal write: the stop lands while calls wait on
+        # their replies, not at the instant a thread, past its last lease check, is writing
+        # its next request to the socket (no check can close that window: paid as in flight).
+        time.sleep(0.15)
         _stop_off_the_lock(db_path, first)
         time.sleep(1.0)                 # the fake answers what was sent before the stop
         in_flight = _served(fake) - _one(db_path, "SELECT count(*) FROM calls")
