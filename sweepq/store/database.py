@@ -141,9 +141,6 @@ class Database:
                 return
             yield chunk
 
-    # The name before chunks: kept for callers written against it.
-    batches = chunks
-
 
 def _warn_on_stderr(line: str) -> None:
     sys.stderr.write(f"sweepq: warning: {line}\n")
