@@ -4,16 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Some machines set PYTHONDONTWRITEBYTECODE: then every process the suite starts compiles
+# sweepq, the SDKs and pandas from source again, and pytest rewrites every test module in
+# each of its workers (a fifth of the fast suite's CPU here). The caches live in the clone.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
 # uv (from PyPI, into the venv) resolves and installs the dev extra in seconds where pip
-# took over a minute; the same uv installs the lowest versions for test-min.
+# took over a minute; the same uv installs the lowest versions for test-min. Unlike pip, uv
+# leaves the installed packages uncompiled unless told: --compile-bytecode does it once.
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.4'
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 # The suite without the minutes-long runs; `test-slow` runs the rest. Four workers on two
@@ -33,7 +39,8 @@ test-slow: $(STAMP)
 MIN := .venv-min
 test-min: $(STAMP)
 	test -d $(MIN) || $(BIN)/uv venv --quiet --seed --python $(PYTHON) $(MIN)
-	$(BIN)/uv pip install --quiet --python $(MIN)/bin/python --resolution lowest-direct -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(MIN)/bin/python \
+		--resolution lowest-direct -e '.[dev]'
 	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q $(PYTEST_FAST)
 
 demo: $(STAMP)

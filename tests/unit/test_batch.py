@@ -83,9 +83,9 @@ def test_batch_equals_live_at_half_the_cost_in_chain_rounds(tmp_path, sample_bbh
 def test_errored_is_the_live_error_and_expired_goes_again(tmp_path, sample_bbh, monkeypatch):
     """(Backoff between attempts cut to nothing: 13 s of waiting otherwise, and the
     outcomes, not the backoff, are what is tested.)"""
-    from sweepq import queue as queue_mod
+    from sweepq.store import jobs as store_jobs
 
-    monkeypatch.setattr(queue_mod, "backoff_seconds", lambda attempts: 0.0)
+    monkeypatch.setattr(store_jobs, "backoff_seconds", lambda attempts: 0.0)
     queue, sweep = _sweep(tmp_path / "f.db", sample_bbh, 5, max_attempts=10)
     fake = InProcessBackend(_config(sample_bbh, 5, batch_errored=0.1, batch_expired=0.2))
     outcome = _batch(queue, sweep, fake).run()
