@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from . import caching
+from . import caching, tls
 from .claude_run import run_claude
 from .errors import SweepqError
 from .failures import CallFailed, Failure
@@ -81,7 +81,7 @@ class AnthropicBackend:
         self.client = anthropic.Anthropic(
             max_retries=0, timeout=timeout,
             http_client=anthropic.DefaultHttpxClient(
-                limits=limits, event_hooks={"request": [check_now]}))
+                limits=limits, verify=tls.context(), event_hooks={"request": [check_now]}))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         param = caching.system_param(model, system, self.cache_ttl) if system else None

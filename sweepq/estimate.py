@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import arms as arms_mod
-from . import caching
+from . import caching, tls
 from .bbh import Task
 from .errors import SweepqError
 from .models import price
@@ -68,7 +68,8 @@ def api_counter() -> Counter:
     """Input tokens by Anthropic's `count_tokens` endpoint (the SDK, its own retries)."""
     import anthropic
 
-    client = anthropic.Anthropic(max_retries=2)
+    client = anthropic.Anthropic(
+        max_retries=2, http_client=anthropic.DefaultHttpxClient(verify=tls.context()))
 
     def count(model: str, system: str | None, prompt: str) -> int:
         kwargs: dict[str, Any] = {"system": system} if system else {}

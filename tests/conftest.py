@@ -48,6 +48,18 @@ def fake_api() -> Iterator[FakeAPI]:
         yield fake
 
 
+def sdk(**options):
+    """The real `anthropic` client, on the process's one TLS context (`sweepq.tls`) as
+    sweepq's own clients are: a context of its own reads the CA bundle, which costs more
+    than most tests that make a client."""
+    import anthropic
+
+    from sweepq import tls
+
+    return anthropic.Anthropic(
+        http_client=anthropic.DefaultHttpxClient(verify=tls.context()), **options)
+
+
 def cli_env(fake: FakeAPI | None = None, **extra: str) -> dict[str, str]:
     """The environment for a `sweepq` subprocess: offline, pointed at the fake API."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "SWEEPQ_"))}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 
+from .. import tls
 from ..backends import DEFAULT_TIMEOUT, Reply
 from ..errors import SweepqError
 from ..failures import CallFailed, Failure
@@ -69,7 +70,8 @@ class OpenAIBackend:
         self.local, self.api = local, api
         self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
                                     timeout=timeout,
-                                    http_client=openai.DefaultHttpxClient(limits=limits))
+                                    http_client=openai.DefaultHttpxClient(
+                                        limits=limits, verify=tls.context()))
 
     def send(self, model: str, system: str | None, prompt: str, max_tokens: int) -> Reply:
         if self.api == "responses":

@@ -9,8 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-import anthropic
-from conftest import run_cli
+from conftest import run_cli, sdk
 
 from sweepq.bbh import load_tasks
 from sweepq.fake import FakeAPI, FakeConfig
@@ -87,7 +86,7 @@ def test_batches_cancel_cancels_at_the_api_and_its_requests_go_out_again(tmp_pat
         assert cancel.returncode == 0, cancel.stderr
         assert fake.stats()["batch_results"].get("fault_529") == 1
         assert f"{batch_id}: canceling" in cancel.stdout
-        client = anthropic.Anthropic(api_key="sk-ant-x", base_url=fake.url, max_retries=0)
+        client = sdk(api_key="sk-ant-x", base_url=fake.url, max_retries=0)
         at_api = client.messages.batches.retrieve(batch_id)
         assert at_api.processing_status == "ended" and at_api.request_counts.canceled == 12
         fake.config.batch_seconds = 0                       # the next batches end at once

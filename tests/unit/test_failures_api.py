@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import anthropic
 import httpx2
 import pytest
+from conftest import sdk
 
 from sweepq.failures.api import classify
 
@@ -41,7 +42,7 @@ def sdk_exception(status: int, etype: str, message: str, code: str | None = None
     request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages",
                              content=json.dumps({"model": "claude-haiku-4-5"}).encode())
     response = httpx2.Response(status, headers=headers or {}, json=body, request=request)
-    client = anthropic.Anthropic(api_key="sk-ant-test", max_retries=0)
+    client = sdk(api_key="sk-ant-test", max_retries=0)
     try:
         return client._make_status_error_from_response(response)
     finally:
@@ -109,8 +110,7 @@ def test_a_quoted_limit_sentence_in_another_400_is_the_job_s():
 def test_a_key_that_cannot_be_sent_stops_the_run(fake_api):
     """A malformed key (a newline in it) fails every request before any answer: fatal for
     the run, and the key never reaches the message."""
-    client = anthropic.Anthropic(api_key="sk-ant-api03-SECRET\nrest", base_url=fake_api.url,
-                                 max_retries=0)
+    client = sdk(api_key="sk-ant-api03-SECRET\nrest", base_url=fake_api.url, max_retries=0)
     with pytest.raises(anthropic.APIConnectionError) as info:
         client.messages.create(model="claude-haiku-4-5", max_tokens=8,
                                messages=[{"role": "user", "content": "hi"}])

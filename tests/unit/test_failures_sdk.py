@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import anthropic
 import httpx2
 import pytest
+from conftest import sdk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,7 +70,7 @@ def sdk_error(server: FakeAPI, response: dict | None, model: str = "claude-haiku
     """What the real SDK raises for `response` (scripted) or for the fake's own decision."""
     if response is not None:
         server.script([response])
-    client = anthropic.Anthropic(api_key=TEST_KEY, base_url=server.url, max_retries=0, **kw)
+    client = sdk(api_key=TEST_KEY, base_url=server.url, max_retries=0, **kw)
     try:
         client.messages.create(
             model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}]

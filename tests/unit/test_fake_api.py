@@ -20,6 +20,7 @@ from pathlib import Path
 import anthropic
 import pytest
 from click.testing import CliRunner
+from conftest import sdk
 
 from sweepq.arms import judge_prompt
 from sweepq.bbh import make_task
@@ -40,7 +41,7 @@ MCQ = (
 
 
 def client(fake: FakeAPI, **kw) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="test-key", base_url=fake.url, max_retries=0, **kw)
+    return sdk(api_key="test-key", base_url=fake.url, max_retries=0, **kw)
 
 
 def ask(c: anthropic.Anthropic, prompt: str = "hi", model: str = HAIKU, **kw):
@@ -212,7 +213,7 @@ def test_authentication():
         assert ei.value.type == "authentication_error"
         with pytest.raises(anthropic.AuthenticationError):
             ask(client(fake))                                  # "test-key" is not valid
-        ok = anthropic.Anthropic(api_key="good", base_url=fake.url, max_retries=0)
+        ok = sdk(api_key="good", base_url=fake.url, max_retries=0)
         assert ask(ok).stop_reason == "end_turn"
         status, _ = raw_post(fake.url + "/v1/messages", json.dumps(
             {"model": HAIKU, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
@@ -411,7 +412,7 @@ def test_cli_serves_and_stops_on_sigterm(tmp_path):
         timer.cancel()
         m = re.fullmatch(r"fake-api listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert m, (line, proc.stderr.read() if proc.poll() is not None else "")
-        c = anthropic.Anthropic(api_key="test-key", base_url=m.group(1), max_retries=0)
+        c = sdk(api_key="test-key", base_url=m.group(1), max_retries=0)
         assert final_answer(ask(c, MCQ)) == "D"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

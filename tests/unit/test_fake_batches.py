@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+from conftest import sdk
 
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
@@ -69,7 +70,7 @@ def test_custom_id_rules(custom_id):
 
 def test_over_http_results_url_points_back():
     with FakeAPI(FakeConfig()) as fake:
-        client = anthropic.Anthropic(api_key="sk-ant-x", base_url=fake.url, max_retries=0)
+        client = sdk(api_key="sk-ant-x", base_url=fake.url, max_retries=0)
         batch = client.messages.batches.create(requests=[_request("one")])
         assert client.messages.batches.retrieve(batch.id).results_url.startswith(fake.url)
         assert [r.custom_id for r in client.messages.batches.results(batch.id)] == ["one"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import anthropic
 import pytest
+from conftest import sdk
 
 from sweepq.fake import FakeAPI, FakeConfig, documented
 from sweepq.fake.cli import _spend_window
@@ -24,7 +25,7 @@ REGAIN = r"You will regain access on (\d{4}-\d\d-\d\d) at (\d\d:\d\d) UTC\."
 
 
 def client(fake: FakeAPI) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="k", base_url=fake.url, max_retries=0)
+    return sdk(api_key="k", base_url=fake.url, max_retries=0)
 
 
 def ask(fake: FakeAPI, model: str = HAIKU, prompt: str = "hi"):

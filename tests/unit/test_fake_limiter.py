@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from conftest import ROOT, Clock, cli_env, run_cli
+from conftest import ROOT, Clock, cli_env, run_cli, sdk
 
 from sweepq import arms as arms_mod
 from sweepq.fake import FakeAPI, FakeConfig
@@ -48,7 +48,7 @@ def test_a_small_bucket_holds_seconds_not_a_minute() -> None:
 
 def test_the_sdk_sees_a_429_with_the_limiter_headers() -> None:
     with FakeAPI(FakeConfig(rpm=60, bucket_start="empty")) as fake:
-        client = anthropic.Anthropic(base_url=fake.url, api_key="k", max_retries=0)
+        client = sdk(base_url=fake.url, api_key="k", max_retries=0)
         with pytest.raises(anthropic.RateLimitError) as info:
             client.messages.create(model="claude-haiku-4-5", max_tokens=10,
                                    messages=[{"role": "user", "content": "hi"}])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from conftest import ROOT, cli_env, enqueue, rows, run_cli
+from conftest import ROOT, cli_env, enqueue, rows, run_cli, sdk
 
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
@@ -29,8 +29,7 @@ def free_port() -> int:
 
 
 def sdk_failure(base_url: str, timeout: float = 5.0) -> anthropic.APIConnectionError:
-    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=base_url, max_retries=0,
-                                 timeout=timeout)
+    client = sdk(api_key="sk-ant-test", base_url=base_url, max_retries=0, timeout=timeout)
     with pytest.raises(anthropic.APIConnectionError) as info:
         client.messages.create(model="claude-haiku-4-5", max_tokens=8,
                                messages=[{"role": "user", "content": "hi"}])
