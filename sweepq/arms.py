@@ -54,9 +54,10 @@ from dataclasses import replace
 from typing import Protocol
 
 from . import benchmarks, codeextract, templates
-from .bbh import Task, extract_answer, score
+from .bbh_answers import extract_answer, score
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, SET_NAME, PromptSet, default_set
+from .task import Task
 from .transport import Transport
 from .vendors import target
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from . import arms as arms_mod
 from . import caching
-from .bbh import Task
 from .errors import SweepqError
 from .models import price
 from .preview import DryClient, Request
@@ -34,6 +33,7 @@ from .prompts import UNSET_MAX_TOKENS
 from .queue import Queue
 from .records import Sweep
 from .redact import mask
+from .task import Task
 from .usage import Usage
 
 PLANS = ("live", "live_cached", "batch", "batch_cached")

@@ -16,10 +16,10 @@ from typing import Any
 
 from . import arms as arms_mod
 from . import caching
-from .bbh import Task
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, UNSET_MAX_TOKENS, default_set
 from .queue import Queue, Sweep
+from .task import Task
 from .transport import Transport, cli_argv
 
 

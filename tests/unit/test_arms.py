@@ -23,12 +23,14 @@ from conftest import cli_env, run_cli
 
 from sweepq import arms as arms_mod
 from sweepq.arms import BUILTIN, JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
-from sweepq.bbh import Task, load_tasks, score
+from sweepq.bbh import load_tasks
+from sweepq.bbh_answers import score
 from sweepq.errors import SweepqError
 from sweepq.fake import FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS, JobClient, request_hash
 from sweepq.queue import Queue, Sweep
+from sweepq.task import Task
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 

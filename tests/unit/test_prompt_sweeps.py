@@ -17,6 +17,7 @@ from sweepq.models import DEFAULT_MODELS
 from sweepq.prompts import default_set, parse
 from sweepq.prompts_toml import render
 from sweepq.queue import Queue
+from sweepq.task import Task
 from sweepq.worker import EXIT_TEMPFAIL, Worker, WorkerConfig
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
@@ -62,7 +63,7 @@ class RecordingBackend(InProcessBackend):
         return super()._respond(request)
 
 
-def keyed(tasks: list[bbh.Task], sets, **kw) -> FakeConfig:
+def keyed(tasks: list[Task], sets, **kw) -> FakeConfig:
     key = {s.task_prompt(t.subtask, t.question, t.choices): t.answer for t in tasks for s in sets}
     return FakeConfig(answer_key=key, accuracy={"haiku": 0.6, "sonnet": 0.9},
                       prompt_sets=tuple(sets), **kw)
@@ -90,7 +91,7 @@ def sent(body: dict) -> tuple[str, str | None, str, int]:
             body["max_tokens"])
 
 
-def assert_only_custom(bodies: list[dict], custom, tasks: list[bbh.Task]) -> None:
+def assert_only_custom(bodies: list[dict], custom, tasks: list[Task]) -> None:
     """Every request is one the custom set defines, for one of the tasks."""
     prompts = {custom.task_prompt(t.subtask, t.question, t.choices) for t in tasks}
     for model, system, user, max_tokens in map(sent, bodies):

@@ -17,6 +17,7 @@ from prompt_capture import GOLDEN, capture, requests_of
 from sweepq import arms, bbh, prompts
 from sweepq.errors import SweepqError
 from sweepq.prompts_toml import render
+from sweepq.task import Task
 
 
 def _golden() -> dict:
@@ -35,7 +36,7 @@ def test_the_default_set_sends_exactly_what_sweepq_sent_before():
     stored = prompts.parse(prompts.default_set().text, "stored")
     bound = arms.for_sweep(list(arms.BUILTIN), {"default": stored})
     for payload in golden["tasks"]:
-        task = bbh.Task.from_payload(payload)
+        task = Task.from_payload(payload)
         for name, arm in bound.items():
             got = capture(arm, task)
             want = golden["requests"][AS_GOLDEN.get(name, name)][task.task_id]
@@ -50,7 +51,7 @@ def test_tasks_built_now_carry_the_old_prompt_and_unbound_arms_send_the_old_requ
         rebuilt = bbh.make_task(payload["subtask"], payload["index"], payload["question"],
                                 payload["target"], [tuple(c) for c in payload["choices"]])
         assert rebuilt.prompt == payload["prompt"]
-        task = bbh.Task.from_payload(payload)
+        task = Task.from_payload(payload)
         for name, arm in arms.BUILTIN.items():
             assert capture(arm, task) == \
                 golden["requests"][AS_GOLDEN.get(name, name)][task.task_id], name

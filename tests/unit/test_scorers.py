@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweepq import score_echo, scorers
-from sweepq.bbh import extract_answer, make_task, score, task_from_hf_row
+from sweepq.bbh import make_task, task_from_hf_row
+from sweepq.bbh_answers import extract_answer, score
 from sweepq.errors import SweepqError
 
 
