@@ -150,7 +150,7 @@ def _resolve_gold(
 def _build_prompt(subtask: str, question: str, choices: Sequence[tuple[str, str]]) -> str:
     """The prompt a task is stored with: the built-in default set's rendering.
 
-    A sweep's jobs render their prompt again from its stored set (`arms.for_sweep`).
+    A sweep's jobs render their prompt again from its stored set (`arm_registry.for_sweep`).
     """
     return prompts.default_set().task_prompt(subtask, question, choices)
 

@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arms as arms_mod
-from . import caching
+from . import arm_registry, caching
 from .errors import SweepqError
 from .models import price
 from .preview import DryClient, Request
@@ -100,7 +99,7 @@ def estimate(queue: Queue, sweep: Sweep, count: Counter, output_tokens: int,
     """Per arm, the expected cost of the sweep's jobs not done yet."""
     rows = queue.read("SELECT arm, task FROM jobs WHERE sweep = ? AND state != 'done'"
                       " ORDER BY position", (sweep.name,))
-    bound = arms_mod.for_sweep(sweep.arms, sweep.prompts, module)
+    bound = arm_registry.for_sweep(sweep.arms, sweep.prompts, module)
     out = {arm: ArmEstimate(arm) for arm in sweep.arms}
     counted: dict[tuple[str, str | None, str], int] = {}
     seen: set[tuple[str, str]] = set()       # (model, system) prefixes already written

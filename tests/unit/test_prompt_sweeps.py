@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from sweepq import arms, bbh
+from sweepq import arm_registry, bbh
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
@@ -79,7 +79,7 @@ def run_worker(db: Path, backend, max_wait: float | None = None):
     queue = Queue.open(str(db))
     try:
         sweep = queue.resolve_sweep("p")
-        worker = Worker(queue, sweep, arms.for_sweep(sweep.arms, sweep.prompts), backend,
+        worker = Worker(queue, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts), backend,
                         WorkerConfig(concurrency=2, max_wait=max_wait))
         return worker.run()
     finally:

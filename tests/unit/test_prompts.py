@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_capture import GOLDEN, capture, requests_of
 
-from sweepq import arms, bbh, prompts
+from sweepq import arm_registry, arms, bbh, prompts
 from sweepq.errors import SweepqError
 from sweepq.prompts_toml import render
 from sweepq.task import Task
@@ -34,7 +34,7 @@ def test_the_default_set_sends_exactly_what_sweepq_sent_before():
     parsed back), on every golden task, agreeing and disagreeing."""
     golden = _golden()
     stored = prompts.parse(prompts.default_set().text, "stored")
-    bound = arms.for_sweep(list(arms.BUILTIN), {"default": stored})
+    bound = arm_registry.for_sweep(list(arms.BUILTIN), {"default": stored})
     for payload in golden["tasks"]:
         task = Task.from_payload(payload)
         for name, arm in bound.items():
@@ -126,11 +126,11 @@ def test_agreement_rules():
 
 def test_arm_names_with_a_set():
     default = prompts.default_set()
-    assert arms.split_name("haiku-only@terse") == ("haiku-only", "terse")
-    assert arms.split_name("haiku-only") == ("haiku-only", "default")
+    assert arm_registry.split_name("haiku-only@terse") == ("haiku-only", "terse")
+    assert arm_registry.split_name("haiku-only") == ("haiku-only", "default")
     with pytest.raises(SweepqError, match="uses prompt set 'terse', which the sweep"):
-        arms.for_sweep(["haiku-only@terse"], {"default": default})
+        arm_registry.for_sweep(["haiku-only@terse"], {"default": default})
     with pytest.raises(SweepqError, match="unknown arm nope@terse"):
-        arms.validate(["nope@terse"])
+        arm_registry.validate(["nope@terse"])
     with pytest.raises(SweepqError, match="is not a prompt set name"):
-        arms.validate(["haiku-only@Bad Name"])
+        arm_registry.validate(["haiku-only@Bad Name"])
