@@ -106,7 +106,7 @@ def compare(tmp: Path, jobs: int) -> None:
 # -- part two: one batch of N requests, each step its own process ----------------
 
 def _runner(db: Path) -> Any:
-    from sweepq import arms as arms_mod
+    from sweepq import arm_registry
     from sweepq.batch import BatchRunner
     from sweepq.models import AnthropicBackend
     from sweepq.queue import Queue
@@ -115,7 +115,7 @@ def _runner(db: Path) -> Any:
     queue = Queue.open(str(db))
     sweep = queue.resolve_sweep("big")
     client = AnthropicBackend(timeout=600).client
-    return BatchRunner(queue, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts), client,
+    return BatchRunner(queue, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts), client,
                        WorkerConfig(lease_seconds=3600))
 
 

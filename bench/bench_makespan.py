@@ -46,7 +46,8 @@ SEQUENTIAL_CODE = r"""
 import json, sqlite3, sys, time
 import anthropic
 from sweepq.arms import PERSONA_A
-from sweepq.bbh import Task, score
+from sweepq.bbh_answers import score
+from sweepq.task import Task
 db, k, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 conn = sqlite3.connect(db)
 rows = conn.execute("SELECT task_id, arm, task FROM jobs ORDER BY position LIMIT ?",

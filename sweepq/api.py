@@ -60,8 +60,7 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str] = (),
     plug-in (`sweepq.benchmarks`: bbh, mmlu-pro, humaneval, jsonl, csv, hf, or an entry
     point); `subtasks` is its selection (`all`: everything) and `options` its own options.
     Every refusal comes before the database is written (or created)."""
-    from . import arms as arms_mod
-    from . import benchmarks, bounds, growth, scorers
+    from . import arm_registry, benchmarks, bounds, growth, scorers
     from .models import parse_model_map
     from .prompts import DEFAULT_NAME, sets_from_options
     from .records import check_sweep_name
@@ -76,7 +75,7 @@ def enqueue(queue_for: QueueFor, name: str, *, subtasks: Iterable[str] = (),
     pairs = tuple(f"{k}={v}" for k, v in models.items()) if isinstance(models, Mapping) \
         else tuple(models)
     model_map = parse_model_map(pairs)
-    arms_mod.check_models(arms_mod.validate(arm_list, arms_module, prompt_sets), model_map)
+    arm_registry.check_models(arm_registry.validate(arm_list, arms_module, prompt_sets), model_map)
     subtask_list = bench.groups([s.strip() for s in subtasks if s.strip()], bench_options)
     given = Sweep(name=name, arms=arm_list, benchmark=bench.name, subtasks=subtask_list,
                   n_per_subtask=n_per_subtask, start=start, models=model_map,
@@ -181,10 +180,9 @@ def _ticking(run: Callable[[], Outcome], on_tick: Callable[[], None] | None) -> 
 
 def arms_for(sweep: Sweep, arms_module: str | None = None) -> dict[str, Any]:
     """The sweep's arms, each bound to its stored prompt set and the sweep's scorer."""
-    from . import arms as arms_mod
-    from . import scorers
+    from . import arm_registry, scorers
 
-    return arms_mod.for_sweep(sweep.arms, sweep.prompts, arms_module,
+    return arm_registry.for_sweep(sweep.arms, sweep.prompts, arms_module,
                               scorer=scorers.judging(scorers.get(sweep.scorer)))
 
 

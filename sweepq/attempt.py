@@ -15,11 +15,11 @@ from typing import Any
 
 from . import scorers, stats
 from .arms import Arm
-from .bbh import Task
 from .failures import CallFailed, Failure
 from .models import JobClient, QueuePaused
 from .queue import Result
 from .sandbox import SandboxError
+from .task import Task
 
 
 class Deferred(BaseException):

@@ -44,21 +44,23 @@ class Extracted:
     body: bool = False
 
 
-def _defines(code: str, entry_point: str) -> bool:
+def _tree(code: str) -> ast.Module | None:
+    """The module `code` parses to; None when it is not Python."""
     try:
-        tree = ast.parse(code)
+        return ast.parse(code)
     except SyntaxError:
-        return False
-    return any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry_point
-               for n in tree.body)
+        return None
+
+
+def _defines(code: str, entry_point: str) -> bool:
+    tree = _tree(code)
+    return tree is not None and any(
+        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry_point
+        for n in tree.body)
 
 
 def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return False
-    return True
+    return _tree(code) is not None
 
 
 def _fenced(reply: str, entry_point: str) -> str | None:

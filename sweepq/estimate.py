@@ -24,9 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import arms as arms_mod
-from . import caching, tls
-from .bbh import Task
+from . import arm_registry, caching, tls
 from .errors import SweepqError
 from .models import price
 from .preview import DryClient, Request
@@ -34,6 +32,7 @@ from .prompts import UNSET_MAX_TOKENS
 from .queue import Queue
 from .records import Sweep
 from .redact import mask
+from .task import Task
 from .usage import Usage
 
 PLANS = ("live", "live_cached", "batch", "batch_cached")
@@ -101,7 +100,7 @@ def estimate(queue: Queue, sweep: Sweep, count: Counter, output_tokens: int,
     """Per arm, the expected cost of the sweep's jobs not done yet."""
     rows = queue.read("SELECT arm, task FROM jobs WHERE sweep = ? AND state != 'done'"
                       " ORDER BY position", (sweep.name,))
-    bound = arms_mod.for_sweep(sweep.arms, sweep.prompts, module)
+    bound = arm_registry.for_sweep(sweep.arms, sweep.prompts, module)
     out = {arm: ArmEstimate(arm) for arm in sweep.arms}
     counted: dict[tuple[str, str | None, str], int] = {}
     seen: set[tuple[str, str]] = set()       # (model, system) prefixes already written

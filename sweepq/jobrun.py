@@ -19,13 +19,13 @@ from . import scorers
 from .arms import Arm
 from .attempt import DEFERRED, Broken, Completed, Failed, Paused, attempt
 from .backends import Backend
-from .bbh import Task
 from .failures import Failure, signature
 from .governor import Governor
 from .held import HeldJobs
 from .models import JobClient
 from .queue import BREAKER_JOBS, Job, Pause, Queue, Sweep
 from .runconfig import EXIT_FATAL, EXIT_OK, EXIT_TEMPFAIL, Outcome, Tally, WorkerConfig
+from .task import Task
 
 PAUSE_POLL_SECONDS = 1.0    # how often a paused worker looks for `sweepq resume`
 PROBE_FIRST_SECONDS = 5.0   # an unreachable API is tried again after this pause,

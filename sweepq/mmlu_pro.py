@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sweepq import bbh, hfdata
+from sweepq import bbh, bbh_answers, hfdata
 from sweepq.errors import SweepqError
+from sweepq.task import Task
 
 HF_DATASET = "TIGER-Lab/MMLU-Pro"
 SPLITS = ("test", "validation")
@@ -198,9 +199,9 @@ def load(categories: str | Sequence[str], *, split: str = "test",
     return out
 
 
-def _as_bbh(q: Question) -> bbh.Task:
+def _as_bbh(q: Question) -> Task:
     """The question as a multiple-choice BBH item, whose extraction the team's scorer shared."""
-    return bbh.Task(task_id=q.task_id, subtask=category_slug(q.category), index=q.question_id,
+    return Task(task_id=q.task_id, subtask=category_slug(q.category), index=q.question_id,
                     question=q.question, choices=q.choices, target=q.gold, answer=q.gold,
                     prompt="")
 
@@ -232,7 +233,7 @@ def extract_answer(output: str, question: Question) -> str | None:
 
     BBH's reader first (an explicit declaration, the last one winning; a lone label at
     the very end); only if it finds nothing, the team's extra forms (`_FALLBACKS`)."""
-    got = bbh.extract_answer(output, _as_bbh(question))
+    got = bbh_answers.extract_answer(output, _as_bbh(question))
     return got if got is not None else _fallback(output, question)
 
 
@@ -242,6 +243,6 @@ def score(output: str, question: Question) -> tuple[bool, str]:
     BBH's scorer makes the detail; a reply read by a fallback form is handed to it as the
     answer line it amounts to, so the words come from one place."""
     task = _as_bbh(question)
-    if bbh.extract_answer(output, task) is None and (got := _fallback(output, question)):
+    if bbh_answers.extract_answer(output, task) is None and (got := _fallback(output, question)):
         output = bbh.format_answer(got)
-    return bbh.score(output, task)
+    return bbh_answers.score(output, task)

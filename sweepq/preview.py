@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import arms as arms_mod
-from . import caching
-from .bbh import Task
+from . import arm_registry, caching
 from .errors import SweepqError
 from .prompts import DEFAULT_NAME, UNSET_MAX_TOKENS, default_set
 from .queue import Queue, Sweep
+from .task import Task
 from .transport import Transport, cli_argv
 
 
@@ -60,7 +59,7 @@ def requests_for(queue: Queue, sweep: Sweep, task_id: str, arm: str,
     if not rows:
         raise SweepqError(f"sweep {sweep.name!r} has no task {task_id!r} (task ids look like "
                           "bbh/navigate/3; see `sweepq export`)")
-    bound = arms_mod.for_sweep([arm], sweep.prompts, module)[arm]
+    bound = arm_registry.for_sweep([arm], sweep.prompts, module)[arm]
     client = DryClient()
     bound(Task.from_payload(json.loads(rows[0]["task"])), client)
     return client.requests
@@ -121,8 +120,7 @@ def as_json(queue: Queue, sweep: Sweep, pairs: Sequence[tuple[str, str]],
 
 def set_of(sweep: Sweep, arm: str, module: str | None = None) -> str:
     """The name of the prompt set `arm` runs with in `sweep`."""
-    plain = arms_mod.split_options(arm)[0]
-    return DEFAULT_NAME if plain in arms_mod.registry(module) else arms_mod.split_name(plain)[1]
+    return arm_registry.set_name_of(arm, arm_registry.registry(module))
 
 
 def all_pairs(queue: Queue, sweep: Sweep, task_ids: Sequence[str],

@@ -22,7 +22,7 @@ import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from . import fewshot, templates, transport
 from .errors import SweepqError
@@ -63,6 +63,20 @@ OPTIONAL = frozenset({"task.subtasks", "max_tokens.answer", "max_tokens.judge",
 OPTIONAL_SECTIONS = frozenset({"transport", "fewshot"})
 # `[task.subtasks.NAME]`: templates that replace the set's own for one subtask.
 SUBTASK_TEMPLATES = ("multiple_choice", "option", "free_form")
+T = TypeVar("T")
+
+
+class _Value(Generic[T]):
+    """A set's value at `section.key`, read as an attribute (`prompt_set.persona_a`); None
+    for an `OPTIONAL` one the set leaves out."""
+
+    def __init__(self, path: str) -> None:
+        self.section, _, self.key = path.partition(".")
+        self.optional = path in OPTIONAL
+
+    def __get__(self, prompt_set: PromptSet, owner: type | None = None) -> T:
+        values = prompt_set.data[self.section]
+        return values.get(self.key) if self.optional else values[self.key]
 
 
 @dataclass(frozen=True)
@@ -80,28 +94,16 @@ class PromptSet:
         section, _, key = path.partition(".")
         return self.data[section][key]
 
-    # -- the texts, by role ---------------------------------------------------
+    # -- the values, by role (a max_tokens None: unset, the backend's own default,
+    # `UNSET_MAX_TOKENS` for the API) --------------------------------------------
 
-    @property
-    def persona_a(self) -> str:
-        return self.data["personas"]["a"]
-
-    @property
-    def persona_b(self) -> str:
-        return self.data["personas"]["b"]
-
-    @property
-    def judge_system(self) -> str:
-        return self.data["judge"]["system"]
-
-    @property
-    def answer_max_tokens(self) -> int | None:
-        """None: unset, the backend's own default (`UNSET_MAX_TOKENS` for the API)."""
-        return self.data["max_tokens"].get("answer")
-
-    @property
-    def judge_max_tokens(self) -> int | None:
-        return self.data["max_tokens"].get("judge")
+    persona_a = _Value[str]("personas.a")
+    persona_b = _Value[str]("personas.b")
+    judge_system = _Value[str]("judge.system")
+    agree = _Value[str]("judge.agree")
+    disagree = _Value[str]("judge.disagree")
+    answer_max_tokens = _Value[int | None]("max_tokens.answer")
+    judge_max_tokens = _Value[int | None]("max_tokens.judge")
 
     @functools.cached_property
     def transport(self) -> transport.Transport:
@@ -111,14 +113,6 @@ class PromptSet:
         """The system text of a call for `subtask` with `persona`: with the subtask's
         few-shot exemplars when the set has them (`[fewshot]`, fewshot.py)."""
         return fewshot.system_text(self.data, persona, subtask)
-
-    @property
-    def agree(self) -> str:
-        return self.data["judge"]["agree"]
-
-    @property
-    def disagree(self) -> str:
-        return self.data["judge"]["disagree"]
 
     # -- writing --------------------------------------------------------------
 

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 
 from . import scorers, stats
-from .bbh import Task
 from .errors import SweepqError
 from .queue import Queue, Sweep
 from .storetext import load
+from .task import Task
 
 # Details that say why there was nothing to read (worker.no_answer); kept over a new
 # "unparseable", since the scorer cannot know the model refused or was cut off.

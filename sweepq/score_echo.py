@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .bbh import Task, _as_task
+from .task import Task, as_task, verdict
 
 _L = r"\(?\s*([A-Z])(?![A-Za-z])\s*\)?"          # a letter, maybe in parentheses
 _STRONG = [
@@ -98,13 +98,9 @@ def choice_text(reply: str, labels: list[str], texts: list[str]) -> str | None:
 
 def score(output: str, task: Task | dict[str, Any]) -> tuple[bool, str]:
     """(passed, detail) as the old runner's `score_bbh` gave them."""
-    t = _as_task(task)
+    t = as_task(task)
     labels = [label for label, _ in t.choices]
     got = letter(output)
     if got not in (set(labels) or _LETTERS):
         got = choice_text(output, labels, [text for _, text in t.choices])
-    if got is None:
-        return False, "unparseable"
-    if got == t.answer:
-        return True, "passed"
-    return False, f"expected {t.answer} got {got}"
+    return verdict(got, t)

@@ -6,7 +6,7 @@ every job, retry and resume; `sweepq rescore` applies another one to the stored 
 
 A scorer is a function `scorer(output, task) -> (passed, detail)`, `detail` being
 "passed", "expected X got Y" or "unparseable" (the historical files' words). Built in:
-`sweepq` (`bbh.score`) and `echo` (`score_echo.score`, the old runner's rules). Custom
+`sweepq` (`bbh_answers.score`) and `echo` (`score_echo.score`, the old runner's rules). Custom
 ones are registered under the entry point group `sweepq.scorers`
 (`[project.entry-points."sweepq.scorers"] mine = "mypkg.scoring:score"`); one with a
 built-in's name replaces the built-in.
@@ -19,14 +19,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import bbh, score_echo
+from . import bbh_answers, score_echo
 from .errors import SweepqError
 
 Scorer = Callable[[str, Any], tuple[bool, str]]
 DEFAULT = "sweepq"
 ENTRY_POINT_GROUP = "sweepq.scorers"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-BUILTIN: dict[str, Scorer] = {"sweepq": bbh.score, "echo": score_echo.score}
+BUILTIN: dict[str, Scorer] = {"sweepq": bbh_answers.score, "echo": score_echo.score}
 
 
 @functools.cache

@@ -2,7 +2,7 @@
 
 Why: arms and scorers were plug-ins but the tasks were BBH's alone; a researcher runs
 MMLU-Pro, HumanEval and in-house question banks through the same queue. Everything
-after `enqueue` stays benchmark-blind: a task is a `bbh.Task` whose `extra` names its
+after `enqueue` stays benchmark-blind: a task is a `task.Task` whose `extra` names its
 benchmark and carries what that benchmark's renderer and scorer read.
 
 The protocol (`Benchmark`), for built-ins and custom ones alike:
@@ -31,9 +31,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ..bbh import Task
 from ..errors import SweepqError
 from ..prompts import PromptSet
+from ..task import Task
 from .protocol import ALL, DEFAULT, ENTRY_POINT_GROUP, Base, Benchmark, Scorer, Selection
 
 __all__ = ["ALL", "DEFAULT", "ENTRY_POINT_GROUP", "Base", "Benchmark", "Scorer", "Selection",

@@ -24,9 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import bbh, hfdata
-from ..bbh import Task
+from .. import bbh, bbh_answers, hfdata
 from ..errors import SweepqError
+from ..task import Task
 from .protocol import ALL, Base, Selection
 
 KEYS = ("question", "answer", "choices", "id", "subtask")
@@ -100,7 +100,7 @@ class FieldMap(Base):
                     choices=choices, target=answer, answer=answer, prompt="",
                     extra={"benchmark": self.name})
         if not choices:   # the gold as the scorer reads a reply's answer
-            read = bbh.extract_answer(bbh.format_answer(answer), task)
+            read = bbh_answers.extract_answer(bbh.format_answer(answer), task)
             task = replace(task, answer=read or answer)
         return task
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..bbh import Task
 from ..prompts import PromptSet
+from ..task import Task
 
 ENTRY_POINT_GROUP = "sweepq.benchmarks"
 DEFAULT = "bbh"

@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import bbh, mmlu_pro, templates
-from ..bbh import Task
+from .. import bbh, bbh_answers, mmlu_pro, templates
 from ..errors import SweepqError
 from ..prompts import PromptSet
+from ..task import Task
 from .protocol import ALL, Base, Scorer, Selection
 
 NO_SUBTASKS = "no subtasks given: pass `subtasks` a,b (or all)"
@@ -61,7 +61,7 @@ class MMLUPro(Base):
 
     def score(self, output: str, task: Task, scorer: Scorer, builtin: bool
               ) -> tuple[bool, str]:
-        if builtin and scorer is bbh.score:   # sweepq's rules: with the team's extra forms
+        if builtin and scorer is bbh_answers.score:   # sweepq's rules: with the team's extra forms
             return mmlu_pro.score(output, question_of(task))
         return scorer(output, task)
 

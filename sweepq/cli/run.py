@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from .. import arms as arms_mod
-from .. import fmt
+from .. import arm_registry, fmt
 from ..errors import SweepqError
 from ..queue import Queue, Sweep
 from ..timefmt import format_duration, format_time, parse_duration, parse_until
@@ -304,8 +303,9 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
             _refuse_unused_aliases(sweep, changes)
         for alias, model_id in changes.items():
             require_sdk(model_id, f"alias {alias}")
-        models = queue.set_models(sweep.name, changes, force=force,
-                                  arms_calling=lambda alias: arms_mod.calling(sweep.arms, alias))
+        models = queue.set_models(
+            sweep.name, changes, force=force,
+            arms_calling=lambda alias: arm_registry.calling(sweep.arms, alias))
     if as_json:
         click.echo(json.dumps(models, indent=2))
         return
@@ -316,7 +316,7 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
 def _refuse_unused_aliases(sweep: Sweep, changes: dict[str, str]) -> None:
     """An alias no arm calls is a typo more often than a plan (the fix after a 404 would
     then add `sonet` and leave `sonnet` broken)."""
-    called = arms_mod.aliases_called(sweep.arms)
+    called = arm_registry.aliases_called(sweep.arms)
     if called is None:
         return  # a custom arm: what it calls is not known here
     unused = sorted(set(changes) - called - set(sweep.models))

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from .counters import snapshot
 from .validate import check_auth, check_model, parse_json, validate
 from .wire import Invalid, Reply, dumps, error_body, error_reply
 
@@ -64,6 +65,15 @@ class _Batch:
     counts: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass
+class _Stats:
+    """The batches' counters, by their names in /stats (the module's docstring)."""
+
+    batches: int = 0
+    batch_requests: int = 0
+    batch_results: Counter[str] = field(default_factory=Counter)
+
+
 class FakeBatches:
     """The batches of one fake engine; every method is safe from several threads."""
 
@@ -76,14 +86,11 @@ class FakeBatches:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._created = 0
-            self._submitted = 0
-            self._outcomes: Counter[str] = Counter()
+            self._stats = _Stats()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"batches": self._created, "batch_requests": self._submitted,
-                    "batch_results": dict(self._outcomes)}
+            return snapshot(self._stats)
 
     # -- routing ---------------------------------------------------------------
 
@@ -106,7 +113,7 @@ class FakeBatches:
         with self._lock:
             fault = self._faults[op].pop(0) if op and self._faults[op] else None
         if fault is not None and not fault.get("reset"):
-            self._outcomes[f"fault_{fault['status']}"] += 1
+            self._stats.batch_results[f"fault_{fault['status']}"] += 1
             return error_reply(int(fault["status"]))
         if fault is not None and fault["reset"] != "after":
             return Reply(0, reset=True)
@@ -161,8 +168,8 @@ class FakeBatches:
         batch = _Batch(batch_id, time.time(), results)
         with self._lock:
             self._batches[batch_id] = batch
-            self._created += 1
-            self._submitted += len(requests)
+            self._stats.batches += 1
+            self._stats.batch_requests += len(requests)
         return Reply(200, dumps(self._view(batch, headers)))
 
     def _list(self, query: dict[str, list[str]], headers: Any) -> Reply:
@@ -202,7 +209,7 @@ class FakeBatches:
         with self._lock:
             if not batch.counts:
                 batch.counts.update(self._final(batch, r)["type"] for _, r in batch.results)
-                self._outcomes.update(batch.counts)
+                self._stats.batch_results.update(batch.counts)
         return Reply(200, b"\n".join(lines) + b"\n", content_type="application/binary")
 
     # -- one request -----------------------------------------------------------

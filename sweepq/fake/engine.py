@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import documented
@@ -32,10 +33,25 @@ from .answers import Answerer, count_tokens, input_tokens
 from .batches import FakeBatches
 from .cache import Bill, PromptCache
 from .config import FakeConfig
+from .counters import snapshot
 from .faults import Faults
 from .limiter import Limiter
 from .validate import check_auth, check_model, parse_json, validate
 from .wire import Invalid, Reply, canonical, dumps, error_reply, request_id, sse_body
+
+
+@dataclass
+class _Stats:
+    """The engine's counters, by their names in /stats (`FakeEngine.stats`)."""
+
+    requests: int = 0
+    successes: int = 0
+    successes_by_model: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    scripted: int = 0
+    success_hashes: Counter[str] = field(default_factory=Counter)
+    max_in_flight: int = 0
 
 
 class FakeEngine:
@@ -58,14 +74,7 @@ class FakeEngine:
 
     def _reset_stats(self) -> None:
         with self._lock:
-            self._requests = 0
-            self._successes = 0
-            self._by_model: Counter[str] = Counter()
-            self._faults: Counter[str] = Counter()
-            self._rejected: Counter[str] = Counter()
-            self._scripted = 0
-            self._hashes: Counter[str] = Counter()
-            self._max_in_flight = self._in_flight
+            self._stats = _Stats(max_in_flight=self._in_flight)
         self.batches.reset_stats()
 
     def reset_stats(self) -> None:
@@ -78,17 +87,7 @@ class FakeEngine:
         success_hashes (sha256 of the canonical request body -> successful responses), and
         max_in_flight (the most /v1/messages requests answered at once: proof of overlap)."""
         with self._lock:
-            return {
-                "requests": self._requests,
-                "successes": self._successes,
-                "successes_by_model": dict(self._by_model),
-                "faults": dict(self._faults),
-                "rejected": dict(self._rejected),
-                "scripted": self._scripted,
-                "success_hashes": dict(self._hashes),
-                "max_in_flight": self._max_in_flight,
-                **self.batches.stats(),
-            }
+            return {**snapshot(self._stats), **self.batches.stats()}
 
     def script(self, responses: list[dict]) -> None:
         """Queue exact responses for the next /v1/messages requests (see `Faults.script`)."""
@@ -137,7 +136,7 @@ class FakeEngine:
         """Answer one request, counting how many are being answered at the same time."""
         with self._lock:
             self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._stats.max_in_flight = max(self._stats.max_in_flight, self._in_flight)
         try:
             return self._answer(headers, raw)
         finally:
@@ -146,7 +145,7 @@ class FakeEngine:
 
     def _answer(self, headers: Any, raw: bytes) -> Reply:
         with self._lock:
-            self._requests += 1
+            self._stats.requests += 1
             scripted = self.faults.next_scripted()
         if scripted is not None:
             self._sleep()
@@ -155,14 +154,14 @@ class FakeEngine:
             body = self._checked(headers, raw)
         except Invalid as e:
             with self._lock:
-                self._rejected[str(e.status)] += 1
+                self._stats.rejected[str(e.status)] += 1
             self._sleep()
             return self._with_limits(error_reply(e.status, e.etype, e.message))
         if self.limiter is not None:
             wait = self.limiter.take(input_tokens(body))
             if wait is not None:   # refused at once, as the real limiter does: no latency
                 with self._lock:
-                    self._faults["limited"] += 1
+                    self._stats.faults["limited"] += 1
                 return self._with_limits(error_reply(429, "rate_limit_error",
                                                      documented.RATE_LIMIT_MESSAGE), wait)
         digest = hashlib.sha256(canonical(body)).hexdigest()
@@ -171,7 +170,7 @@ class FakeEngine:
             if fault is None:
                 self._count_success(body["model"], digest)
             else:
-                self._faults[fault[0]] += 1
+                self._stats.faults[fault[0]] += 1
         # The cache is looked up on arrival; what this call writes is readable once its
         # response begins (after the latency), as a real call's is.
         bill = None if fault is not None else self.cache.bill(
@@ -202,9 +201,9 @@ class FakeEngine:
 
         key, reply = self.faults.scripted_reply(s, generate)
         with self._lock:
-            self._scripted += 1
+            self._stats.scripted += 1
             if key != "ok":
-                self._faults[key] += 1
+                self._stats.faults[key] += 1
             elif reply.status < 300:
                 self._count_scripted_success(raw)
         if not reply.reset:
@@ -217,14 +216,14 @@ class FakeEngine:
             body = parse_json(raw)
             self._count_success(str(body.get("model")), hashlib.sha256(canonical(body)).hexdigest())
         except (Invalid, AttributeError):
-            self._successes += 1
+            self._stats.successes += 1
 
     def _count_success(self, model: str, digest: str) -> None:
         # caller holds self._lock
-        self._successes += 1
+        self._stats.successes += 1
         self._successes_total += 1
-        self._by_model[model] += 1
-        self._hashes[digest] += 1
+        self._stats.successes_by_model[model] += 1
+        self._stats.success_hashes[digest] += 1
 
     def _sleep(self) -> None:
         if self.config.latency_ms > 0:

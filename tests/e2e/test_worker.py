@@ -28,12 +28,14 @@ from conftest import ROOT, cli_env, enqueue, read, run_cli
 from sweepq import models as models_mod
 from sweepq import worker as worker_mod
 from sweepq.arms import BUILTIN
-from sweepq.bbh import Task, load_tasks, score
+from sweepq.bbh import load_tasks
+from sweepq.bbh_answers import score
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
 from sweepq.queue import Queue, Sweep
 from sweepq.store import jobs as store_jobs
+from sweepq.task import Task
 from sweepq.worker import Worker, WorkerConfig
 
 ARMS = "haiku-only,sonnet-only,echo-lexical,echo-judge,echo-oracle"

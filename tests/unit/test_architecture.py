@@ -1,6 +1,6 @@
 """The module map of docs/ARCHITECTURE.md holds: every module of sweepq is in a layer,
-no import circle, no import from a lower layer to a higher one; and only the store
-(and the governor, for its own tables) writes SQL."""
+no import circle, no import from a lower layer to a higher one; only the store
+(and the governor, for its own tables) writes SQL; and no module or class is long."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import ROOT
 
 PACKAGE = ROOT / "sweepq"
+MAX_MODULE_LINES, MAX_CLASS_LINES = 450, 250   # docs/ARCHITECTURE.md, after the table
 WRITES = re.compile(r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b")
 
 
@@ -142,3 +143,16 @@ def test_only_the_store_and_the_governor_write_sql() -> None:
     writers = sorted(name for name, path in _modules().items()
                      if not name.startswith("fake") and WRITES.search(path.read_text()))
     assert [w for w in writers if not w.startswith("store.")] == ["governor"]
+
+
+def test_no_module_is_over_450_lines_and_no_class_over_250() -> None:
+    """docs/ARCHITECTURE.md: one concept per module shows in its length."""
+    long = []
+    for name, path in sorted(_modules().items()):
+        text = path.read_text()
+        if (lines := text.count("\n")) > MAX_MODULE_LINES:
+            long.append(f"{name}: {lines} lines")
+        long += [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+                 for node in ast.walk(ast.parse(text)) if isinstance(node, ast.ClassDef)
+                 and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES]
+    assert long == []

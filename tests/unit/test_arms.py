@@ -21,14 +21,16 @@ from pathlib import Path
 import pytest
 from conftest import cli_env, run_cli
 
-from sweepq import arms as arms_mod
+from sweepq import arm_registry
 from sweepq.arms import BUILTIN, JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
-from sweepq.bbh import Task, load_tasks, score
+from sweepq.bbh import load_tasks
+from sweepq.bbh_answers import score
 from sweepq.errors import SweepqError
 from sweepq.fake import FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS, JobClient, request_hash
 from sweepq.queue import Queue, Sweep
+from sweepq.task import Task
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 
@@ -317,21 +319,21 @@ def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api, mo
 
 def test_registry_errors(tmp_path, monkeypatch):
     with pytest.raises(SweepqError, match="unknown arm nope: known arms are echo-ast, echo-judge"):
-        arms_mod.validate(["nope"])
+        arm_registry.validate(["nope"])
     with pytest.raises(SweepqError, match="cannot import `arms_module`"):
-        arms_mod.validate(["haiku-only"], "no_such_module_for_sweepq")
+        arm_registry.validate(["haiku-only"], "no_such_module_for_sweepq")
     (tmp_path / "no_arms_here.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SweepqError, match="has no ARMS dict"):
-        arms_mod.validate(["haiku-only"], "no_arms_here")
+        arm_registry.validate(["haiku-only"], "no_arms_here")
     with pytest.raises(SweepqError, match="listed twice"):
-        arms_mod.validate(["haiku-only", "haiku-only"])
-    assert list(arms_mod.validate(["sonnet-only", "haiku-only"])) == ["sonnet-only",
+        arm_registry.validate(["haiku-only", "haiku-only"])
+    assert list(arm_registry.validate(["sonnet-only", "haiku-only"])) == ["sonnet-only",
                                                                       "haiku-only"]
 
 
 def test_a_judge_is_an_option_and_the_old_variants_are_built_in() -> None:
-    from sweepq.arms import split_options, validate
+    from sweepq.arm_registry import split_options, validate
 
     assert split_options("echo-judge[judge=openai:gpt-5.4-mini]@terse") == (
         "echo-judge@terse", {"judge": "openai:gpt-5.4-mini"})
@@ -346,7 +348,7 @@ def test_a_judge_is_an_option_and_the_old_variants_are_built_in() -> None:
     (["echo-judge[judge=a]", "echo-judge[judge=a]"], "listed twice"),
 ])
 def test_arm_options_it_does_not_take_are_refused(names, message) -> None:
-    from sweepq.arms import validate
+    from sweepq.arm_registry import validate
 
     with pytest.raises(SweepqError, match=message):
         validate(names)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweepq import arms as arms_mod
+from sweepq import arm_registry
 from sweepq.batch import BatchRunner
 from sweepq.bbh import load_tasks
 from sweepq.fake import FakeConfig
@@ -45,7 +45,7 @@ def _cost(queue: Queue) -> float:
 
 
 def _batch(queue: Queue, sweep: Sweep, fake: InProcessBackend, **kw) -> BatchRunner:
-    return BatchRunner(queue, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts), fake.client,
+    return BatchRunner(queue, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts), fake.client,
                        WorkerConfig(lease_seconds=30, **kw), sleep=lambda s: False)
 
 
@@ -63,7 +63,7 @@ def _die_before_recording_the_id(queue: Queue, sweep: Sweep, fake: InProcessBack
 def test_batch_equals_live_at_half_the_cost_in_chain_rounds(tmp_path, sample_bbh):
     live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 10)
     live_fake = InProcessBackend(_config(sample_bbh, 10))
-    Worker(live_q, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts), live_fake,
+    Worker(live_q, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts), live_fake,
            WorkerConfig(concurrency=4, governor=False)).run()
     batch_q, _ = _sweep(tmp_path / "batch.db", sample_bbh, 10)
     fake = InProcessBackend(_config(sample_bbh, 10))
@@ -181,7 +181,7 @@ def test_summary_says_which_costs_were_at_the_batch_price(tmp_path, sample_bbh):
     from sweepq import page, report, views
 
     live_q, sweep = _sweep(tmp_path / "live.db", sample_bbh, 2)
-    Worker(live_q, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts),
+    Worker(live_q, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts),
            InProcessBackend(_config(sample_bbh, 2)), WorkerConfig(governor=False)).run()
     assert report.summary(live_q, sweep)["batch_price"] is None
     assert "batch" not in views.render_summary(report.summary(live_q, sweep)).lower()
@@ -222,7 +222,7 @@ def test_a_round_is_split_by_count_and_by_bytes_sent_side_by_side(tmp_path, samp
     monkeypatch.setattr(fake_batches, "MAX_BATCH_BYTES", limit.get("max_bytes", 2**28))
     queue, sweep = _sweep(tmp_path / "split.db", sample_bbh, 2)
     fake = InProcessBackend(_config(sample_bbh, 2, batch_seconds=0.3))
-    runner = BatchRunner(queue, sweep, arms_mod.for_sweep(sweep.arms, sweep.prompts),
+    runner = BatchRunner(queue, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts),
                          fake.client, WorkerConfig(lease_seconds=30), sleep=lambda s: False,
                          **limit)
     outcome = runner.run()

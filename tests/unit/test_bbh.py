@@ -1,4 +1,5 @@
-"""Tests for sweepq.bbh: loading (both sources), prompts, answer extraction, scoring."""
+"""Tests for sweepq.bbh (loading from both sources, prompts) and sweepq.bbh_answers (answer
+extraction, scoring)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweepq import bbh
-from sweepq.bbh import FREE_FORM, SUBTASKS, Task, extract_answer, load_tasks, make_task, score
+from sweepq.bbh import FREE_FORM, SUBTASKS, load_tasks, make_task
+from sweepq.bbh_answers import extract_answer, fold, score
 from sweepq.errors import SweepqError
+from sweepq.task import Task
 
 CHOICE_RE = re.compile(r"^\(([A-Z])\) (.*)$", re.M)
 
@@ -430,7 +433,7 @@ texts = st.text(alphabet="ABCDEFabcdef0123 ", min_size=1, max_size=8).filter(lam
 
 @st.composite
 def choice_tasks(draw) -> Task:
-    opts = draw(st.lists(texts, min_size=2, max_size=7, unique_by=bbh._fold))
+    opts = draw(st.lists(texts, min_size=2, max_size=7, unique_by=fold))
     gold = draw(st.integers(0, len(opts) - 1))
     choices = [(chr(65 + i), o) for i, o in enumerate(opts)]
     return make_task("logical_deduction_seven_objects", 0, "Q", f"({chr(65 + gold)})", choices)

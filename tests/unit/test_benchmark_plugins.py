@@ -20,7 +20,7 @@ from sweepq.errors import SweepqError
 from sweepq.fake import FakeAPI, FakeConfig
 
 TINY = '''
-from sweepq.bbh import Task
+from sweepq.task import Task
 from sweepq.benchmarks import Base
 
 class Tiny(Base):
@@ -138,7 +138,7 @@ def test_check_options_names_what_the_benchmark_takes():
 
 
 def test_a_bbh_payload_is_unchanged_and_a_task_keeps_its_benchmarks_fields():
-    from sweepq.bbh import Task
+    from sweepq.task import Task
 
     task = Task("bbh/navigate/0", "navigate", 0, "Q", (), "Yes", "Yes", "p")
     assert "extra" not in task.payload() and "benchmark" not in task.payload()

@@ -151,7 +151,7 @@ def test_blips_between_successes_never_trip_it(db_path, sample_bbh, monkeypatch)
     backoffs cut to nothing (the policy is what is tested; the end-to-end test above runs
     the real process)."""
     from sweepq import models as models_mod
-    from sweepq.arms import registry
+    from sweepq.arm_registry import registry
     from sweepq.bbh import load_tasks
     from sweepq.fake.inprocess import InProcessBackend
     from sweepq.models import DEFAULT_MODELS

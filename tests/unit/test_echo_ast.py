@@ -6,7 +6,7 @@ the demo and test_benchmark_sweeps run it against the fake."""
 from __future__ import annotations
 
 from sweepq.arms import BUILTIN, CALLS, echo_ast
-from sweepq.bbh import Task
+from sweepq.task import Task
 
 STUB = 'def double(x: int) -> int:\n    """Twice x."""\n'
 PROBLEM = Task("HumanEval/9", "humaneval", 9, STUB, (), "    return 2 * x\n",

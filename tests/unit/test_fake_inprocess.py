@@ -17,18 +17,20 @@ import pytest
 from sweepq import arms, bbh, prompts
 from sweepq.arms import JUDGE_SYSTEM, PERSONA_A, PERSONA_B, judge_prompt
 from sweepq.backends import AnthropicBackend
-from sweepq.bbh import make_task, score
+from sweepq.bbh import make_task
+from sweepq.bbh_answers import score
 from sweepq.failures.api import classify
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
 from sweepq.prompts import PromptSet, default_set, parse
 from sweepq.prompts_toml import render
+from sweepq.task import Task
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
 
 
-def tasks() -> list[bbh.Task]:
+def tasks() -> list[Task]:
     """Tasks built now, so a monkeypatched template shapes their prompts."""
     return [
         make_task("web_of_lies", 0, "Ann lies. Does Bob, who calls Ann a liar, tell the truth?",
@@ -40,7 +42,7 @@ def tasks() -> list[bbh.Task]:
     ]
 
 
-def requests(ts: list[bbh.Task]) -> list[tuple[str, str | None, str, int]]:
+def requests(ts: list[Task]) -> list[tuple[str, str | None, str, int]]:
     out = []
     for t in ts:
         out += [(HAIKU, PERSONA_A, t.prompt, 1024), (HAIKU, PERSONA_B, t.prompt, 1024),
@@ -121,7 +123,7 @@ def test_api_keys_are_checked_in_process_too():
     assert InProcessBackend(cfg, api_key="sk-ant-right").send(HAIKU, None, "hi", 10).text
 
 
-def _right_and_wrong(backend: InProcessBackend, ts: list[bbh.Task],
+def _right_and_wrong(backend: InProcessBackend, ts: list[Task],
                      ps: PromptSet | None = None) -> None:
     """Haiku (accuracy 1) always scores right, sonnet (0) always parseably wrong; the judge
     agrees exactly when the two answers match (the judge of `ps`, default: the default's)."""

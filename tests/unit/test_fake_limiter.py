@@ -15,7 +15,7 @@ import anthropic
 import pytest
 from conftest import ROOT, Clock, cli_env, run_cli, sdk
 
-from sweepq import arms as arms_mod
+from sweepq import arm_registry
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.fake.limiter import Limiter
@@ -68,7 +68,7 @@ def _work_in_process(db: Path, config: FakeConfig, governor: bool) -> InProcessB
     backend = InProcessBackend(config)
     queue = Queue.open(str(db))
     sweep = queue.resolve_sweep("s")
-    worker = Worker(queue, sweep, arms_mod.validate(sweep.arms, None), backend,
+    worker = Worker(queue, sweep, arm_registry.validate(sweep.arms, None), backend,
                     WorkerConfig(concurrency=16, governor=governor))
     assert worker.run().exit_code == 0
     return backend

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, cli_env, enqueue, rows, run_cli
 
-from sweepq import arms as arms_mod
+from sweepq import arm_registry
 from sweepq import models as models_mod
 from sweepq import queue as queue_mod
 from sweepq.fake import FakeAPI, FakeConfig
@@ -162,7 +162,7 @@ def _error_every_job_in_process(db: Path, monkeypatch) -> InProcessBackend:
     queue = queue_mod.Queue.open(str(db))
     try:
         sweep = queue.sweep("s")
-        outcome = Worker(queue, sweep, arms_mod.registry(), backend).run()
+        outcome = Worker(queue, sweep, arm_registry.registry(), backend).run()
     finally:
         queue.close()
     assert outcome.exit_code == 0, outcome

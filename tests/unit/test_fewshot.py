@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sweepq import prompts
-from sweepq.bbh import score, task_from_upstream_row
+from sweepq.bbh import task_from_upstream_row
+from sweepq.bbh_answers import score
 from sweepq.errors import SweepqError
 from sweepq.fewshot import strip_header
 

@@ -129,7 +129,7 @@ def test_the_hub_offline_is_one_line():
     ("Thus, (B) is right", "C", 4, (False, "expected C got B")),
     ("\\boxed{J}", "C", 4, (False, "unparseable")),
     ("so a is correct", "A", 4, (False, "unparseable")),
-    # bbh.score reads first, and there the last declaration wins
+    # bbh_answers.score reads first, and there the last declaration wins
     ("Answer: B\nOption C is correct", "C", 4, (True, "passed")),
 ])
 def test_scoring_follows_the_teams_rules(reply, gold, n, expected):

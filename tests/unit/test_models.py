@@ -15,7 +15,7 @@ from conftest import cli_env, read, run_cli
 
 from sweepq.arms import PERSONA_A, PERSONA_B
 from sweepq.backends import AnthropicBackend
-from sweepq.bbh import Task, load_tasks
+from sweepq.bbh import load_tasks
 from sweepq.errors import SweepqError
 from sweepq.failures import CallFailed
 from sweepq.fake import FakeAPI
@@ -28,6 +28,7 @@ from sweepq.models import (
     request_hash,
 )
 from sweepq.queue import Queue, Sweep
+from sweepq.task import Task
 from sweepq.usage import Usage
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]

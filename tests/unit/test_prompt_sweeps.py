@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from sweepq import arms, bbh
+from sweepq import arm_registry, bbh
 from sweepq.fake import FakeAPI, FakeConfig
 from sweepq.fake.inprocess import InProcessBackend
 from sweepq.models import DEFAULT_MODELS
 from sweepq.prompts import default_set, parse
 from sweepq.prompts_toml import render
 from sweepq.queue import Queue
+from sweepq.task import Task
 from sweepq.worker import EXIT_TEMPFAIL, Worker, WorkerConfig
 
 HAIKU, SONNET = DEFAULT_MODELS["haiku"], DEFAULT_MODELS["sonnet"]
@@ -62,7 +63,7 @@ class RecordingBackend(InProcessBackend):
         return super()._respond(request)
 
 
-def keyed(tasks: list[bbh.Task], sets, **kw) -> FakeConfig:
+def keyed(tasks: list[Task], sets, **kw) -> FakeConfig:
     key = {s.task_prompt(t.subtask, t.question, t.choices): t.answer for t in tasks for s in sets}
     return FakeConfig(answer_key=key, accuracy={"haiku": 0.6, "sonnet": 0.9},
                       prompt_sets=tuple(sets), **kw)
@@ -78,7 +79,7 @@ def run_worker(db: Path, backend, max_wait: float | None = None):
     queue = Queue.open(str(db))
     try:
         sweep = queue.resolve_sweep("p")
-        worker = Worker(queue, sweep, arms.for_sweep(sweep.arms, sweep.prompts), backend,
+        worker = Worker(queue, sweep, arm_registry.for_sweep(sweep.arms, sweep.prompts), backend,
                         WorkerConfig(concurrency=2, max_wait=max_wait))
         return worker.run()
     finally:
@@ -90,7 +91,7 @@ def sent(body: dict) -> tuple[str, str | None, str, int]:
             body["max_tokens"])
 
 
-def assert_only_custom(bodies: list[dict], custom, tasks: list[bbh.Task]) -> None:
+def assert_only_custom(bodies: list[dict], custom, tasks: list[Task]) -> None:
     """Every request is one the custom set defines, for one of the tasks."""
     prompts = {custom.task_prompt(t.subtask, t.question, t.choices) for t in tasks}
     for model, system, user, max_tokens in map(sent, bodies):

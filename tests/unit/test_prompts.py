@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_capture import GOLDEN, capture, requests_of
 
-from sweepq import arms, bbh, prompts
+from sweepq import arm_registry, arms, bbh, prompts
 from sweepq.errors import SweepqError
 from sweepq.prompts_toml import render
+from sweepq.task import Task
 
 
 def _golden() -> dict:
@@ -33,9 +34,9 @@ def test_the_default_set_sends_exactly_what_sweepq_sent_before():
     parsed back), on every golden task, agreeing and disagreeing."""
     golden = _golden()
     stored = prompts.parse(prompts.default_set().text, "stored")
-    bound = arms.for_sweep(list(arms.BUILTIN), {"default": stored})
+    bound = arm_registry.for_sweep(list(arms.BUILTIN), {"default": stored})
     for payload in golden["tasks"]:
-        task = bbh.Task.from_payload(payload)
+        task = Task.from_payload(payload)
         for name, arm in bound.items():
             got = capture(arm, task)
             want = golden["requests"][AS_GOLDEN.get(name, name)][task.task_id]
@@ -50,7 +51,7 @@ def test_tasks_built_now_carry_the_old_prompt_and_unbound_arms_send_the_old_requ
         rebuilt = bbh.make_task(payload["subtask"], payload["index"], payload["question"],
                                 payload["target"], [tuple(c) for c in payload["choices"]])
         assert rebuilt.prompt == payload["prompt"]
-        task = bbh.Task.from_payload(payload)
+        task = Task.from_payload(payload)
         for name, arm in arms.BUILTIN.items():
             assert capture(arm, task) == \
                 golden["requests"][AS_GOLDEN.get(name, name)][task.task_id], name
@@ -125,11 +126,11 @@ def test_agreement_rules():
 
 def test_arm_names_with_a_set():
     default = prompts.default_set()
-    assert arms.split_name("haiku-only@terse") == ("haiku-only", "terse")
-    assert arms.split_name("haiku-only") == ("haiku-only", "default")
+    assert arm_registry.split_name("haiku-only@terse") == ("haiku-only", "terse")
+    assert arm_registry.split_name("haiku-only") == ("haiku-only", "default")
     with pytest.raises(SweepqError, match="uses prompt set 'terse', which the sweep"):
-        arms.for_sweep(["haiku-only@terse"], {"default": default})
+        arm_registry.for_sweep(["haiku-only@terse"], {"default": default})
     with pytest.raises(SweepqError, match="unknown arm nope@terse"):
-        arms.validate(["nope@terse"])
+        arm_registry.validate(["nope@terse"])
     with pytest.raises(SweepqError, match="is not a prompt set name"):
-        arms.validate(["haiku-only@Bad Name"])
+        arm_registry.validate(["haiku-only@Bad Name"])

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweepq import score_echo, scorers
-from sweepq.bbh import extract_answer, make_task, score, task_from_hf_row
+from sweepq.bbh import make_task, task_from_hf_row
+from sweepq.bbh_answers import extract_answer, score
 from sweepq.errors import SweepqError
 
 
@@ -259,7 +260,7 @@ def test_property_no_declaration_no_answer(lines: list[str]) -> None:
 def test_echo_oracle_judges_right_by_the_sweeps_scorer() -> None:
     """The oracle's ceiling uses the verdict rules of the sweep: a `**A**` reply is right
     for sweepq and unparseable for echo, so only the echo-scored oracle escalates."""
-    from sweepq import arms
+    from sweepq import arm_registry
     from sweepq.prompts import default_set
 
     class Client:
@@ -277,7 +278,7 @@ def test_echo_oracle_judges_right_by_the_sweeps_scorer() -> None:
     for scorer, models in ((score, ["haiku", "haiku"]),
                            (score_echo.score, ["haiku", "haiku", "sonnet"])):
         client = Client()
-        bound = arms.for_sweep(["echo-oracle"], {"default": default_set()},
+        bound = arm_registry.for_sweep(["echo-oracle"], {"default": default_set()},
                                scorer=scorer)["echo-oracle"]
         bound(task, client)
         assert client.models == models

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import cli_env, run_cli
 
-from sweepq import arms
+from sweepq import arm_registry
 
 BASE = ("enqueue", "--sweep", "judges", "--subtasks", "boolean_expressions",
         "--n-per-subtask", "2")
@@ -97,17 +97,17 @@ def test_the_same_sweep_without_the_vendor_arm_needs_no_vendor_sdk(db_path, samp
 
 
 def test_models_called_reads_variants_options_and_declarations():
-    known = arms.validate(["echo-judge", "echo-small-judge", "echo-judge[judge=j]"])
-    assert arms.models_called(known["echo-judge"]) == ("haiku", "sonnet")
-    assert arms.models_called(known["echo-small-judge"]) == ("haiku", "sonnet", "small")
-    assert arms.models_called(known["echo-judge[judge=j]"]) == ("haiku", "sonnet", "j")
+    known = arm_registry.validate(["echo-judge", "echo-small-judge", "echo-judge[judge=j]"])
+    assert arm_registry.models_called(known["echo-judge"]) == ("haiku", "sonnet")
+    assert arm_registry.models_called(known["echo-small-judge"]) == ("haiku", "sonnet", "small")
+    assert arm_registry.models_called(known["echo-judge[judge=j]"]) == ("haiku", "sonnet", "j")
 
     def custom(task, client):
         return ""
 
-    assert arms.models_called(custom) is None        # undeclared: not checked
+    assert arm_registry.models_called(custom) is None        # undeclared: not checked
     custom.models = ("opus",)
-    assert arms.models_called(custom) == ("opus",)
+    assert arm_registry.models_called(custom) == ("opus",)
 
 
 def test_models_refuses_an_alias_whose_provider_sdk_is_missing(existing, monkeypatch):
