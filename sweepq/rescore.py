@@ -28,13 +28,21 @@ NO_ANSWER = frozenset({stats.REFUSAL, stats.EMPTY_REPLY, stats.CUT_OFF})
 
 @dataclass
 class ArmChanges:
-    """How one arm's verdicts moved from the sweep's own scoring to the new one."""
+    """How one arm's verdicts moved from the sweep's own scoring to the new one (the arm
+    is its key in `Rescored.arms`)."""
 
-    arm: str
     results: int = 0
     changed: int = 0
     now_passed: int = 0
     now_failed: int = 0
+
+    def add(self, was: tuple[bool, str], now: tuple[bool, str]) -> None:
+        """One result's verdict before and after: (passed, detail) each."""
+        self.results += 1
+        if was != now:
+            self.changed += 1
+            self.now_passed += now[0] and not was[0]
+            self.now_failed += was[0] and not now[0]
 
 
 @dataclass
@@ -49,7 +57,7 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
     """Score every done job's stored reply with `scorer_name` and store the scoring."""
     scorer = scorers.get(scorer_name)
     report = Rescored(sweep.name, scorer_name,
-                      arms={arm: ArmChanges(arm) for arm in sweep.arms})
+                      arms={arm: ArmChanges() for arm in sweep.arms})
     verdicts: list[tuple[int, bool, str]] = []
     sql = ("SELECT r.job_id, j.arm, j.task, r.passed, r.detail, r.output"
            " FROM results AS r JOIN jobs AS j USING (job_id)"
@@ -63,8 +71,8 @@ def rescore(queue: Queue, sweep: Sweep, scorer_name: str) -> Rescored:
             if not passed and was_detail in NO_ANSWER:
                 detail = was_detail
             verdicts.append((job_id, passed, detail))
-            _count(report.arms.setdefault(arm, ArmChanges(arm)), bool(was_passed), was_detail,
-                   passed, detail)
+            report.arms.setdefault(arm, ArmChanges()).add((bool(was_passed), was_detail),
+                                                          (passed, detail))
     queue.store_scoring(sweep.name, scorer_name, verdicts, report.no_reply)
     return report
 
@@ -81,21 +89,12 @@ def _verdict(scorer: scorers.Scorer, output: str, task: dict, job_id: int) -> tu
                           "nothing was stored: run the rescore again") from None
 
 
-def _count(changes: ArmChanges, was_passed: bool, was_detail: str, passed: bool,
-           detail: str) -> None:
-    changes.results += 1
-    if (was_passed, was_detail) != (passed, detail):
-        changes.changed += 1
-        changes.now_passed += passed and not was_passed
-        changes.now_failed += was_passed and not passed
-
-
 def render(report: Rescored) -> str:
     """What `rescore` prints: one line per arm, then the results it could not read."""
     lines = [f"sweep {report.sweep} rescored by {report.scorer} (stored as a scoring; "
              f"the sweep's own verdicts are kept):"]
-    for c in report.arms.values():
-        lines.append(f"  {c.arm}: {c.changed} of {c.results} verdicts changed "
+    for arm, c in report.arms.items():
+        lines.append(f"  {arm}: {c.changed} of {c.results} verdicts changed "
                      f"({c.now_passed} now passed, {c.now_failed} now failed)")
     if report.no_reply:
         lines.append(f"  {report.no_reply} results have no stored reply (imported): "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +29,11 @@ ECHO_RESULTS = DATA / "echo-results"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# `datasets` keeps a processed copy of every file it loads: the tests' copies go to a
+# folder of this process under TMPDIR (tmpfs under `make test`), removed at exit, not into
+# the user's ~/.cache, where they piled up and each load waited for the disk.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="sweepq-tests-datasets-")
+atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 
 def shared(name: str) -> Path:
