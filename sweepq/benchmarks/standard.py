@@ -45,6 +45,7 @@ class MMLUPro(Base):
 
     name = mmlu_pro.BENCHMARK
     options = {"split": "test or validation (default test)"}
+    group_label = "category"
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]:
         if not names:
@@ -102,6 +103,7 @@ class HumanEval(Base):
 
     name = "humaneval"
     options = {"timeout": "seconds each program may run in the sandbox (default 10)"}
+    group_label = "group"   # no grouping: one group, the whole benchmark
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]:
         if [n for n in names if n not in (ALL, self.name)]:
