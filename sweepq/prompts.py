@@ -61,8 +61,11 @@ OPTIONAL = frozenset({"task.subtasks", "max_tokens.answer", "max_tokens.judge",
                       *(f"fewshot.{f}" for f in fewshot.FIELDS)})
 # `[fewshot]`: per-subtask exemplars (fewshot.py), checked there.
 OPTIONAL_SECTIONS = frozenset({"transport", "fewshot"})
-# `[task.subtasks.NAME]`: templates that replace the set's own for one subtask.
+# `[task.subtasks.NAME]`: templates that replace the set's own for one subtask, and the
+# personas its tasks are asked with (plain texts, replacing `[personas]` a and b).
 SUBTASK_TEMPLATES = ("multiple_choice", "option", "free_form")
+SUBTASK_PERSONAS = {"persona_a": "a", "persona_b": "b"}
+SUBTASK_FIELDS = (*SUBTASK_TEMPLATES, *SUBTASK_PERSONAS)
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,23 @@ class PromptSet:
         return transport.Transport.from_data(self.data.get("transport"))
 
     def system(self, persona: str, subtask: str) -> str:
-        """The system text of a call for `subtask` with `persona`: with the subtask's
-        few-shot exemplars when the set has them (`[fewshot]`, fewshot.py)."""
-        return fewshot.system_text(self.data, persona, subtask)
+        """The system text of a call for `subtask` with `persona` (the subtask's own,
+        `persona_for`), with the subtask's few-shot exemplars when the set has them
+        (`[fewshot]`, fewshot.py)."""
+        return fewshot.system_text(self.data, self.persona_for(persona, subtask), subtask)
+
+    def persona_for(self, persona: str, subtask: str) -> str:
+        """`persona` (the set's a or b, as an arm passes it) for a task of `subtask`: the
+        subtask's own (`[task.subtasks.NAME] persona_a|persona_b`), else the group's
+        built-in one (`group_texts`: HumanEval's code personas), else `persona` itself.
+
+        Why by the text: arms name a persona by passing the set's text (`ps.persona_a`),
+        so a set whose a and b are the same text gets the subtask's a for both."""
+        for key, role in SUBTASK_PERSONAS.items():
+            if persona == self.data["personas"][role]:
+                own = self.data["task"].get("subtasks", {}).get(subtask, {})
+                return own.get(key) or group_texts(subtask).get(key) or persona
+        return persona
 
     @property
     def agree(self) -> str:
@@ -127,8 +144,10 @@ class PromptSet:
         """The task prompt: the multiple-choice template when there are options, else free form.
 
         `raw_question` is the input as the data gave it, its own `Options:` block included
-        (`{raw_question}`); the subtask's own templates (`[task.subtasks.NAME]`) win."""
-        task = {**self.data["task"], **self.data["task"].get("subtasks", {}).get(subtask, {})}
+        (`{raw_question}`); the subtask's own templates (`[task.subtasks.NAME]`) win, then
+        the group's built-in ones (`group_texts`: HumanEval's)."""
+        task = {**self.data["task"], **group_texts(subtask),
+                **self.data["task"].get("subtasks", {}).get(subtask, {})}
         raw = question if raw_question is None else raw_question
         if choices:
             options = "\n".join(task["option"].format(label=label, text=text)
@@ -238,15 +257,20 @@ def validate(data: Mapping[str, Any]) -> None:
 
 
 def _check_subtask(subtask: str, table: Any) -> None:
-    """A `[task.subtasks.NAME]` table: only the three templates, each a valid one."""
+    """A `[task.subtasks.NAME]` table: only the three templates, each a valid one, and the
+    two personas, each a non-empty text."""
     if not isinstance(table, dict):
         raise ValueError(f"task.subtasks.{subtask}: must be a table")
     for key, template in table.items():
-        if key not in SUBTASK_TEMPLATES:
+        if key not in SUBTASK_FIELDS:
             raise ValueError(f"task.subtasks.{subtask}.{key}: unknown field (known: "
-                             f"{', '.join(SUBTASK_TEMPLATES)})")
+                             f"{', '.join(SUBTASK_FIELDS)})")
         if not isinstance(template, str):
             raise ValueError(f"task.subtasks.{subtask}.{key}: must be a string")
+        if key in SUBTASK_PERSONAS:
+            if not template.strip():
+                raise ValueError(f"task.subtasks.{subtask}.{key}: is empty")
+            continue
         _check_template(f"task.subtasks.{subtask}.{key}", template, *TEMPLATES[f"task.{key}"])
 
 
@@ -387,6 +411,30 @@ def sets_from_options(specs: Sequence[str]) -> dict[str, PromptSet]:
 # --------------------------------------------------------------------------- built in
 
 BUILTIN_DIR = "prompt_sets"   # inside the package: NAME.toml, named by `--prompts NAME`
+GROUPS_DIR = "groups"         # inside BUILTIN_DIR: GROUP.toml, a group's own texts
+
+
+@functools.cache
+def group_texts(group: str) -> dict[str, str]:
+    """The built-in texts of one group of tasks (`prompt_sets/groups/GROUP.toml`: fields of
+    a `[task.subtasks.GROUP]` table), which every set without its own for that group
+    uses; {} for a group with none (every BBH subtask, every MMLU-Pro category).
+
+    Why apart from the sets: HumanEval's code personas and prompt are not the default
+    set's multiple-choice texts, and adding them to a set would change its digest, so a
+    sweep stored with the old set could no longer be grown with the same `--prompts`."""
+    import importlib.resources
+    import tomllib
+
+    if not SET_NAME.match(group):
+        return {}
+    path = importlib.resources.files("sweepq").joinpath(BUILTIN_DIR, GROUPS_DIR,
+                                                        f"{group}.toml")
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    _check_subtask(group, data)
+    return data
 
 
 def builtin_names() -> list[str]:

@@ -7,15 +7,15 @@ sweep selects, renders and scores them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import bbh, mmlu_pro, templates
+from .. import bbh, mmlu_pro, prompts, templates
 from ..bbh import Task
 from ..errors import SweepqError
-from ..prompts import PromptSet
 from .protocol import ALL, Base, Scorer, Selection
 
 NO_SUBTASKS = "no subtasks given: pass `subtasks` a,b (or all)"
@@ -84,22 +84,26 @@ def question_of(task: Task) -> mmlu_pro.Question:
                              gold=task.answer, src=str(task.extra.get("src") or ""))
 
 
-# The task prompt of a HumanEval problem when the sweep's prompt set has no template of
-# its own for it (`[task.subtasks.humaneval] free_form`, with {question} the stub).
-CODE_PROMPT = ("Complete the following Python function. Reply with the complete function "
-               "in one ```python code block.\n\n```python\n{prompt}```")
-_CODE_SHAPE = templates.pattern(CODE_PROMPT, re.S, prompt=".*")
-
-
 def code_prompt_stub(text: str) -> str | None:
-    """The function stub of a prompt `CODE_PROMPT` made; None for any other text (the
-    fake API asks, to answer with code)."""
-    match = _CODE_SHAPE.fullmatch(text.strip())
-    return None if match is None else match["prompt"]
+    """The function stub of a HumanEval prompt made by its built-in template
+    (`prompt_sets/groups/humaneval.toml`); None for any other text (the fake API asks,
+    to answer with code)."""
+    match = _code_shape().fullmatch(text.strip())
+    return None if match is None else match["question"]
+
+
+@functools.cache
+def _code_shape() -> re.Pattern[str]:
+    template = prompts.group_texts(HumanEval.name)["free_form"]
+    return templates.pattern(template, re.S, question=".*", raw_question=".*", hint=".*")
 
 
 class HumanEval(Base):
-    """OpenAI's HumanEval: one group, scored by running the code in the sandbox."""
+    """OpenAI's HumanEval: one group, scored by running the code in the sandbox.
+
+    Asked as the team's runner asked it: its texts (the task prompt, personas a and b)
+    are the group's built-in ones, `prompt_sets/groups/humaneval.toml`, which a set
+    replaces with its own `[task.subtasks.humaneval]` fields (`prompts.group_texts`)."""
 
     name = "humaneval"
     options = {"timeout": "seconds each program may run in the sandbox (default 10)"}
@@ -125,12 +129,6 @@ class HumanEval(Base):
                      prompt="", extra={**extra, "entry_point": p.entry_point, "test": p.test})
                 for p in humaneval.load(selection.dataset, start=selection.start,
                                         n=selection.n)]
-
-    def render(self, task: Task, prompts: PromptSet) -> str:
-        own = prompts.data["task"].get("subtasks", {}).get(self.name, {})
-        if "free_form" in own:
-            return super().render(task, prompts)
-        return CODE_PROMPT.format(prompt=task.question)
 
     def score(self, output: str, task: Task, scorer: Scorer, builtin: bool
               ) -> tuple[bool, str]:
