@@ -86,9 +86,10 @@ def question_of(task: Task) -> mmlu_pro.Question:
 
 def code_prompt_stub(text: str) -> str | None:
     """The function stub of a HumanEval prompt made by its built-in template
-    (`prompt_sets/groups/humaneval.toml`); None for any other text (the fake API asks,
-    to answer with code)."""
-    match = _code_shape().fullmatch(text.strip())
+    (`prompt_sets/groups/humaneval.toml`), alone or at the end of a framed message (a
+    set's inline transport puts the persona before it); None for any other text (the
+    fake API asks, to answer with code)."""
+    match = _code_shape().search(text.strip())
     return None if match is None else match["question"]
 
 

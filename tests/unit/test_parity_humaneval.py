@@ -144,3 +144,22 @@ def test_a_subtask_persona_must_be_text() -> None:
 
     with pytest.raises(SweepqError, match=r"task\.subtasks\.humaneval\.persona_b: is empty"):
         parse(default_set().text + '\n[task.subtasks.humaneval]\npersona_b = " "\n', "t")
+
+
+def test_a_parity_sweep_on_the_fake_runs_the_code(tmp_path: Path) -> None:
+    """The runner's framing (persona and prompt in one user message) on the API to the fake
+    over HTTP: the fake still sees a code task, and its code runs in the sandbox."""
+    from benchmark_helpers import answer_key
+
+    from sweepq.fake import FakeAPI, FakeConfig
+
+    db = tmp_path / "f.db"
+    run_cli("enqueue", "--sweep", "he", "--benchmark", "humaneval", "--dataset",
+            str(write_humaneval(tmp_path / "he.jsonl")), "--n-per-subtask", "2", "--arms",
+            "haiku-only", "--prompts", "echo-parity", db=db, check=True)
+    framed = {f"[SYSTEM]\n{PERSONA_A}\n\n[HUMAN]\n{prompt}": gold     # what the fake sees
+              for prompt, gold in answer_key(db, "he").items()}
+    with FakeAPI(FakeConfig(answer_key=framed)) as fake:
+        run_cli("work", "--quiet", db=db, fake=fake, check=True)
+    summary = json.loads(run_cli("summary", "--json", db=db, check=True).stdout)
+    assert [(a["n"], a["passed"]) for a in summary["arms"]] == [(2, 2)]
