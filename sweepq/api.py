@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import storetext
 from .errors import SweepqError
 from .queue import Queue
 from .records import Sweep
@@ -258,11 +259,32 @@ _CALLS = """
 
 
 def _frame(queue: Queue, sql: str, sweep: str) -> pandas.DataFrame:
+    """The rows as a frame, every text as it came (`storetext.load`), as `export` gives it:
+    a reply holding a lone surrogate is stored escaped, and a frame showing the escape
+    would disagree with the export of the same row. Stored text is always valid UTF-8,
+    so the frame builds with pandas' own string type; only a column holding an escape is
+    rebuilt, as Python objects (Arrow-backed strings cannot hold a lone surrogate)."""
     import pandas
 
     cursor = queue.conn.execute(sql, (sweep,))
-    return pandas.DataFrame.from_records(cursor.fetchall(),
-                                         columns=[d[0] for d in cursor.description])
+    frame = pandas.DataFrame.from_records(cursor.fetchall(),
+                                          columns=[d[0] for d in cursor.description])
+    for column in frame.columns:
+        values = frame[column]
+        if _holds_escape(values):
+            frame[column] = pandas.Series(
+                [storetext.load(v) if isinstance(v, str) else v for v in values.tolist()],
+                index=frame.index, dtype=object)
+    return frame
+
+
+def _holds_escape(values: pandas.Series) -> bool:
+    """Whether a column holds text `storetext` escaped (one vectorised scan per column)."""
+    try:
+        hits = values.str.contains(storetext.ESCAPE, regex=False, na=False)
+    except AttributeError:        # not a text column (numbers, nulls)
+        return False
+    return bool(hits.any())
 
 
 def _with_task_columns(frame: pandas.DataFrame) -> pandas.DataFrame:

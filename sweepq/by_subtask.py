@@ -5,17 +5,25 @@ the sweep, not by writing `json_extract` against the database. The subtask is re
 each job's stored task, so imported sweeps (whose tasks hold only their id) are broken
 down by the id's middle part (`bbh/navigate/3`).
 
+Each benchmark names its own groups (`benchmarks.group_label_of`): BBH's subtasks,
+MMLU-Pro's categories, a bank's mapped column, HumanEval's one group. The table and the
+page use that word; `--by` takes it as well as `subtask`.
+
 json keys
     sweep, benchmark, scorer (whose verdicts), results,
+    group_label: the benchmark's word for a group ("subtask", "category", "group", a
+        bank's column name): the heading of the table's second column,
     rows [{arm, subtask, n, passed, pass_rate, ci_low, ci_high, unparseable}]:
-        arms in the sweep's order, subtasks in the sweep's order (then any other).
+        arms in the sweep's order, groups in the sweep's order (then any other).
+        `subtask` holds the group's name for every benchmark (the key predates
+        `group_label` and stays, so scripts keep working).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import rescore, stats
+from . import benchmarks, rescore, stats
 from .fmt import ci_text, esc, pct
 from .queue import Queue, Sweep
 
@@ -41,7 +49,14 @@ def summary(queue: Queue, sweep: Sweep, scorer: str | None = None) -> dict[str, 
                                sub_order.get(c["subtask"], len(sub_order)), c["subtask"]))
     return {"sweep": sweep.name, "benchmark": sweep.benchmark,
             "scorer": scoring or sweep.scorer, "results": sum(c["n"] for c in counts),
+            "group_label": benchmarks.group_label_of(sweep.benchmark, sweep.options),
             "rows": [_row(c) for c in counts]}
+
+
+def accepts(by: str, label: str) -> bool:
+    """Whether `summary --by BY` asks for this table: `subtask` for every benchmark (as
+    before benchmarks had words of their own), or the benchmark's word (`category`)."""
+    return by in (benchmarks.GROUP_LABEL, label)
 
 
 def _row(c: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +69,9 @@ def _row(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The table: one line per arm and subtask."""
-    header = ("arm", "subtask", "n", "pass", "95% CI", "unparseable")
+    """The table: one line per arm and group, the group column named as the benchmark
+    names it."""
+    header = ("arm", _label(data), "n", "pass", "95% CI", "unparseable")
     lines = [[r["arm"], r["subtask"], str(r["n"]), pct(r["pass_rate"]),
               ci_text(r["ci_low"], r["ci_high"]), str(r["unparseable"])] for r in data["rows"]]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
@@ -67,19 +83,25 @@ def render(data: dict[str, Any]) -> str:
 
 
 def html_section(data: dict[str, Any] | None) -> str:
-    """The page's table by subtask ("" when there is nothing to break down)."""
+    """The page's table by group ("" when there is nothing to break down)."""
     if not data or not data["rows"]:
         return ""
+    label = _label(data)
     head = "".join(f'<th scope=col{c}>{h}</th>' for h, c in (
-        ("Arm", ""), ("Subtask", ""), ("n", ' class="num"'), ("Pass", ' class="num"'),
-        ("95% CI", ' class="num"'), ("Unparseable", ' class="num"')))
+        ("Arm", ""), (esc(label[:1].upper() + label[1:]), ""), ("n", ' class="num"'),
+        ("Pass", ' class="num"'), ("95% CI", ' class="num"'), ("Unparseable", ' class="num"')))
     body = "".join(
         f'<tr><td>{esc(r["arm"])}</td><td>{esc(r["subtask"])}</td><td class="num">{r["n"]}'
         f'</td><td class="num">{pct(r["pass_rate"])}</td><td class="num">'
         f'{ci_text(r["ci_low"], r["ci_high"])}</td><td class="num">{r["unparseable"]}</td></tr>'
         for r in data["rows"])
-    return (f'<section aria-label="by subtask"><h2>By subtask</h2><div class="scroll">'
-            f'<table class="summary" id="by-subtask"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{body}</tbody></table></div><ul class="notes"><li>Pass: passed / n per '
-            f'arm and subtask with a Wilson 95% interval (scorer {esc(data["scorer"])}).</li>'
-            f'</ul></section>')
+    table = (f'<table class="summary" id="by-subtask"><thead><tr>{head}</tr></thead>'
+             f'<tbody>{body}</tbody></table>')
+    note = (f'Pass: passed / n per arm and {esc(label)} with a Wilson 95% interval '
+            f'(scorer {esc(data["scorer"])}).')
+    return (f'<section aria-label="by {esc(label)}"><h2>By {esc(label)}</h2><div class="scroll">'
+            f'{table}</div><ul class="notes"><li>{note}</li></ul></section>')
+
+
+def _label(data: dict[str, Any]) -> str:
+    return str(data.get("group_label") or benchmarks.GROUP_LABEL)

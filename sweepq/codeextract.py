@@ -7,7 +7,10 @@ prompt's stub and a body completes it):
 - fenced blocks (```python, ```py, bare ```): the block that defines the entry point,
   else the first one that parses, else the first one;
 - a full `def` with the prompt's signature (with imports or helpers around it): as is;
-- a body only: dedented, then indented four spaces under the prompt's signature;
+- a body only: dedented, then indented four spaces under the prompt's signature; a
+  bare expression (`[x + 1 for x in xs]`) becomes `return <expr>`, as the team's runner
+  made it;
+- one `inline` span and nothing else (`` `"".join(strings)` ``): the code inside it;
 - prose around unfenced code: the longest run of lines, from a line that starts a
   definition or import, that parses and defines the entry point.
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _PY_TAGS = {"", "python", "python3", "py"}
 _START = re.compile(r"^(?:def |async def |class |from \S+ import |import |@)")
+_INLINE = re.compile(r"`([^`\n]+)`")
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,20 @@ def _shape(code: str, prompt: str, entry_point: str) -> Extracted | None:
     plain = textwrap.dedent(code)
     if _defines(plain, entry_point):
         return Extracted(plain, "def")
+    if _is_expression(plain.strip()):
+        plain = "return " + plain.strip()
     body = textwrap.indent(plain.strip("\n") + "\n", "    ")
     if _parses(prompt + "\n" + body):
         return Extracted(body, "body", body=True)
     return None
+
+
+def _is_expression(code: str) -> bool:
+    try:
+        ast.parse(code, mode="eval")
+    except SyntaxError:
+        return False
+    return bool(code)
 
 
 def extract(reply: str, prompt: str, entry_point: str) -> Extracted:
@@ -108,6 +122,11 @@ def extract(reply: str, prompt: str, entry_point: str) -> Extracted:
         if shaped is None:
             return Extracted(block, "fenced")
         return Extracted(shaped.code, "fenced", body=shaped.body)
+    inline = _INLINE.fullmatch(reply.strip())
+    if inline is not None:
+        shaped = _shape(inline[1].strip(), prompt, entry_point)
+        if shaped is not None:
+            return Extracted(shaped.code, "inline", body=shaped.body)
     shaped = _shape(reply, prompt, entry_point)
     if shaped is not None:
         return shaped

@@ -17,7 +17,10 @@ The protocol (`Benchmark`), for built-ins and custom ones alike:
   `answer` and `extra["benchmark"]` = `name`;
 - `render(task, prompts)`: the task prompt from the sweep's prompt set;
 - `score(output, task, scorer, builtin)`: the verdict; `scorer` is the sweep's, `builtin`
-  says it is one of sweepq's own (which a benchmark may answer with its own rules).
+  says it is one of sweepq's own (which a benchmark may answer with its own rules);
+- `group_label` (optional, default "subtask"): the benchmark's word for its groups,
+  the column `summary --by` shows (MMLU-Pro: "category"); `group_label_for(options)`
+  when the word depends on the sweep (a field map's `subtask=COLUMN`: the column).
 
 `Base` gives the usual defaults (the set's multiple-choice / free-form templates, the
 sweep's scorer). Register a benchmark under the entry point group `sweepq.benchmarks`
@@ -36,8 +39,10 @@ from ..prompts import PromptSet
 from ..task import Task
 from .protocol import ALL, DEFAULT, ENTRY_POINT_GROUP, Base, Benchmark, Scorer, Selection
 
-__all__ = ["ALL", "DEFAULT", "ENTRY_POINT_GROUP", "Base", "Benchmark", "Scorer", "Selection",
-           "check_options", "get", "of", "registry", "render", "score"]
+__all__ = ["ALL", "DEFAULT", "ENTRY_POINT_GROUP", "GROUP_LABEL", "Base", "Benchmark", "Scorer",
+           "Selection", "check_options", "get", "group_label_of", "of", "registry", "render",
+           "score"]
+GROUP_LABEL = "subtask"   # the word for groups when a benchmark gives none
 
 
 def _builtins() -> dict[str, Any]:
@@ -71,6 +76,19 @@ def get(name: str) -> Benchmark:
     raise SweepqError(f"unknown benchmark {name!r}: known benchmarks are "
                       f"{', '.join(sorted(known))} (custom ones register under the entry "
                       f"point group {ENTRY_POINT_GROUP})", "benchmark")
+
+
+def group_label_of(name: str | None, options: Mapping[str, Any] | None = None) -> str:
+    """What the sweep's benchmark calls its groups; "subtask" for one unknown here (an
+    import of another tool's file, a plug-in no longer installed) or that names none.
+    Never raises: a report must render whatever the sweep's benchmark."""
+    try:
+        bench: Any = get(name or DEFAULT)
+    except SweepqError:
+        return GROUP_LABEL
+    own = getattr(bench, "group_label_for", None)
+    label = own(dict(options or {})) if callable(own) else getattr(bench, "group_label", None)
+    return label.strip() if isinstance(label, str) and label.strip() else GROUP_LABEL
 
 
 def check_options(bench: Benchmark, options: Mapping[str, Any]) -> dict[str, Any]:

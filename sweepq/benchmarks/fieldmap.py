@@ -7,7 +7,9 @@ sweep without writing a loader. The map names the columns:
   choice's text when there are choices; otherwise the free-text answer);
 - `choices`: one column holding a list, or several columns comma-separated (`A,B,C,D`);
 - `id`: a column of unique task ids (default `<benchmark>/<row number>`);
-- `subtask`: a column to group by (`summary --by subtask`, the `subtasks` selection).
+- `subtask`: a column to group by (`summary --by subtask`, the `subtasks` selection);
+  `summary` names the groups by that column (`--field subtask=topic`: "topic"), and
+  calls them "group" when there is none (every row in one group).
 
 Rows are read through `datasets` (the `json`, `csv` builders for files; the hub or a
 local data-set folder for `hf`, with `split`). With choices the prompt is the set's
@@ -40,6 +42,11 @@ class FieldMap(Base):
 
     def __init__(self, name: str, builder: str, options: Mapping[str, str]):
         self.name, self.builder, self.options = name, builder, options
+
+    def group_label_for(self, options: Mapping[str, Any]) -> str:
+        """The mapped `subtask` column's name, else "group" (one group of every row)."""
+        column = dict(options.get("field") or {}).get("subtask")
+        return str(column).strip() if column and str(column).strip() else "group"
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]:
         fields = field_map(options.get("field"), self.name)

@@ -33,6 +33,9 @@ class Selection:
 class Benchmark(Protocol):
     name: str
     options: Mapping[str, str]
+    # What the benchmark calls its groups (`summary --by`'s column): optional for a
+    # plug-in, "subtask" when it has none (`group_label_of`).
+    group_label: str
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]: ...
 
@@ -49,6 +52,12 @@ class Base:
 
     name = "base"
     options: Mapping[str, str] = {}
+    group_label = "subtask"
+
+    def group_label_for(self, options: Mapping[str, Any]) -> str:
+        """The word for this sweep's groups; a benchmark whose groups come from the
+        sweep's options (a field map's column) overrides it."""
+        return self.group_label
 
     def render(self, task: Task, prompts: PromptSet) -> str:
         return prompts.task_prompt(task.subtask, task.question, task.choices,

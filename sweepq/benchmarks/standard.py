@@ -7,14 +7,14 @@ sweep selects, renders and scores them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import bbh, bbh_answers, mmlu_pro, templates
+from .. import bbh, bbh_answers, mmlu_pro, prompts, templates
 from ..errors import SweepqError
-from ..prompts import PromptSet
 from ..task import Task
 from .protocol import ALL, Base, Scorer, Selection
 
@@ -45,6 +45,7 @@ class MMLUPro(Base):
 
     name = mmlu_pro.BENCHMARK
     options = {"split": "test or validation (default test)"}
+    group_label = "category"
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]:
         if not names:
@@ -83,25 +84,31 @@ def question_of(task: Task) -> mmlu_pro.Question:
                              gold=task.answer, src=str(task.extra.get("src") or ""))
 
 
-# The task prompt of a HumanEval problem when the sweep's prompt set has no template of
-# its own for it (`[task.subtasks.humaneval] free_form`, with {question} the stub).
-CODE_PROMPT = ("Complete the following Python function. Reply with the complete function "
-               "in one ```python code block.\n\n```python\n{prompt}```")
-_CODE_SHAPE = templates.pattern(CODE_PROMPT, re.S, prompt=".*")
-
-
 def code_prompt_stub(text: str) -> str | None:
-    """The function stub of a prompt `CODE_PROMPT` made; None for any other text (the
+    """The function stub of a HumanEval prompt made by its built-in template
+    (`prompt_sets/groups/humaneval.toml`), alone or at the end of a framed message (a
+    set's inline transport puts the persona before it); None for any other text (the
     fake API asks, to answer with code)."""
-    match = _CODE_SHAPE.fullmatch(text.strip())
-    return None if match is None else match["prompt"]
+    match = _code_shape().search(text.strip())
+    return None if match is None else match["question"]
+
+
+@functools.cache
+def _code_shape() -> re.Pattern[str]:
+    template = prompts.group_texts(HumanEval.name)["free_form"]
+    return templates.pattern(template, re.S, question=".*", raw_question=".*", hint=".*")
 
 
 class HumanEval(Base):
-    """OpenAI's HumanEval: one group, scored by running the code in the sandbox."""
+    """OpenAI's HumanEval: one group, scored by running the code in the sandbox.
+
+    Asked as the team's runner asked it: its texts (the task prompt, personas a and b)
+    are the group's built-in ones, `prompt_sets/groups/humaneval.toml`, which a set
+    replaces with its own `[task.subtasks.humaneval]` fields (`prompts.group_texts`)."""
 
     name = "humaneval"
     options = {"timeout": "seconds each program may run in the sandbox (default 10)"}
+    group_label = "group"   # no grouping: one group, the whole benchmark
 
     def groups(self, names: Sequence[str], options: Mapping[str, Any]) -> list[str]:
         if [n for n in names if n not in (ALL, self.name)]:
@@ -123,12 +130,6 @@ class HumanEval(Base):
                      prompt="", extra={**extra, "entry_point": p.entry_point, "test": p.test})
                 for p in humaneval.load(selection.dataset, start=selection.start,
                                         n=selection.n)]
-
-    def render(self, task: Task, prompts: PromptSet) -> str:
-        own = prompts.data["task"].get("subtasks", {}).get(self.name, {})
-        if "free_form" in own:
-            return super().render(task, prompts)
-        return CODE_PROMPT.format(prompt=task.question)
 
     def score(self, output: str, task: Task, scorer: Scorer, builtin: bool
               ) -> tuple[bool, str]:

@@ -253,8 +253,9 @@ def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable output (keys documented in `sweepq.report`).")
 @scorer_option
-@click.option("--by", "by", type=click.Choice(["arm", "subtask"]), default="arm",
-              show_default=True, help="Per arm, or per arm and subtask.")
+@click.option("--by", "by", default="arm", show_default=True, metavar="arm|subtask",
+              help="Per arm, or per arm and subtask (the benchmark's own word works too: "
+                   "`--by category` for MMLU-Pro).")
 @click.pass_context
 def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json: bool,
             scorer: str | None, by: str) -> None:
@@ -267,9 +268,15 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
     """
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
-    if by == "subtask":
+    if by != "arm":
         from .. import by_subtask
+        from ..benchmarks import group_label_of
 
+        label = group_label_of(sweep.benchmark, sweep.options)
+        if not by_subtask.accepts(by, label):
+            words = "subtask" if label == "subtask" else f"subtask (or {label})"
+            raise SweepqError(f"`by` {by!r} is not a grouping of this {sweep.benchmark} "
+                              f"sweep: pass arm or {words}", "by")
         data = by_subtask.summary(queue, sweep, scorer)
         click.echo(json.dumps(data, indent=2) if as_json else by_subtask.render(data))
         return

@@ -156,7 +156,8 @@ def test_the_wheel_ships_the_migrations_and_works_installed(tmp_path: Path) -> N
     for _, name, _ in db.migrations():
         assert f"sweepq/migrations/{name}" in files
     assert "sweepq/migrations/__init__.py" in files
-    assert {"sweepq/prompt_sets/default.toml", "sweepq/prompt_sets/echo-parity.toml"} <= files
+    assert {"sweepq/prompt_sets/default.toml", "sweepq/prompt_sets/echo-parity.toml",
+            "sweepq/prompt_sets/groups/humaneval.toml"} <= files
 
     # A fresh venv with only the wheel in it; the dependencies (click, datasets…) come
     # from this interpreter's site-packages, appended after the venv's own, so the
