@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 
 SECRET_ENV_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 MIN_SECRET_CHARS = 8
@@ -23,8 +24,20 @@ _WHITESPACE = re.compile(r"\s+")
 
 def secret_values() -> list[str]:
     """The env secrets worth masking, longest first (so one never hides part of another)."""
-    values = {os.environ.get(name, "").strip() for name in SECRET_ENV_VARS}
-    return sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True)
+    return list(_env_secrets())
+
+
+def _env_secrets() -> tuple[str, ...]:
+    return _worth_masking(tuple(os.environ.get(name, "") for name in SECRET_ENV_VARS))
+
+
+@lru_cache(maxsize=16)
+def _worth_masking(raw: tuple[str, ...]) -> tuple[str, ...]:
+    """`secret_values` of these raw env values, cached: `mask` runs twice per completed
+    job, and the env rarely changes (it is still read on every call)."""
+    values = {value.strip() for value in raw}
+    return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len,
+                        reverse=True))
 
 
 def mask(text: str) -> str:
@@ -33,10 +46,10 @@ def mask(text: str) -> str:
     Read from the environment on every call: a test or a long-lived process
     that changes the key is still covered.
     """
-    for value in secret_values():
+    for value in _env_secrets():
         if value in text:
             text = text.replace(value, MASK)
-    return _API_KEY.sub("sk-ant-***", text)
+    return _API_KEY.sub("sk-ant-***", text) if "sk-ant-" in text else text
 
 
 def one_line(text: str, limit: int = MESSAGE_MAX) -> str:
