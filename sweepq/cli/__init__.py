@@ -7,8 +7,7 @@ that reads or moves results). Importing both registers every command on `main`.
 
 from __future__ import annotations
 
-from .. import db, report
 from . import read, run
 from .base import Group, main
 
-__all__ = ["Group", "db", "main", "read", "report", "run"]
+__all__ = ["Group", "main", "read", "run"]

@@ -8,10 +8,7 @@ import sys
 
 import click
 
-from .. import db, jsonl, report, views
-from ..atomicfile import atomic_output
 from ..errors import SweepqError
-from ..queue import Queue
 from .base import (
     _queue,
     baseline_option,
@@ -63,6 +60,7 @@ def prompts_init(path: str, force: bool) -> None:
     """Write the built-in default prompt set to FILE (`-`: stdout), to edit."""
     from pathlib import Path
 
+    from ..atomicfile import atomic_output
     from ..prompts import default_set
 
     if path != "-" and Path(path).exists() and not force:
@@ -165,12 +163,18 @@ def status(ctx: click.Context, name: str | None, watch: float | None, as_json: b
     sweepq status --watch 60 --json >> status.jsonl   # one JSON line per minute
     sweepq status --json | jq '.arms[] | {arm, done, pass_rate}'
     """
+    from .. import report
+
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
+    if watch is None and as_json:   # the JSON does without the terminal views' imports
+        click.echo(json.dumps(report.json_safe(report.status(queue, sweep)), indent=2,
+                              allow_nan=False))
+        return
+    from .. import views
+
     if watch is None:
-        data = report.status(queue, sweep)
-        click.echo(json.dumps(report.json_safe(data), indent=2, allow_nan=False) if as_json
-                   else views.render_status(data))
+        click.echo(views.render_status(report.status(queue, sweep)))
         return
     views.watch_status(queue, sweep, watch, as_json=as_json)
 
@@ -237,6 +241,7 @@ def import_cmd(ctx: click.Context, name: str | None, lenient: bool, path: str) -
     """
     from pathlib import Path
 
+    from .. import jsonl
     from ..records import check_sweep_name
 
     check_sweep_name(name or Path(path).stem)   # refused before the database is created
@@ -265,6 +270,8 @@ def summary(ctx: click.Context, name: str | None, baseline: str | None, as_json:
     sweepq summary --sweep bbh-n99
     sweepq summary --baseline haiku-only --json | jq '.arms[].vs_baseline.p_value'
     """
+    from .. import report, views
+
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
     if by == "subtask":
@@ -317,6 +324,7 @@ def report_cmd(ctx: click.Context, name: str | None, output: str | None, baselin
     sweepq report --sweep bbh-n99 -o bbh-n99.html && xdg-open bbh-n99.html
     """
     from .. import page
+    from ..atomicfile import atomic_output
 
     queue = _queue(ctx, reads_only=True)
     sweep = queue.resolve_sweep(name)
@@ -350,6 +358,7 @@ def query(ctx: click.Context, sql: str, params: tuple[tuple[str, str], ...], fmt
     sweepq query "SELECT detail, count(*) AS n FROM results JOIN jobs USING (job_id)
                   WHERE arm = :arm GROUP BY detail" -p arm echo-judge --json
     """
+    from .. import db
     from .. import query as query_mod
 
     conn = db.connect_read_only(ctx.find_root().obj["db"])
@@ -413,6 +422,7 @@ def check(ctx: click.Context, repair: bool, as_json: bool) -> None:
     sweepq check --repair && sweepq work
     """
     from .. import check as checking
+    from ..queue import Queue
 
     obj = ctx.find_root().obj
     repaired: list[str] = []
