@@ -28,7 +28,7 @@ def secret_values() -> list[str]:
 
 
 def _env_secrets() -> tuple[str, ...]:
-    return _worth_masking(tuple(os.environ.get(name, "") for name in SECRET_ENV_VARS))
+    return _worth_masking(tuple(map(os.environ.get, SECRET_ENV_VARS, ("",) * len(SECRET_ENV_VARS))))
 
 
 @lru_cache(maxsize=16)
@@ -46,7 +46,19 @@ def mask(text: str) -> str:
     Read from the environment on every call: a test or a long-lived process
     that changes the key is still covered.
     """
-    for value in _env_secrets():
+    return _mask(text, _env_secrets())
+
+
+def mask_each(*texts: str | None) -> tuple[str | None, ...]:
+    """`mask` of each text (None stays None), the environment read once for them all: a
+    completed job masks its detail and its output, and reading the environment is most
+    of what masking costs."""
+    secrets = _env_secrets()
+    return tuple(None if text is None else _mask(text, secrets) for text in texts)
+
+
+def _mask(text: str, secrets: tuple[str, ...]) -> str:
+    for value in secrets:
         if value in text:
             text = text.replace(value, MASK)
     return _API_KEY.sub("sk-ant-***", text) if "sk-ant-" in text else text

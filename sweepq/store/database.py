@@ -129,8 +129,9 @@ class Database:
 
 
 class _Write:
-    """`Database.write`'s transaction: the process lock, `BEGIN IMMEDIATE` (retried while
-    locked), then `COMMIT`, or `ROLLBACK` on any exception, which is raised again."""
+    """`Database.write`'s transaction: the process lock, `BEGIN IMMEDIATE` (retried with a
+    short random wait while another process holds the write lock past the busy timeout),
+    then `COMMIT`, or `ROLLBACK` on any exception, which is raised again."""
 
     __slots__ = ("_db",)
 
@@ -141,11 +142,18 @@ class _Write:
         database = self._db
         database._lock.acquire()
         try:
-            _begin_immediate(database.conn)
+            for attempt in range(LOCKED_RETRIES):
+                try:
+                    database.conn.execute("BEGIN IMMEDIATE")
+                    return database.conn
+                except sqlite3.OperationalError as exc:
+                    if not db.is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                        raise
+                time.sleep(random.uniform(0.01, 0.1))
         except BaseException:
             database._lock.release()
             raise
-        return database.conn
+        raise AssertionError("unreachable: the last attempt raises")
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
@@ -162,19 +170,6 @@ class _Write:
                 conn.execute("ROLLBACK")
         finally:
             self._db._lock.release()
-
-
-def _begin_immediate(conn: sqlite3.Connection) -> None:
-    """`BEGIN IMMEDIATE`, retried with a short random wait while another process holds the
-    write lock past the busy timeout."""
-    for attempt in range(LOCKED_RETRIES):
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if not db.is_busy(exc) or attempt == LOCKED_RETRIES - 1:
-                raise
-            time.sleep(random.uniform(0.01, 0.1))
 
 
 def _warn_on_stderr(line: str) -> None:

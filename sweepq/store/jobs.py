@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import bounds
 from ..records import Job, Result
-from ..redact import mask
+from ..redact import mask, mask_each
 from ..storetext import store
 from .breaker import Breaker
 from .claim_sql import CLAIM, CLAIM_MANY
@@ -73,8 +73,7 @@ class Jobs(Breaker):
         a result replaced, never a UNIQUE failure that kills the worker.
         """
         now = self.clock()
-        detail = mask(result.detail)
-        output = None if result.output is None else mask(result.output)
+        detail, output = mask_each(result.detail, result.output)
         if detail != result.detail or output != result.output:
             result = replace(result, detail=detail, output=output)
         with self.write() as conn:
