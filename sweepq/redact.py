@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 
 SECRET_ENV_VARS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+_UNSET = ("",) * len(SECRET_ENV_VARS)   # each variable's default when it is not set
 MIN_SECRET_CHARS = 8
 MASK = "***"
 MESSAGE_MAX = 300
@@ -28,13 +29,14 @@ def secret_values() -> list[str]:
 
 
 def _env_secrets() -> tuple[str, ...]:
-    return _worth_masking(tuple(map(os.environ.get, SECRET_ENV_VARS, ("",) * len(SECRET_ENV_VARS))))
+    """The secrets in the environment now: read on every call, sorted once per value."""
+    return _worth_masking(tuple(map(os.environ.get, SECRET_ENV_VARS, _UNSET)))
 
 
 @lru_cache(maxsize=16)
 def _worth_masking(raw: tuple[str, ...]) -> tuple[str, ...]:
-    """`secret_values` of these raw env values, cached: `mask` runs twice per completed
-    job, and the env rarely changes (it is still read on every call)."""
+    """`secret_values` of these raw env values, cached: every completed job is masked,
+    and the environment rarely changes (it is still read on every call)."""
     values = {value.strip() for value in raw}
     return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len,
                         reverse=True))
