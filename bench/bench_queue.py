@@ -9,7 +9,7 @@ One process, WAL, synchronous=NORMAL, N jobs (default 20,000):
     get + ack) of the same N payloads, with their default settings;
 then 4 processes on one database: total cycles/s and how many jobs were claimed twice.
 
-    python bench/bench_queue.py [--n 20000] [--repeats 3] [--procs 4] [--quick]
+    python bench/bench_queue.py [--n 20000] [--repeats 3] [--procs 4] [--quick] [--single]
 """
 
 from __future__ import annotations
@@ -289,6 +289,9 @@ def main() -> None:
     parser.add_argument("--others-n", type=int, default=None,
                         help="items for litequeue and persist-queue (default: --n)")
     parser.add_argument("--quick", action="store_true", help="n=2000, for a smoke run")
+    parser.add_argument("--single", action="store_true",
+                        help="only the 1-process claim + complete against bare SQL (skip the "
+                             "other queues and the multi-process runs): for before/after runs")
     args = parser.parse_args()
     if args.quick:
         args.n, args.multi_repeats = 2_000, 1
@@ -324,6 +327,8 @@ def main() -> None:
              cpu_per_cycle_us={k: round(median(v), 1) for k, v in cpu_us.items()},
              cpu_ratio=rnd(median(cpu_us["bare"]) / median(cpu_us["sweepq"]), 3),
              claim_plan=plan)
+        if args.single:
+            return
 
         for label, fn in (("litequeue 0.9 (pop + done)", litequeue_run),
                           ("persist-queue SQLiteAckQueue (get + ack)", persist_queue_run)):

@@ -11,7 +11,6 @@ of a live process is. Nothing here touches the database.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,8 @@ def check_now(*_request: object) -> None:
 
 
 def this_host() -> str:
+    import socket  # here: most commands never ask, and socket costs start-up
+
     return socket.gethostname()
 
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import batch_view, cache_view, governor, rescore, stats, waits
+from . import batch_view, governor, stats, waits
 from .errors import SweepqError
 from .queue import Queue, Sweep
 
@@ -300,6 +300,8 @@ def summary(queue: Queue, sweep: Sweep, baseline: str | None = None,
             scorer: str | None = None) -> dict[str, Any]:
     """Per-arm statistics and paired comparisons (the `summary --json` output), from the
     sweep's own verdicts or from its scoring by `scorer` (`sweepq rescore`)."""
+    from . import cache_view, rescore  # here: status needs neither (nor the scorers)
+
     with queue.snapshot():
         scoring = rescore.scoring_of(queue, sweep, scorer)
         alias, join = rescore.verdict_source(scoring)

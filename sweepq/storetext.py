@@ -24,7 +24,7 @@ _ESCAPED = re.compile("\U0010ffff([\U0010ffff\U00100000-\U001007ff])")
 
 def store(text: str) -> str:
     """`text` in a form SQLite can hold; `load(store(t)) == t` for every str."""
-    if _NEEDS.search(text) is None:
+    if text.isascii() or _NEEDS.search(text) is None:   # isascii: O(1), most text
         return text
     return _NEEDS.sub(_escape, text)
 

@@ -12,9 +12,13 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from email.utils import parsedate_to_datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+# zoneinfo and email.utils are imported where they are used: reading the time of a
+# status or a lease needs neither, and both cost process start-up (BENCHMARKS.md).
 
 from . import bounds
 from .errors import SweepqError
@@ -27,6 +31,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 def local_zone() -> ZoneInfo:
     """The machine's zone as a `ZoneInfo` ($TZ, then /etc/localtime), UTC when unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     found = zone(os.environ.get("TZ", "").lstrip(":"))
     if found is not None:
         return found
@@ -43,6 +49,8 @@ def local_zone() -> ZoneInfo:
 
 def zone(name: str | None) -> ZoneInfo | None:
     """The IANA zone `name`, or None when it is empty or unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     if not name:
         return None
     try:
@@ -129,6 +137,8 @@ def retry_after(headers: Any, now: float) -> float | None:
     seconds = _non_negative(raw, 1.0)
     if seconds is not None:
         return seconds
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import arm_registry, fmt
 from ..errors import SweepqError
-from ..queue import Queue, Sweep
-from ..timefmt import format_duration, format_time, parse_duration, parse_until
 from .base import (
     _queue,
     _split,
@@ -21,6 +18,13 @@ from .base import (
     main,
     sweep_option,
 )
+
+if TYPE_CHECKING:
+    from ..queue import Queue, Sweep
+
+# The library modules a command needs are imported inside it, not here: `sweepq status`
+# and `--help` should not pay for the arms, the time parsers or the queue (see
+# BENCHMARKS.md, start-up).
 
 
 @main.command()
@@ -77,7 +81,7 @@ def enqueue(ctx: click.Context, name: str, benchmark: str, subtasks: str | None,
     sweepq enqueue --sweep bank --benchmark jsonl --dataset bank.jsonl \\
         --field question=q --field choices=options --field answer=gold --arms haiku-only
     """
-    from .. import api
+    from .. import api, fmt
 
     options: dict[str, object] = {"split": split, **_pairs(option_pairs, "option")}
     if field_pairs:
@@ -163,9 +167,10 @@ def work(ctx: click.Context, name: str | None, concurrency: int, lease_seconds: 
     sweepq work --sweep bbh-n99 --concurrency 16
     sweepq work --backend claude-cli --max-wait 30m     # for cron / systemd
     """
-    from .. import api
+    from .. import api, fmt
     from ..progress import Progress
     from ..runconfig import this_process
+    from ..timefmt import parse_duration
 
     wait = None if max_wait is None else parse_duration(max_wait, "--max-wait")
     queue = _queue(ctx)
@@ -209,6 +214,7 @@ def _exit_now(code: int) -> None:
 def _finish(ctx: click.Context, queue: Queue, sweep: Sweep, outcome: Any, how: str) -> None:
     """`work`'s closing line (and the reason on stderr when it did not finish), then exit
     with the outcome's code (`api.finished`: exit 3 when jobs ended in error)."""
+    from .. import fmt
     from ..runconfig import EXIT_INCOMPLETE
 
     code, message = outcome.exit_code, outcome.message
@@ -265,6 +271,7 @@ def _log_interval() -> float:
     import os
 
     from ..pauselog import WAITING_LOG_INTERVAL
+    from ..timefmt import parse_duration
 
     raw = os.environ.get("SWEEPQ_PAUSE_LOG_SECONDS")
     return parse_duration(raw) if raw else WAITING_LOG_INTERVAL
@@ -295,6 +302,7 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
     sweep = queue.resolve_sweep(name)
     models = sweep.models
     if pairs:
+        from .. import arm_registry
         from ..models import parse_model_pairs
         from ..vendors.target import require_sdk
 
@@ -316,7 +324,9 @@ def models_cmd(ctx: click.Context, name: str | None, force: bool, as_json: bool,
 def _refuse_unused_aliases(sweep: Sweep, changes: dict[str, str]) -> None:
     """An alias no arm calls is a typo more often than a plan (the fix after a 404 would
     then add `sonet` and leave `sonnet` broken)."""
-    called = arm_registry.aliases_called(sweep.arms)
+    from ..arm_registry import aliases_called
+
+    called = aliases_called(sweep.arms)
     if called is None:
         return  # a custom arm: what it calls is not known here
     unused = sorted(set(changes) - called - set(sweep.models))
@@ -352,6 +362,8 @@ def pause(ctx: click.Context, until: str | None, duration: str | None, reason: s
     sweepq pause --for 2h --reason "quota for the paper deadline"
     sweepq pause --until 03:00
     """
+    from ..timefmt import format_duration, format_time, parse_duration, parse_until
+
     if until and duration:
         raise SweepqError("pass --until or --for, not both")
     queue = _queue(ctx)
@@ -379,3 +391,4 @@ def resume(ctx: click.Context) -> None:
     """
     cleared = _queue(ctx).resume()
     click.echo(f"queue resumed ({cleared} pause{'s' if cleared != 1 else ''} cleared)")
+

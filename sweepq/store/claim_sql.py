@@ -30,6 +30,11 @@ def sane_pause(alias: str = "") -> str:
 BLOCKED_ARMS = ("SELECT a.arm FROM arm_scopes AS a JOIN pauses AS p ON p.scope = a.scope"
                 f" WHERE a.sweep = :sweep AND {open_pause('p.')}")
 
+# Any scoped pause open at all: one probe of the open pauses' index, so that the common
+# case (none) never builds the list of BLOCKED_ARMS (SQLite builds a NOT IN list on
+# first use, once per statement: ~7 us of each claim's ~40 when it is always built).
+ANY_SCOPED = f"SELECT 1 FROM pauses WHERE scope IS NOT NULL AND {open_pause()}"
+
 # The candidate job has a request in a batch not yet ingested (prepared or submitted):
 # paid for already, so a live worker leaves it to the batch runner even after the
 # runner's leases lapse (it stopped at --max-wait, or was killed). Correlated on the
@@ -53,7 +58,7 @@ WHERE job_id {pick} (
     WHERE sweep = :sweep AND state IN ('pending', 'running')
       AND ((state = 'pending' AND available_at <= :now)
            OR (state = 'running' AND lease_expires_at <= :now))
-      AND arm NOT IN ({BLOCKED_ARMS}){also}
+      AND (NOT EXISTS ({ANY_SCOPED}) OR arm NOT IN ({BLOCKED_ARMS})){also}
     ORDER BY position
     LIMIT {limit})
   AND NOT EXISTS (SELECT 1 FROM pauses WHERE scope IS NULL AND {open_pause()})

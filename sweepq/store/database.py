@@ -69,29 +69,15 @@ class Database:
 
     # -- transactions -------------------------------------------------------
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> _Write:
         """One short `BEGIN IMMEDIATE` transaction, retried while the database is locked.
 
         A `database is locked` that escapes the busy timeout is contention, not
-        a failure of the job: wait a little and take the lock again.
+        a failure of the job: wait a little and take the lock again. A class, not a
+        generator: every claim and complete opens one, and a generator-based context
+        manager costs several microseconds more per transaction (see BENCHMARKS.md).
         """
-        with self._lock:
-            for attempt in range(LOCKED_RETRIES):
-                try:
-                    self.conn.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not db.is_busy(exc) or attempt == LOCKED_RETRIES - 1:
-                        raise
-                    time.sleep(random.uniform(0.01, 0.1))
-            try:
-                yield self.conn
-                self.conn.execute("COMMIT")
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
+        return _Write(self)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -140,6 +126,50 @@ class Database:
             if not chunk:
                 return
             yield chunk
+
+
+class _Write:
+    """`Database.write`'s transaction: the process lock, `BEGIN IMMEDIATE` (retried with a
+    short random wait while another process holds the write lock past the busy timeout),
+    then `COMMIT`, or `ROLLBACK` on any exception, which is raised again."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, database: Database):
+        self._db = database
+
+    def __enter__(self) -> sqlite3.Connection:
+        database = self._db
+        database._lock.acquire()
+        try:
+            for attempt in range(LOCKED_RETRIES):
+                try:
+                    database.conn.execute("BEGIN IMMEDIATE")
+                    return database.conn
+                except sqlite3.OperationalError as exc:
+                    if not db.is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                        raise
+                time.sleep(random.uniform(0.01, 0.1))
+        except BaseException:
+            database._lock.release()
+            raise
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        conn = self._db.conn
+        try:
+            if kind is None:
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            if kind is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._db._lock.release()
 
 
 def _warn_on_stderr(line: str) -> None:

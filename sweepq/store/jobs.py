@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import bounds
 from ..records import Job, Result
-from ..redact import mask
+from ..redact import mask, mask_each
 from ..storetext import store
 from .breaker import Breaker
 from .claim_sql import CLAIM, CLAIM_MANY
@@ -19,6 +19,14 @@ from .results import RESET_TO_PENDING, insert_result, move_results
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 
+# complete's one UPDATE, which also answers the two questions the rest of the transaction
+# asks (whether the job already has a result to move to results_history, and whether a
+# failure streak is open to end), so the common case is BEGIN, this, the INSERT, COMMIT.
+COMPLETE = """UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+    finished_at = ?, last_error = NULL
+WHERE job_id = ? AND state = 'running' AND lease_owner = ?
+RETURNING EXISTS (SELECT 1 FROM results WHERE job_id = jobs.job_id),
+    EXISTS (SELECT 1 FROM failure_streak WHERE jobs != '[]')"""
 
 
 class Jobs(Breaker):
@@ -65,21 +73,21 @@ class Jobs(Breaker):
         a result replaced, never a UNIQUE failure that kills the worker.
         """
         now = self.clock()
+        detail, output = mask_each(result.detail, result.output)
+        if detail != result.detail or output != result.output:
+            result = replace(result, detail=detail, output=output)
         with self.write() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
-                " finished_at = ?, last_error = NULL"
-                " WHERE job_id = ? AND state = 'running' AND lease_owner = ?",
-                (now, job_id, worker))
-            if cursor.rowcount != 1:
+            row = conn.execute(COMPLETE, (now, job_id, worker)).fetchone()
+            if row is None:
                 return False
-            move_results(conn, ":job", {"job": job_id}, now, "done again")
-            insert_result(conn, job_id, replace(
-                result, detail=mask(result.detail),
-                output=None if result.output is None else mask(result.output)), now)
-            # A success ends any streak of failures (the breaker counts only unbroken ones).
-            conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
-                         " WHERE jobs != '[]'", (now,))
+            had_result, in_streak = row
+            if had_result:
+                move_results(conn, ":job", {"job": job_id}, now, "done again")
+            insert_result(conn, job_id, result, now)
+            if in_streak:
+                # A success ends any streak of failures (the breaker counts only unbroken ones).
+                conn.execute("UPDATE failure_streak SET jobs = '[]', updated_at = ?"
+                             " WHERE jobs != '[]'", (now,))
             return True
 
     def fail(self, job_id: int, worker: str, message: str, kind: str = "transient",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import lru_cache
 from typing import Any
 
 from .. import usage
@@ -55,5 +56,11 @@ def insert_result(conn: sqlite3.Connection, job_id: int, result: Result, now: fl
         " models, completed_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, int(result.passed), store(result.detail), result.wall_seconds,
          result.sub_calls, store_opt(result.output), *usage.columns(result.usage),
-         None if result.models is None else json.dumps(result.models), now,
+         None if result.models is None else _models_json(tuple(result.models)), now,
          store_opt(line)))
+
+
+@lru_cache(maxsize=64)
+def _models_json(models: tuple[str, ...]) -> str:
+    """The `models` column of a result: a sweep names the same few models in every one."""
+    return json.dumps(list(models))
