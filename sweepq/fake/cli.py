@@ -84,7 +84,7 @@ def _spend_window(kind: str | None, after: int | None, seconds: float) -> tuple[
     return 0, documented.next_month_utc(time.time()).timestamp() - time.time()
 
 
-@click.command("fake-api")
+@click.command("fake-api", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--vendor", type=click.Choice(["anthropic", "openai", "gemini"]),
               default="anthropic", show_default=True,
               help="Whose API to serve: Anthropic's Messages; OpenAI's Chat Completions and "
