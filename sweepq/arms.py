@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from . import codeextract, templates
+from . import codeextract, judges, templates
 from .bbh_answers import extract_answer, score
 from .prompts import PromptSet, default_set
 from .task import Task
@@ -110,17 +110,19 @@ def echo_judge(task: Task, client: ArmClient, prompts: PromptSet | None = None,
                judge: str = "haiku") -> str:
     """Two cheap personas and a cheap judge; escalate unless the judge agrees.
 
-    Agreement is the prompt set's rule; the default's is a verdict starting with an
-    upper-case `YES` (after leading whitespace): anything else, "yes, but…" and "Yes"
-    included, is disagreement and escalates: a doubtful verdict costs a sonnet call,
-    never an unchecked answer. `judge` is the judge's model alias or id, any vendor's
-    (`echo-judge[judge=openai:gpt-5.4-mini]`).
+    The judge's texts and agreement rule are the set's, or the task's subtask's own
+    (`judges.Judge.of`: HumanEval's code judge, shown each reply's code). The default
+    set's rule is a verdict starting with an upper-case `YES` (after leading whitespace):
+    anything else, "yes, but…" and "Yes" included, is disagreement and escalates: a
+    doubtful verdict costs a sonnet call, never an unchecked answer. `judge` is the
+    judge's model alias or id, any vendor's (`echo-judge[judge=openai:gpt-5.4-mini]`).
     """
     ps = prompts or default_set()
     a, b = _two_cheap(task, client, ps)
-    verdict = client.call(judge, ps.judge_prompt(task.prompt, a, b), system=ps.judge_system,
+    asked = judges.Judge.of(ps, task.subtask)
+    verdict = client.call(judge, asked.prompt(task, a, b), system=asked.system,
                           max_tokens=ps.judge_max_tokens)
-    return a if ps.agrees(verdict) else sonnet_only(task, client, ps)
+    return a if asked.agrees(verdict) else sonnet_only(task, client, ps)
 
 
 def judge_agrees(verdict: str) -> bool:

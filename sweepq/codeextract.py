@@ -136,6 +136,28 @@ def extract(reply: str, prompt: str, entry_point: str) -> Extracted:
     return Extracted(reply, "raw")
 
 
+def reply_code(reply: str, prompt: str, entry_point: str) -> str:
+    """The code of `reply` as the model wrote it, before it is made a program: the fenced
+    block `extract` picks, else the one `inline` span's inside, else the code among prose,
+    else the whole reply; dedented, blank edges stripped. A bare expression stays bare.
+
+    Why apart from `extract`: this is what a code judge compares (echo-judge on HumanEval),
+    as the team's runner showed its judge the code it stripped of fences, not the program
+    it ran."""
+    block = _fenced(reply, entry_point)
+    if block is not None:
+        return textwrap.dedent(block).strip()
+    plain = textwrap.dedent(reply).strip()
+    inline = _INLINE.fullmatch(plain)
+    if inline is not None:
+        return inline[1].strip()
+    if _shape(reply, prompt, entry_point) is None:
+        prose = _from_prose(reply, entry_point)
+        if prose is not None:
+            return prose.strip()
+    return plain
+
+
 # --------------------------------------------------------------------------- agreement
 
 

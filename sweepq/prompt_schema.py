@@ -49,7 +49,12 @@ OPTIONAL_SECTIONS = frozenset({"transport", "fewshot"})
 # personas its tasks are asked with (plain texts, replacing `[personas]` a and b).
 SUBTASK_TEMPLATES = ("multiple_choice", "option", "free_form")
 SUBTASK_PERSONAS = {"persona_a": "a", "persona_b": "b"}
-SUBTASK_FIELDS = (*SUBTASK_TEMPLATES, *SUBTASK_PERSONAS)
+# ... and the judge its tasks are asked with (`[judge]`'s fields, one by one): HumanEval's
+# code judge (prompt_sets/groups/humaneval.toml) is one.
+SUBTASK_JUDGE = {"judge_system": "system", "judge_question": "question",
+                 "judge_agreement": "agreement", "judge_agree": "agree",
+                 "judge_disagree": "disagree"}
+SUBTASK_FIELDS = (*SUBTASK_TEMPLATES, *SUBTASK_PERSONAS, *SUBTASK_JUDGE)
 
 
 def rule(spec: str) -> Callable[[str], bool]:
@@ -98,12 +103,14 @@ def validate(data: Mapping[str, Any]) -> None:
         transport.validate(data["transport"])
     if "fewshot" in data:
         fewshot.validate(data["fewshot"])
-    _check_agreement(data["judge"])
+    check_judge(data["judge"])
 
 
 def check_subtask(subtask: str, table: Any) -> None:
-    """A `[task.subtasks.NAME]` table: only the three templates, each a valid one, and the
-    two personas, each a non-empty text."""
+    """A `[task.subtasks.NAME]` table: only the three templates, each a valid one, the
+    two personas and the judge's texts, each a non-empty text, the judge's question a
+    valid one and its agreement a rule (checked against its verdicts by `check_judge`,
+    once the set's and the group's judge fill what the table leaves out)."""
     if not isinstance(table, dict):
         raise ValueError(f"task.subtasks.{subtask}: must be a table")
     for key, template in table.items():
@@ -112,11 +119,14 @@ def check_subtask(subtask: str, table: Any) -> None:
                              f"{', '.join(SUBTASK_FIELDS)})")
         if not isinstance(template, str):
             raise ValueError(f"task.subtasks.{subtask}.{key}: must be a string")
-        if key in SUBTASK_PERSONAS:
+        path = f"task.subtasks.{subtask}.{key}"
+        if key == "judge_question":
+            _check_template(path, template, *TEMPLATES["judge.question"])
+        elif key in SUBTASK_PERSONAS or key in SUBTASK_JUDGE:
             if not template.strip():
-                raise ValueError(f"task.subtasks.{subtask}.{key}: is empty")
-            continue
-        _check_template(f"task.subtasks.{subtask}.{key}", template, *TEMPLATES[f"task.{key}"])
+                raise ValueError(f"{path}: is empty")
+        else:
+            _check_template(path, template, *TEMPLATES[f"task.{key}"])
 
 
 def _at(data: Mapping[str, Any], path: str) -> Any:
@@ -182,14 +192,17 @@ def _check_template(path: str, template: str, required: frozenset[str],
         raise ValueError(f"{path}: missing placeholder {{{missing[0]}}}{tail}")
 
 
-def _check_agreement(judge: Mapping[str, str]) -> None:
+def check_judge(judge: Mapping[str, str], prefix: str = "judge.") -> None:
+    """The judge's agreement rule parses, its agreeing verdict agrees and its disagreeing
+    one does not. `prefix` names the fields in the message: `judge.` for the set's,
+    `task.subtasks.NAME.judge_` for a subtask's own judge."""
     try:
         agrees = rule(judge["agreement"])
     except ValueError as exc:
-        raise ValueError(f"judge.agreement: {exc}") from None
+        raise ValueError(f"{prefix}agreement: {exc}") from None
     if not agrees(judge["agree"]):
-        raise ValueError(f"judge.agreement: the agreeing verdict {judge['agree']!r} "
-                         "(judge.agree) does not count as agreement")
+        raise ValueError(f"{prefix}agreement: the agreeing verdict {judge['agree']!r} "
+                         f"({prefix}agree) does not count as agreement")
     if agrees(judge["disagree"]):
-        raise ValueError(f"judge.agreement: the disagreeing verdict {judge['disagree']!r} "
-                         "(judge.disagree) counts as agreement")
+        raise ValueError(f"{prefix}agreement: the disagreeing verdict {judge['disagree']!r} "
+                         f"({prefix}disagree) counts as agreement")

@@ -30,7 +30,9 @@ from .prompt_schema import (  # noqa: F401 - MAX_TOKENS_LIMIT: prompts.X for the
     OPTIONAL,
     SCHEMA,
     SET_NAME,
+    SUBTASK_JUDGE,
     SUBTASK_PERSONAS,
+    check_judge,
     check_subtask,
     rule,
     validate,
@@ -133,6 +135,12 @@ class PromptSet:
         """Whether the judge's verdict is agreement, by the set's rule."""
         return rule(self.data["judge"]["agreement"])(verdict)
 
+    def judge_for(self, subtask: str) -> dict[str, str]:
+        """The judge of a task of `subtask` (`[judge]`'s fields: system, question,
+        agreement, agree, disagree): each the subtask's own (`[task.subtasks.NAME]
+        judge_*`), else the group's built-in one (HumanEval's code judge), else the set's."""
+        return judge_texts(self.data, subtask)
+
     # -- reading back (the fake API) -------------------------------------------
 
     def labels(self, prompt: str) -> list[str]:
@@ -153,6 +161,20 @@ class PromptSet:
     def _judge_shape(self) -> re.Pattern[str]:
         return templates.pattern(self.data["judge"]["question"], re.S, question=".*?",
                                  a=".*?", b=".*?")
+
+
+def judge_texts(data: Mapping[str, Any], subtask: str) -> dict[str, str]:
+    """`PromptSet.judge_for` on a set's parsed data."""
+    own = {**group_texts(subtask), **data["task"].get("subtasks", {}).get(subtask, {})}
+    return {**data["judge"], **{field: own[key] for key, field in SUBTASK_JUDGE.items()
+                                if key in own}}
+
+
+def _check_subtask_judges(data: Mapping[str, Any]) -> None:
+    """Each subtask's judge, filled from the group's and the set's, reads its own verdicts
+    right (`judge_agree` agrees, `judge_disagree` does not)."""
+    for subtask in data["task"].get("subtasks", {}):
+        check_judge(judge_texts(data, subtask), f"task.subtasks.{subtask}.judge_")
 
 
 def digest(data: Mapping[str, Any]) -> str:
@@ -186,6 +208,7 @@ def parse(text: str, source: str, base: fewshot.Readable | None = None) -> Promp
         raise SweepqError(f"prompt set {source}: not valid TOML ({exc})") from None
     try:
         validate(data)
+        _check_subtask_judges(data)
         if fewshot.resolve(data, base):
             from .prompts_toml import render
 

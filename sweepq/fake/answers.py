@@ -2,7 +2,8 @@
 
 The text depends only on a hash of (seed, model, system, messages), so concurrency and
 transport (HTTP or in-process) never change it. A prompt is recognised by asking the
-modules that built it: `arms.read_judge_prompt` for the echo judge, `bbh.prompt_labels`
+modules that built it: `arms.read_judge_prompt` for the echo judge (`judges.read` for a
+subtask's own, HumanEval's code judge included), `bbh.prompt_labels`
 for a multiple-choice task (MMLU-Pro's ten options and a field map's included), and the
 reply ends with `bbh.format_answer`; a HumanEval prompt (`benchmarks.standard`'s
 `code_prompt_stub`) gets a fenced program, the answer key's code when right. Nothing here
@@ -14,9 +15,10 @@ recognised the same way, by their own templates, and judged with their own verdi
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
-from sweepq import arms, bbh
+from sweepq import arms, bbh, judges
 from sweepq.benchmarks.standard import code_prompt_stub
 
 from .config import FakeConfig
@@ -77,6 +79,11 @@ def wrong_free_form(gold: str) -> str:
         return g + " x"
 
 
+def _squeezed(code: str) -> str:
+    """Code with every run of whitespace one space: the fake code judge's sameness."""
+    return re.sub(r"\s+", " ", code).strip()
+
+
 def _unit(h: bytes, i: int) -> float:
     """A uniform float in [0, 1) from 8 bytes of the hash."""
     return int.from_bytes(h[i:i + 8], "big") / 2.0**64
@@ -127,6 +134,14 @@ class Answerer:
             if judged is not None:
                 return self._verdict(judged[1], judged[2], prompt_set.agree,
                                      prompt_set.disagree)
+        own = judges.read(user, self.config.prompt_sets)
+        if own is not None:
+            judge, _, a, b = own
+            if bbh.declared_answers(a) or bbh.declared_answers(b):
+                return self._verdict(a, b, judge.agree, judge.disagree)
+            same = _squeezed(a) == _squeezed(b)
+            return f"{judge.agree if same else judge.disagree}\n" \
+                   f"The two programs are {'the same' if same else 'different'}."
         return None
 
     def _labels(self, user: str) -> list[str]:
