@@ -284,7 +284,7 @@ def test_a_set_can_ask_its_own_code_judge(tmp_path: Path) -> None:
     assert bbh_judge == default_set().data["judge"]      # BBH keeps the set's judge
 
 
-def test_a_set_with_its_own_code_judge_runs_on_the_fake(tmp_path: Path) -> None:
+def test_the_fake_answers_a_sets_own_code_judge_in_its_words(tmp_path: Path) -> None:
     """The fake recognises a set's own code judge and answers in its words."""
     from sweepq.fake.answers import Answerer
     from sweepq.fake.config import FakeConfig
