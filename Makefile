@@ -32,8 +32,11 @@ test: $(STAMP)
 
 # Also runs the real `claude` binary: tests/claude_real.py installs
 # @anthropic-ai/claude-code at its pinned version from npm into .cache/claude-cli/ once.
+# Four workers on two cores, as for `test`: these tests mostly wait on processes, pauses
+# and leases. loadgroup hands out one test at a time, the longest first (conftest.py's
+# LONGEST_FIRST), and keeps an xdist_group (the browser's page) on one worker.
 test-slow: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow -n 4 --dist loadgroup
 
 # The declared lower bounds, tested: every direct dependency at its lowest allowed version.
 MIN := .venv-min

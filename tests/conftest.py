@@ -218,3 +218,23 @@ def start_group() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# -- the slow suite's order -----------------------------------------------------------------
+
+# `make test-slow` runs on xdist workers, which take tests in collection order: the longest
+# go first, so none starts late and runs alone at the end (the rest keep their order).
+LONGEST_FIRST = ["test_chaos_equals_calm", "test_no_exit_path_ends_in_a_signal_death",
+                 "test_the_readme_examples_run_top_to_bottom",
+                 "test_2000_jobs_by_batch_equal_live_at_half_the_cost",
+                 "test_sigkill_during_commits_leaves_a_consistent_database",
+                 "test_a_worker_stalled_past_its_lease_makes_no_further_calls",
+                 "test_every_shipped_canonical_solution_passes",
+                 "test_the_installed_wheel_runs_help_the_fake_api_and_the_demo",
+                 "test_two_processes_finish_a_500_job_sweep_exactly_once",
+                 "test_the_humaneval_demo_runs_offline_with_code_in_the_sandbox"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(getattr(item, "originalname", ""), len(rank)))
