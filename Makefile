@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # each of its workers (a fifth of the fast suite's CPU here). The caches live in the clone.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
+.PHONY: install install-min test test-slow test-min demo demo-vendors demo-humaneval bench bench-cost lint docs clean
 
 install: $(STAMP)
 
@@ -37,15 +37,25 @@ test: $(STAMP)
 
 # Also runs the real `claude` binary: tests/claude_real.py installs
 # @anthropic-ai/claude-code at its pinned version from npm into .cache/claude-cli/ once.
+# Four workers on two cores, as for `test`: these tests mostly wait on processes, pauses
+# and leases. conftest.py's scheduler for loadscope hands out one test at a time (the
+# browser's module whole), the longest first (LONGEST_FIRST).
 test-slow: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow -n 4 --dist loadscope --no-loadscope-reorder
 
 # The declared lower bounds, tested: every direct dependency at its lowest allowed version.
+# Installed by a target of its own, so .ci/run can install them while the slow suite runs.
 MIN := .venv-min
-test-min: $(STAMP)
+MIN_STAMP := $(MIN)/.installed
+install-min: $(MIN_STAMP)
+
+$(MIN_STAMP): pyproject.toml $(STAMP)
 	test -d $(MIN) || $(BIN)/uv venv --quiet --seed --python $(PYTHON) $(MIN)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(MIN)/bin/python \
 		--resolution lowest-direct -e '.[dev]'
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
 	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q $(PYTEST_FAST)
 
 demo: $(STAMP)

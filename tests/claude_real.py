@@ -14,6 +14,7 @@ switches for telemetry, error reports, auto-update and other non-essential traff
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -34,7 +35,8 @@ QUIET = {"DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
 
 
 def binary() -> Path:
-    """The native binary, installed first when missing; skips when npm is absent."""
+    """The native binary, installed first when missing; skips when npm is absent. One
+    install at a time: the slow suite's workers may all ask at once."""
     found = _native()
     if found is not None:
         return found
@@ -42,9 +44,15 @@ def binary() -> Path:
     if npm is None:
         pytest.skip(f"npm is not installed: cannot install {PACKAGE}@{VERSION}")
     CACHE.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([npm, "install", "--prefix", str(CACHE), "--no-audit", "--no-fund",
-                           "--no-save", "--loglevel=error", f"{PACKAGE}@{VERSION}"],
-                          capture_output=True, text=True, timeout=600, check=False)
+    with open(CACHE.parent / f"{VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)            # released when the file closes
+        found = _native()                           # another worker's install, finished
+        if found is not None:
+            return found
+        done = subprocess.run([npm, "install", "--prefix", str(CACHE), "--no-audit",
+                               "--no-fund", "--no-save", "--loglevel=error",
+                               f"{PACKAGE}@{VERSION}"],
+                              capture_output=True, text=True, timeout=600, check=False)
     found = _native()
     if found is None:
         raise AssertionError(f"npm install {PACKAGE}@{VERSION} gave no native binary for "

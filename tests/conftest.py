@@ -246,3 +246,42 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     the garbage collector's sight: it never frees, and each full collection walked all of
     it again, 4-6 s of CPU per worker otherwise."""
     gc.freeze()
+
+
+# -- the slow suite's order -----------------------------------------------------------------
+
+# `make test-slow` runs on xdist workers, which take tests in collection order: the longest
+# go first, so none starts late and runs alone at the end (the rest keep their order).
+LONGEST_FIRST = ["test_chaos_equals_calm", "test_no_exit_path_ends_in_a_signal_death",
+                 "test_the_readme_examples_run_top_to_bottom",
+                 "test_2000_jobs_by_batch_equal_live_at_half_the_cost",
+                 "test_sigkill_during_commits_leaves_a_consistent_database",
+                 "test_a_worker_stalled_past_its_lease_makes_no_further_calls",
+                 "test_every_shipped_canonical_solution_passes",
+                 "test_the_installed_wheel_runs_help_the_fake_api_and_the_demo",
+                 "test_two_processes_finish_a_500_job_sweep_exactly_once",
+                 "test_the_humaneval_demo_runs_offline_with_code_in_the_sandbox"]
+# Modules whose tests share an expensive module fixture (a served page shot by Chromium):
+# one worker takes the whole module, so the fixture is built once.
+ONE_WORKER_MODULES = {"tests/e2e/test_browser.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(getattr(item, "originalname", ""), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With `--dist loadscope` (make test-slow): every test a unit of its own, given to the
+    next free worker, but a module of ONE_WORKER_MODULES one unit. (xdist's own grouping,
+    xdist_group with --dist loadgroup, does nothing on pytest 9.2: pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneTestOrOneModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return OneTestOrOneModule(config, log)

@@ -38,7 +38,8 @@ EVIL_ARM = f"echo-{SCRIPT}"
 EVIL_ARM_2 = f"x{IMG}"
 ARMS = ["haiku-only", "sonnet-only", "echo-judge", "echo-oracle", EVIL_ARM, EVIL_ARM_2]
 SWEEP = "bbh-browser"
-# The first test may wait for apt to install chromium.
+# The first test may wait for apt to install chromium. One xdist worker takes them all
+# (conftest.ONE_WORKER_MODULES), so the page is served and shot once.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",

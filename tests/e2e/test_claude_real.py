@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,16 +41,25 @@ def new_sweep(tmp_path, claude, sample_bbh, start_group):  # type: ignore[no-unt
 
 
 class Logged(FakeAPI):
-    """The fake, noting when each Messages request arrived."""
+    """The fake, noting when each Messages request arrived and how many it is answering."""
 
     def __init__(self, config: FakeConfig | None = None) -> None:
         super().__init__(config)
         self.arrivals: list[float] = []
+        self.answering = 0
+        self._count = threading.Lock()
 
     def handle(self, method, path, headers, raw):  # type: ignore[no-untyped-def]
-        if path.startswith("/v1/messages"):
+        if not path.startswith("/v1/messages"):
+            return super().handle(method, path, headers, raw)
+        with self._count:
             self.arrivals.append(time.time())
-        return super().handle(method, path, headers, raw)
+            self.answering += 1
+        try:
+            return super().handle(method, path, headers, raw)
+        finally:
+            with self._count:
+                self.answering -= 1
 
 
 class Sweep:
@@ -122,15 +132,19 @@ def test_ctrl_c_then_a_restart_ends_as_a_calm_sweep(new_sweep):
 
 
 def test_sigterm_starts_no_new_run(new_sweep):
-    """500s are retried inside the attempt; after SIGTERM no request leaves."""
+    """500s are retried inside the attempt; after SIGTERM no request leaves.
+
+    The signal comes while both runs wait on the fake's reply (a retry among them), so
+    no request is on its way: any that arrives later is a run started after the signal,
+    however slowly a loaded machine starts the binary."""
     sweep = new_sweep()
     with Logged(FakeConfig(faults={500: 1.0}, latency_ms=1500)) as fake:
         worker = sweep.start(fake, "--concurrency", "2")
-        until(lambda: len(fake.arrivals) >= 3)         # a retry has gone out
+        until(lambda: len(fake.arrivals) >= 3 and fake.answering == 2)
         signalled = time.time()
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=60)
-        late = [t for t in fake.arrivals if t > signalled + 0.2]
+        late = [t for t in fake.arrivals if t > signalled]
     assert worker.returncode == 0, stderr
     assert late == []
     assert sweep.rows("SELECT state, max(attempts), count(*) FROM jobs GROUP BY state") == \

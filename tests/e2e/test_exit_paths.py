@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, cli_env, run_cli
+from forkstart import ForkServer
 
 from sweepq.fake import FakeAPI, FakeConfig
 
@@ -81,11 +80,10 @@ BREAKS = textwrap.dedent('''
 ''')
 
 
-def _run(db: Path, env: dict[str, str], how: str) -> int:
-    argv = [sys.executable, "-m", "sweepq", "--db", str(db), "work", "--quiet",
-            "--concurrency", "8", "--arms-module", "exit_arms", "--lease-seconds", "5"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+def _run(server: ForkServer, db: Path, env: dict[str, str], how: str) -> tuple[int, str]:
+    argv = ["--db", str(db), "work", "--quiet", "--concurrency", "8", "--arms-module",
+            "exit_arms", "--lease-seconds", "5"]
+    proc = server.start(argv, env, ROOT, db.parent)
     if how == "signal":
         # Its handlers are in place once it holds a job; on a loaded machine the start alone
         # can take many seconds, and a signal before then is a test error, not a death.
@@ -96,8 +94,8 @@ def _run(db: Path, env: dict[str, str], how: str) -> int:
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)             # apart, or the kernel merges the two into one
         proc.send_signal(signal.SIGTERM)   # a second signal: release now, abandon calls
-    proc.communicate(timeout=120)
-    return proc.returncode
+    code = proc.wait(timeout=120)
+    return code, proc.stderr.read_text()[-500:]
 
 
 def _running(db: Path) -> bool:
@@ -130,10 +128,14 @@ def test_no_exit_path_ends_in_a_signal_death(tmp_path, sample_bbh, monkeypatch):
                 db = tmp_path / f"{how}{i}.db"
                 db.write_bytes((tmp_path / f"{how}.template").read_bytes())
                 jobs.append((how, db, cli_env(fakes[how], PYTHONPATH=str(tmp_path))))
-        with ThreadPoolExecutor(4) as pool:
-            codes = list(pool.map(lambda j: (j[0], _run(j[1], j[2], j[0])), jobs))
-    deaths = [(how, code) for how, code in codes if code < 0 or code > 128]
+        server = ForkServer(cli_env(), ROOT)
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                codes = list(pool.map(lambda j: (j[0], *_run(server, j[1], j[2], j[0])), jobs))
+        finally:
+            server.close()
+    deaths = [(how, code, err) for how, code, err in codes if code < 0 or code > 128]
     assert not deaths, deaths
     expected = {"internal": 1, "signal": 0, "fatal": 2}
-    wrong = [(how, code) for how, code in codes if code != expected[how]]
+    wrong = [(how, code, err) for how, code, err in codes if code != expected[how]]
     assert not wrong, wrong
