@@ -41,7 +41,7 @@ test: $(STAMP)
 # and leases. conftest.py's scheduler for loadscope hands out one test at a time (the
 # browser's module whole), the longest first (LONGEST_FIRST).
 test-slow: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow -n 4 --dist loadscope --no-loadscope-reorder
+	$(TEST_ENV) $(BIN)/python -m pytest -m slow -n 4 --dist loadscope --no-loadscope-reorder
 
 # The declared lower bounds, tested: every direct dependency at its lowest allowed version.
 # Installed by a target of its own, so .ci/run can install them while the slow suite runs.
@@ -56,7 +56,7 @@ $(MIN_STAMP): pyproject.toml $(STAMP)
 	touch $(MIN_STAMP)
 
 test-min: $(MIN_STAMP)
-	HF_HUB_OFFLINE=1 $(MIN)/bin/python -m pytest -q $(PYTEST_FAST)
+	$(TEST_ENV) $(MIN)/bin/python -m pytest -q $(PYTEST_FAST)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sweepq.demo
