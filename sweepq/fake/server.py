@@ -21,6 +21,10 @@ from .config import FakeConfig
 from .engine import FakeEngine
 from .wire import REASONS, Reply, error_reply
 
+# How often the serving loop looks for a stop: `stop` waits up to this long, and a test
+# starts and stops hundreds of fakes (0.1 s was most of a short test's time).
+POLL_SECONDS = 0.01
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -139,7 +143,7 @@ class Loopback:
         if self._server is None:
             self._server = _Server((self.host, self._port), self)
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
                 name="fakeapi", daemon=True)
             self._thread.start()
         return self
