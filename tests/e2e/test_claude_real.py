@@ -136,9 +136,11 @@ def test_sigterm_starts_no_new_run(new_sweep):
 
     The signal comes while both runs wait on the fake's reply (a retry among them), so
     no request is on its way: any that arrives later is a run started after the signal,
-    however slowly a loaded machine starts the binary."""
+    however slowly a loaded machine starts the binary. Each reply takes 4 s, so both runs
+    are at the fake together long before either attempt spends its three tries (at 1.5 s
+    a loaded machine once let one attempt end first: attempts 1)."""
     sweep = new_sweep()
-    with Logged(FakeConfig(faults={500: 1.0}, latency_ms=1500)) as fake:
+    with Logged(FakeConfig(faults={500: 1.0}, latency_ms=4000)) as fake:
         worker = sweep.start(fake, "--concurrency", "2")
         until(lambda: len(fake.arrivals) >= 3 and fake.answering == 2)
         signalled = time.time()
