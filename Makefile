@@ -19,11 +19,13 @@ install: $(STAMP)
 # interpreter's own pip, or from the venv's after ensurepip when it has none, and then
 # installs pip into the venv with the rest. Modules are compiled as they are first
 # imported (compiling all 11,000 at install took 16 s here and saved the suite nothing).
-PIP_UV := pip install --quiet --disable-pip-version-check 'uv>=0.4'
+# pip takes `--python` before its subcommand only (after it, pip refuses and the slower
+# ensurepip path ran every time: 10 s for the install instead of 5.5).
+UV_ARGS := install --quiet --disable-pip-version-check 'uv>=0.4'
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv --without-pip $(VENV)
-	test -x $(BIN)/uv || $(PYTHON) -m $(PIP_UV) --python $(BIN)/python \
-		|| { $(BIN)/python -m ensurepip --default-pip && $(BIN)/python -m $(PIP_UV); }
+	test -x $(BIN)/uv || $(PYTHON) -m pip --python $(BIN)/python $(UV_ARGS) \
+		|| { $(BIN)/python -m ensurepip --default-pip && $(BIN)/python -m pip $(UV_ARGS); }
 	$(BIN)/uv pip install --quiet --python $(BIN)/python pip -e '.[dev]'
 	touch $(STAMP)
 

@@ -46,11 +46,7 @@ _OPTIONS = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<options>[^\]]*)\](?P<tail>@.*)?
 def registry(module: str | None = None) -> dict[str, Arm]:
     """Built-in arms and judge variants, then entry points of group `sweepq.arms`, then
     `module.ARMS`."""
-    from importlib.metadata import entry_points  # slow to import; only needed here
-
-    arms = {**BUILTIN, **VARIANTS}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        arms[entry.name] = entry.load()
+    arms = {**BUILTIN, **VARIANTS, **entry_point_arms()}
     if module:
         _importable_from_cwd()
         try:
@@ -62,6 +58,16 @@ def registry(module: str | None = None) -> dict[str, Arm]:
             raise SweepqError(f"`arms_module` {module} has no ARMS dict (name -> function)")
         arms.update(extra)
     return arms
+
+
+@functools.cache
+def entry_point_arms() -> dict[str, Arm]:
+    """The arms of entry point group `sweepq.arms`, loaded once per process (as scorers
+    and benchmarks are): reading every installed distribution's metadata took ~30 ms,
+    and `registry` runs at each enqueue, bind and check."""
+    from importlib.metadata import entry_points  # slow to import; only needed here
+
+    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _importable_from_cwd() -> None:

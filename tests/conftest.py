@@ -213,12 +213,27 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def sample_bbh(tmp_path: Path) -> Path:
-    """A BBH-format folder sweepq generates itself (boolean_expressions, web_of_lies)."""
+@pytest.fixture(scope="session")
+def _sample_bbh_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sweepq.sample import write_sample
 
-    return write_sample(tmp_path / "bbh", n=50)
+    return write_sample(tmp_path_factory.mktemp("sample") / "bbh", n=50)
+
+
+@pytest.fixture
+def sample_bbh(_sample_bbh_once: Path) -> Iterator[Path]:
+    """A BBH-format folder sweepq generates itself (boolean_expressions, web_of_lies).
+
+    Written once per test process and shared, so `datasets` prepares each file once per
+    process instead of once per test (~300 tests enqueue from it). Read it; copy it to
+    make a variant: a test that adds or changes a file in it fails here."""
+    before = _listing(_sample_bbh_once)
+    yield _sample_bbh_once
+    assert _listing(_sample_bbh_once) == before, "a test wrote into the shared sample_bbh"
+
+
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir())
 
 
 @pytest.fixture

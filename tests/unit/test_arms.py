@@ -308,10 +308,14 @@ def test_custom_arm_from_entry_point(tmp_path, sample_bbh, db_path, fake_api, mo
     monkeypatch.syspath_prepend(str(site))          # the commands run in this process
     monkeypatch.delitem(sys.modules, "sweepq_test_arms", raising=False)
     env = cli_env(fake_api)
-    run_cli("enqueue", "--sweep", "ep", "--subtasks", "boolean_expressions",
-            "--n-per-subtask", "2", "--arms", "sonnet-twice", "--dataset", str(sample_bbh),
-            db=db_path, env=env, check=True)
-    run_cli("work", "--quiet", db=db_path, env=env, check=True)
+    arm_registry.entry_point_arms.cache_clear()      # read once per process: read it again
+    try:
+        run_cli("enqueue", "--sweep", "ep", "--subtasks", "boolean_expressions",
+                "--n-per-subtask", "2", "--arms", "sonnet-twice", "--dataset",
+                str(sample_bbh), db=db_path, env=env, check=True)
+        run_cli("work", "--quiet", db=db_path, env=env, check=True)
+    finally:
+        arm_registry.entry_point_arms.cache_clear()  # no other test sees this distribution
     rows = _results(db_path)
     assert [(r["state"], r["sub_calls"]) for r in rows] == [("done", 2)] * 2
     assert fake_api.stats()["successes_by_model"] == {SONNET: 4}
@@ -352,3 +356,22 @@ def test_arm_options_it_does_not_take_are_refused(names, message) -> None:
 
     with pytest.raises(SweepqError, match=message):
         validate(names)
+
+
+def test_the_entry_points_are_read_once_per_process(monkeypatch):
+    """Reading every distribution's metadata is slow; `registry` runs at each enqueue,
+    bind and check, so the arms of group `sweepq.arms` are looked up once."""
+    import importlib.metadata
+
+    seen = []
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **kw: seen.append(kw) or real(**kw))
+    arm_registry.entry_point_arms.cache_clear()
+    try:
+        arm_registry.registry()
+        arm_registry.validate(["haiku-only"])
+        arm_registry.registry()
+    finally:
+        arm_registry.entry_point_arms.cache_clear()
+    assert seen == [{"group": "sweepq.arms"}]

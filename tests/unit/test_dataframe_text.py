@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +50,8 @@ _SWEEPS = itertools.count()
 @settings(max_examples=40, deadline=None)
 @given(text=TEXT)
 def test_the_frames_hold_the_text_as_it_came(shared: Queue, text: str) -> None:
+    import pandas as pd  # at run time: collection need not import it
+
     sweep = f"s{next(_SWEEPS)}"
     _one_done_job(shared, text, sweep)
     results, calls = api.results_df(shared, sweep), api.calls_df(shared, sweep)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from conftest import run_cli
 
@@ -20,6 +19,8 @@ from sweepq.sample import write_humaneval
 
 
 def _mmlu_sweep(tmp_path: Path) -> Path:
+    import pandas as pd  # at run time: collection need not import it
+
     rows = [{"question_id": qid, "question": f"Question {qid}?",
              "options": [f"choice {i}" for i in range(4)], "answer": "B", "answer_index": 1,
              "cot_content": "", "category": category, "src": "ori_mmlu-test"}

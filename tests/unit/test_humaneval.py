@@ -7,7 +7,6 @@ import json
 import os
 import sys
 
-import pandas as pd
 import pytest
 from conftest import ECHO_RESULTS
 
@@ -42,6 +41,8 @@ ROWS = [
 
 @pytest.fixture(params=["jsonl", "jsonl.gz", "parquet"])
 def data_file(request, tmp_path):
+    import pandas as pd  # at run time: collection need not import it
+
     path = tmp_path / f"HumanEval.{request.param}"
     lines = "".join(json.dumps(r) + "\n" for r in ROWS)
     if request.param == "jsonl":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from sweepq import mmlu_pro
@@ -33,6 +32,8 @@ ROWS = [
 
 
 def _parquet(path: Path, rows: list[dict]) -> Path:
+    import pandas as pd  # at run time: collection need not import it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path)
     return path

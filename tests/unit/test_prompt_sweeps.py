@@ -4,6 +4,7 @@ file is gone, an ablation through a real `sweepq work`, and refusals that write 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -42,12 +43,13 @@ def custom_text(marker: str = "TERSE") -> str:
 
 
 @pytest.fixture
-def dataset(sample_bbh: Path) -> Path:
+def dataset(sample_bbh: Path, tmp_path: Path) -> Path:
     """The sample (two multiple-choice subtasks) plus a free-form one."""
+    folder = Path(shutil.copytree(sample_bbh, tmp_path / "bbh"))
     examples = [{"input": f"I have {n} apples and a pear. How many fruits?",
                  "target": str(n + 1)} for n in range(1, 9)]
-    (sample_bbh / "object_counting.json").write_text(json.dumps({"examples": examples}))
-    return sample_bbh
+    (folder / "object_counting.json").write_text(json.dumps({"examples": examples}))
+    return folder
 
 
 class RecordingBackend(InProcessBackend):
