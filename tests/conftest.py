@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -261,6 +262,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     the garbage collector's sight: it never frees, and each full collection walked all of
     it again, 4-6 s of CPU per worker otherwise."""
     gc.freeze()
+    if _worker_number() == 0:   # the others may wait for this (a first run's start, below)
+        _collected_signal().touch()
+        atexit.register(_collected_signal().unlink, missing_ok=True)
 
 
 # -- the slow suite's order -----------------------------------------------------------------
@@ -300,3 +304,45 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
             return module if module in ONE_WORKER_MODULES else nodeid
 
     return OneTestOrOneModule(config, log)
+
+
+# -- a first run's start ------------------------------------------------------------------------
+
+# On a fresh clone nothing is compiled yet, and every xdist worker compiled the SDKs
+# (anthropic alone is 3,300 modules) and rewrote every test module for itself, four at once
+# on two cores. On such a run the first worker collects alone, the second meanwhile imports
+# what tests import later (so it is compiled once too), and the others collect once the
+# first has: from the caches. A run that finds the SDK compiled does not wait.
+LATER_IMPORTS = ("openai", "google.genai", "datasets")   # imported by tests, not collection
+WAIT_AT_MOST = 120.0   # seconds: a first worker that dies must not hang the others
+
+
+def _worker_number() -> int | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") else None
+
+
+def _collected_signal() -> Path:
+    """The file the first worker creates once it has collected (one per run)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    return Path(tempfile.gettempdir()) / f"sweepq-tests-{run}.collected"
+
+
+def _sdk_compiled() -> bool:
+    import importlib.util
+
+    spec = importlib.util.find_spec("anthropic")
+    origin = spec.origin if spec else None
+    return origin is None or Path(importlib.util.cache_from_source(origin)).exists()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    number = _worker_number()
+    if not number or _sdk_compiled():   # not a worker, the first worker, or caches in place
+        return
+    if number == 1:
+        for name in LATER_IMPORTS:
+            __import__(name)
+    deadline = time.monotonic() + WAIT_AT_MOST
+    while not _collected_signal().exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
