@@ -87,8 +87,10 @@ def test_in_process_a_governed_429_is_neither_a_pause_nor_an_attempt(tmp_path, g
     assert attempts["done"] == 40 and attempts["n"] == 1
     if governor:
         assert stats["faults"].get("limited", 0) <= 1 and pauses == 0
-    else:   # the old behaviour, for contrast: hammering, and a pause per refusal
-        assert stats["faults"].get("limited", 0) > 1 and pauses > 1
+    else:   # the old behaviour, for contrast: the refusal pauses the queue. (How many
+        # refusals there are depends on the machine's speed against the bucket's refill:
+        # on a loaded one, a single pause of 1 s can outlast the empty bucket.)
+        assert stats["faults"].get("limited", 0) >= 1 and pauses >= 1
 
 
 def _export(db: Path, out: Path) -> list[dict]:
