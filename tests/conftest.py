@@ -260,8 +260,11 @@ def start_group() -> Iterator[Callable[..., subprocess.Popen[str]]]:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Move everything imported so far (the SDKs' models, pandas, the test modules) out of
     the garbage collector's sight: it never frees, and each full collection walked all of
-    it again, 4-6 s of CPU per worker otherwise."""
+    it again, 4-6 s of CPU per worker otherwise. Then a young collection every 20,000
+    allocations rather than 700: the suite's garbage is short-lived and small, and the
+    collector's time in the fast suite went from 4.5 to 1.9 s of CPU."""
     gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     if _worker_number() == 0 and _first_run(session.config):   # others wait for this (below)
         _collected_signal().touch()
         atexit.register(_collected_signal().unlink, missing_ok=True)
