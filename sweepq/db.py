@@ -7,6 +7,7 @@ applied; each is applied in its own transaction together with the version bump.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import random
@@ -25,8 +26,16 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 def migrations() -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration, in order."""
-    return [(number, name, path.read_text(encoding="utf-8"))
-            for number, name, path in _migration_files()]
+    return list(_read_migrations())
+
+
+@functools.cache
+def _read_migrations() -> tuple[tuple[int, str, str], ...]:
+    """The migration files, read once per process: every open of a database asks for the
+    schema version, and a new one for the SQL too (they ship with the package and never
+    change under a running process)."""
+    return tuple((number, name, path.read_text(encoding="utf-8"))
+                 for number, name, path in _migration_files())
 
 
 def schema_version() -> int:

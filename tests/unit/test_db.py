@@ -303,3 +303,20 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
         tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         assert len(tables) == len(set(tables)) and TABLES <= set(tables)
         conn.close()
+
+
+def test_the_migration_files_are_read_once_per_process(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every open asks for the schema version (and a new database for the SQL): the
+    files that ship with the package are read from disk once, not at each open."""
+    listed = []
+    real = db._migration_files
+    monkeypatch.setattr(db, "_migration_files", lambda: listed.append(1) or real())
+    db._read_migrations.cache_clear()
+    try:
+        for name in ("a.db", "b.db", "a.db"):
+            db.connect(tmp_path / name).close()
+        assert user_version(tmp_path / "b.db") == db.schema_version()
+    finally:
+        db._read_migrations.cache_clear()
+    assert listed == [1]
