@@ -20,7 +20,7 @@ install: $(STAMP)
 # installs pip into the venv with the rest. Modules are compiled as they are first
 # imported (compiling all 11,000 at install took 16 s here and saved the suite nothing).
 # pip takes `--python` before its subcommand only (after it, pip refuses and the slower
-# ensurepip path ran every time: 10 s for the install instead of 5.5).
+# ensurepip path ran every time: 10 s for the install instead of ~6).
 UV_ARGS := install --quiet --disable-pip-version-check 'uv>=0.4'
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv --without-pip $(VENV)
