@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import gc
 import json
 import os
@@ -13,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +35,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # the user's ~/.cache, where they piled up and each load waited for the disk.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="sweepq-tests-datasets-")
 atexit.register(shutil.rmtree, os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
+if "datasets" in sys.modules:   # imported before this process began (tests/forkserver.py)
+    sys.modules["datasets"].config.HF_DATASETS_CACHE = Path(os.environ["HF_DATASETS_CACHE"])
+
+# xdist's workers are forked from a process that imported the SDKs once (its docstring).
+pytest_plugins = ("forkserver",)
 
 
 def shared(name: str) -> Path:
@@ -266,14 +269,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     collector's time in the fast suite went from 4.5 to 1.9 s of CPU."""
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    if _worker_number() == 0 and _first_run(session.config):   # others wait for this (below)
-        _collected_signal().touch()
-        atexit.register(_collected_signal().unlink, missing_ok=True)
-        cache = session.config.cache
-        cache.set(COLLECTED_WITH, [*cache.get(COLLECTED_WITH, []), sys.prefix])
 
 
-# -- the slow suite's order -----------------------------------------------------------------
+# -- the order of tests --------------------------------------------------------------------
 
 # `make test-slow` runs on xdist workers, which take tests in collection order: the longest
 # go first, so none starts late and runs alone at the end (the rest keep their order).
@@ -286,16 +284,61 @@ LONGEST_FIRST = ["test_chaos_equals_calm", "test_no_exit_path_ends_in_a_signal_d
                  "test_the_installed_wheel_runs_help_the_fake_api_and_the_demo",
                  "test_two_processes_finish_a_500_job_sweep_exactly_once",
                  "test_the_humaneval_demo_runs_offline_with_code_in_the_sandbox"]
+# `make test` (--dist worksteal) gives each worker an equal run of the collection, then moves
+# tests queued at the end of a busy worker's run to an idle one: a test of seconds near the
+# end of a run started late and ran alone. The fast suite's longest (2-4 s, mostly waiting
+# on leases, pauses and processes) are dealt round the workers' runs, spread through the
+# first half of each, so they start early and between tests that keep the cores busy.
+FAST_LONGEST = ["test_a_server_failing_everything_stops_work_then_resume_completes",
+                "test_a_silent_run_is_stopped_as_hung_and_a_talking_one_is_not",
+                "test_in_process_a_governed_429_is_neither_a_pause_nor_an_attempt",
+                "test_processes_opening_a_new_database_at_once_all_succeed",
+                "test_a_live_worker_never_pays_again_for_calls_still_in_a_batch",
+                "test_rate_limit_pauses_every_worker_then_resumes_without_counting",
+                "test_import_then_export_is_the_identity_or_a_refusal",
+                "test_export_streams_a_big_sweep",
+                "test_batches_cancel_cancels_at_the_api_and_its_requests_go_out_again",
+                "test_a_fork_bomb_is_contained_and_cleaned_up",
+                "test_batch_equals_live_at_half_the_cost_in_chain_rounds",
+                "test_a_small_sweep_of_real_problems"]
 # Modules whose tests share an expensive module fixture (a served page shot by Chromium):
 # one worker takes the whole module, so the fixture is built once.
 ONE_WORKER_MODULES = {"tests/e2e/test_browser.py"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(getattr(item, "originalname", ""), len(rank)))
+@pytest.hookimpl(trylast=True)   # after -m and -k deselected: the items xdist hands out
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank(LONGEST_FIRST))
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)   # 1: not on xdist
+    if workers > 1:   # (the slow suite has none of FAST_LONGEST: its order stays)
+        items[:] = _dealt(items, workers)
 
 
+def _rank(names: list[str]) -> Callable[[pytest.Item], int]:
+    rank = {name: i for i, name in enumerate(names)}
+    return lambda item: rank.get(getattr(item, "originalname", ""), len(rank))
+
+
+def _dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """`items` with FAST_LONGEST's dealt round the runs worksteal first gives `workers`
+    (worker i the i-th of nearly equal runs, as xdist's WorkStealingScheduling sends them)."""
+    fast_rank = _rank(FAST_LONGEST)
+    longest = sorted((item for item in items if fast_rank(item) < len(FAST_LONGEST)),
+                     key=fast_rank)
+    rest = [item for item in items if fast_rank(item) == len(FAST_LONGEST)]
+    order: list[pytest.Item] = []
+    for worker in range(workers):
+        size = (len(items) - len(order)) // (workers - worker)
+        mine = longest[worker::workers]
+        others, rest = rest[:max(size - len(mine), 0)], rest[max(size - len(mine), 0):]
+        step = max(len(others) // 2 // max(len(mine), 1), 1)
+        for i, item in enumerate(mine):
+            others.insert(i * (step + 1), item)
+        order += others
+    return order + rest
+
+
+@pytest.hookimpl(optionalhook=True)   # `pytest -p no:xdist` runs the suite in one process
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """With `--dist loadscope` (make test-slow): every test a unit of its own, given to the
     next free worker, but a module of ONE_WORKER_MODULES one unit. (xdist's own grouping,
@@ -310,46 +353,3 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
             return module if module in ONE_WORKER_MODULES else nodeid
 
     return OneTestOrOneModule(config, log)
-
-
-# -- a first run's start ------------------------------------------------------------------------
-
-# On a fresh clone nothing is compiled yet, and every xdist worker compiled the SDKs
-# (anthropic alone is 3,300 modules) and rewrote every test module for itself, four at once
-# on two cores. On such a run (no collection recorded in pytest's cache for this
-# interpreter) the first worker collects alone, the second meanwhile imports what tests
-# import later (so that is compiled once too), and the others collect once the first has:
-# from the caches. The fast suite's first run here, three of each side by side: 59-62 s
-# against 66-84 s.
-LATER_IMPORTS = ("openai", "google.genai", "datasets")   # imported by tests, not collection
-WAIT_AT_MOST = 120.0   # seconds: a first worker that dies must not hang the others
-COLLECTED_WITH = "sweepq/collected-with"   # in pytest's cache: venvs that collected once
-
-
-def _worker_number() -> int | None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker[2:]) if worker.startswith("gw") else None
-
-
-def _collected_signal() -> Path:
-    """The file the first worker creates once it has collected (one per run)."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    return Path(tempfile.gettempdir()) / f"sweepq-tests-{run}.collected"
-
-
-def _first_run(config: pytest.Config) -> bool:
-    cache = getattr(config, "cache", None)   # None with -p no:cacheprovider: never wait
-    return cache is not None and sys.prefix not in cache.get(COLLECTED_WITH, [])
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    number = _worker_number()
-    if not number or not _first_run(config):   # not a worker, the first, or not a first run
-        return
-    if number == 1:
-        for name in LATER_IMPORTS:
-            with contextlib.suppress(ImportError):   # only a head start: the tests import
-                __import__(name)
-    deadline = time.monotonic() + WAIT_AT_MOST
-    while not _collected_signal().exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
