@@ -32,8 +32,9 @@ $(STAMP): pyproject.toml
 # The suite without the minutes-long runs; `test-slow` runs the rest. Four workers on two
 # cores: most tests wait on real processes, sockets and sleeps, so two a core keep both
 # busy; worksteal lets an idle worker take queued tests from a busy one, so one long test
-# does not leave the others waiting at the end.
-PYTEST_FAST := -m "not slow" -n 4 --dist worksteal
+# does not leave the others waiting at the end. Property tests run a third of their examples
+# (the "fast" Hypothesis profile, tests/conftest.py); `test-slow` runs them at full strength.
+PYTEST_FAST := -m "not slow" -n 4 --dist worksteal --hypothesis-profile=fast
 # The tests' temporary folders on tmpfs where the machine has one that runs programs: the
 # suite makes hundreds of SQLite files, and on a disk each commit and close waits for it.
 TEST_TMPDIR := $(shell test -w /dev/shm && ! grep -qs ' /dev/shm .*noexec' /proc/mounts \
@@ -42,13 +43,15 @@ TEST_ENV := HF_HUB_OFFLINE=1 $(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR))
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_FAST)
 
-# Also runs the real `claude` binary: tests/claude_real.py installs
-# @anthropic-ai/claude-code at its pinned version from npm into .cache/claude-cli/ once.
+# Also the property tests at full strength, and the real `claude` binary:
+# tests/claude_real.py installs @anthropic-ai/claude-code at its pinned version from npm
+# into .cache/claude-cli/ once.
 # Four workers on two cores, as for `test`: these tests mostly wait on processes, pauses
 # and leases. conftest.py's scheduler for loadscope hands out one test at a time (the
 # browser's module whole), the longest first (LONGEST_FIRST).
 test-slow: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -m slow -n 4 --dist loadscope --no-loadscope-reorder
+	$(TEST_ENV) $(BIN)/python -m pytest -m "slow or hypothesis" -n 4 --dist loadscope \
+		--no-loadscope-reorder
 
 # The declared lower bounds, tested: every direct dependency at its lowest allowed version.
 # Installed by a target of its own, so .ci/run can install them while the slow suite runs.

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from sweepq.fake import FakeAPI, FakeConfig
 
@@ -40,6 +41,18 @@ if "datasets" in sys.modules:   # imported before this process began (tests/fork
 
 # xdist's workers are forked from a process that imported the SDKs once (its docstring).
 pytest_plugins = ("forkserver",)
+
+
+# A property test names its examples at full strength (`max_examples=examples(300)`).
+# `make test` runs the "fast" profile, a third of that (Hypothesis' default 100 becomes 34):
+# the property tests were a quarter of the fast suite's CPU. `make test-slow`, and so CI,
+# runs every one of them again at full strength (`-m "slow or hypothesis"`).
+hypothesis_settings.register_profile("fast", max_examples=34)
+
+
+def examples(n: int) -> int:
+    """`n`, a property test's number of examples at full strength, in the profile run."""
+    return max(n * hypothesis_settings.default.max_examples // 100, 10)
 
 
 def shared(name: str) -> Path:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BBH_DIR, shared
+from conftest import BBH_DIR, examples, shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -439,7 +439,7 @@ def choice_tasks(draw) -> Task:
     return make_task("logical_deduction_seven_objects", 0, "Q", f"({chr(65 + gold)})", choices)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(task=choice_tasks(), data=st.data())
 def test_prop_declared_label_passes_iff_gold(task, data):
     label = data.draw(st.sampled_from([lab for lab, _ in task.choices]))
@@ -451,7 +451,7 @@ def test_prop_declared_label_passes_iff_gold(task, data):
 PHRASES = ["Answer: {}", "the answer is ({}).", "correct choice is ({})", "**Answer: {}**"]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     decls=st.lists(
         st.tuples(st.sampled_from("ABCD"), st.sampled_from(PHRASES)), min_size=1, max_size=5

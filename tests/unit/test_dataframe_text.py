@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,7 +48,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Queue]:
 _SWEEPS = itertools.count()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(text=TEXT)
 def test_the_frames_hold_the_text_as_it_came(shared: Queue, text: str) -> None:
     import pandas as pd  # at run time: collection need not import it

@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -278,7 +279,7 @@ def clock(at: datetime, drop_zero_minutes: bool) -> str:
     return f"{hour}{minutes}{'pm' if at.hour >= 12 else 'am'}"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     name=NAMES,
     zone=st.sampled_from(STEADY_ZONES),

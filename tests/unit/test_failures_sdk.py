@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import anthropic
 import httpx2
 import pytest
-from conftest import sdk
+from conftest import examples, sdk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -356,7 +356,7 @@ def test_failure_scrubs_whatever_builds_it():
     assert failure.message == "key sk-ant-*** in two lines"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.text(max_size=400),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",

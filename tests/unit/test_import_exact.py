@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import examples, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -223,7 +223,7 @@ def files(draw: st.DrawFn) -> tuple[str, bool]:
     return (text + end if draw(st.booleans()) else text), broken is not None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files())
 def test_import_then_export_is_the_identity_or_a_refusal(file: tuple[str, bool]) -> None:
     text, broken = file

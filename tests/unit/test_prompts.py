@@ -10,6 +10,7 @@ import json
 import tomllib
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_capture import GOLDEN, capture, requests_of
@@ -64,7 +65,7 @@ def test_the_default_set_round_trips_through_its_toml():
     assert "multiple_choice" in default.text and "# " in default.text
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text())
 def test_any_text_survives_the_toml_writer(text):
     data = {"schema": 1, "t": {"v": text, "w": text + "\n", "n": {"k": text}}}

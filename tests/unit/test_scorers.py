@@ -10,6 +10,7 @@ generated replies in many phrasings, it never reads an answer the reply does not
 from __future__ import annotations
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,7 +210,7 @@ def letter_replies(draw: st.DrawFn):
 
 
 @given(letter_replies())
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_property_letters(case) -> None:
     reply, x = case
     assert extract_answer(reply, letters_task()) == x
@@ -223,7 +224,7 @@ def text_replies(draw: st.DrawFn):
 
 
 @given(text_replies())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_property_choice_texts(case) -> None:
     reply, label = case
     task = make_task("web_of_lies", 0, "Does Sal tell the truth?", "Yes")
@@ -231,7 +232,7 @@ def test_property_choice_texts(case) -> None:
 
 
 @given(st.integers(-500, 500), st.sampled_from(NUMBER_FORMS), st.data())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_property_numbers(n: int, form: str, data) -> None:
     reply = _reply(data.draw, form.format(n=n))
     task = make_task("multistep_arithmetic_two", 0, "((1 + 2) * 3) =", "9")
@@ -239,7 +240,7 @@ def test_property_numbers(n: int, form: str, data) -> None:
 
 
 @given(st.permutations(WORDS), st.sampled_from(WORD_FORMS), st.data())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_property_word_lists(words: list[str], form: str, data) -> None:
     reply = _reply(data.draw, form.format(w=" ".join(words), cw=", ".join(words)))
     task = make_task("word_sorting", 0, "Sort the following words alphabetically: List: "
@@ -248,7 +249,7 @@ def test_property_word_lists(words: list[str], form: str, data) -> None:
 
 
 @given(st.lists(st.sampled_from(DISTRACTORS), min_size=1, max_size=6))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_property_no_declaration_no_answer(lines: list[str]) -> None:
     reply = "\n".join(lines)
     assert extract_answer(reply, letters_task()) is None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,7 +105,7 @@ def test_next_occurrence_fall_back_ambiguous_los_angeles():
 ZONES = ["UTC", LA, LON, REC, SE, "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.integers(0, 23),
     st.integers(0, 59),
