@@ -177,7 +177,7 @@ def _fork(conn: socket.socket, listener: socket.socket) -> int:
 
 def _become_worker(request: dict, fds: list[int]) -> NoReturn:
     """In the forked copy: the client's streams, folder, environment and Ctrl-C, then xdist's
-    bootstrap as `python -u -c` runs it, in a `__main__` of its own."""
+    bootstrap as `python -u -c` runs it, in a `__main__` of its own, to the same end."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for number, fd in enumerate(fds):
         os.dup2(fd, number)
@@ -191,19 +191,11 @@ def _become_worker(request: dict, fds: list[int]) -> NoReturn:
     sys.stderr = open(2, "w", buffering=1, closefd=False)   # noqa: SIM115
     argv = request["argv"]
     main = sys.modules["__main__"] = types.ModuleType("__main__")
-    code = 0
-    try:
-        exec(argv[argv.index("-c") + 1], main.__dict__)   # noqa: S102
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    except BaseException:   # noqa: BLE001 (reported as the interpreter would, then exit 1)
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exec(argv[argv.index("-c") + 1], main.__dict__)   # noqa: S102
+    # The end as the interpreter's: an exception or SystemExit from the bootstrap, or this,
+    # unwinds through the server's frames (nothing there catches it) to the interpreter's
+    # exit, which runs the atexit handlers (conftest's removal of its datasets folder).
+    sys.exit(0)
 
 
 # serve PATH [TEST ...] | serve PATH --preload=MODULE,... | connect PATH ARG ...

@@ -51,6 +51,15 @@ def test_a_forked_worker_has_the_clients_streams_folder_and_environment(server, 
                       "preloaded": True, "fresh_main": True}   # not the server's, as `-c` has
 
 
+def test_a_forked_worker_ends_as_an_interpreter_does(server, tmp_path):
+    _, path = server
+    ended = run_worker(path, "import atexit; atexit.register(print, 'atexit ran')", tmp_path)
+    failed = run_worker(path, "raise LookupError('from the bootstrap')", tmp_path)
+    assert (ended.returncode, ended.stdout) == (0, "atexit ran\n")
+    assert failed.returncode == 1
+    assert "LookupError: from the bootstrap" in failed.stderr.splitlines()[-1]
+
+
 def test_a_worker_killed_by_a_signal_exits_as_a_shell_would_say(server, tmp_path):
     _, path = server
     done = run_worker(path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", tmp_path)
